@@ -1,0 +1,73 @@
+// Command qqgate runs QQ bots on the gateway and manages their session
+// records. See README.md for the subcommands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], &env{
+		stdout: os.Stdout,
+		stderr: os.Stderr,
+		getenv: os.Getenv,
+		now:    time.Now,
+	})
+	stop()
+	os.Exit(code)
+}
+
+// env is what a subcommand may touch of the outside world; tests pass
+// their own.
+type env struct {
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	now    func() time.Time
+}
+
+// errorf prints one line on stderr and returns exit status 1.
+func (e *env) errorf(format string, args ...any) int {
+	fmt.Fprintf(e.stderr, "qqgate: "+format+"\n", args...)
+	return 1
+}
+
+const usage = `usage: qqgate <command> [flags]
+
+commands:
+  run       run one bot account on the gateway (events as JSON lines on stdout)
+  demo      run against an embedded fake gateway; needs no account or network
+  session   list, show, clear or clean up session records
+  version   print the version
+`
+
+// run dispatches to a subcommand and returns the exit status.
+func run(ctx context.Context, args []string, e *env) int {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], e)
+	case "demo":
+		return cmdDemo(ctx, args[1:], e)
+	case "session":
+		return cmdSession(ctx, args[1:], e)
+	case "version":
+		fmt.Fprintln(e.stdout, versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(e.stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(e.stderr, "qqgate: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
