@@ -77,23 +77,23 @@ var ErrBadFrame = errors.New("wire: bad frame")
 // DecodeFrame parses one frame. It never panics; any input that is not a
 // JSON object with an integer "op" gives an error wrapping ErrBadFrame.
 func DecodeFrame(b []byte) (Frame, error) {
-	var f Frame
 	if len(b) > MaxFrameBytes {
 		return Frame{}, fmt.Errorf("%w: %d bytes exceeds %d", ErrBadFrame, len(b), MaxFrameBytes)
 	}
-	var probe struct {
-		Op *Opcode `json:"op"`
+	var raw struct {
+		ID string          `json:"id"`
+		Op *Opcode         `json:"op"`
+		D  json.RawMessage `json:"d"`
+		S  uint64          `json:"s"`
+		T  string          `json:"t"`
 	}
-	if err := json.Unmarshal(b, &probe); err != nil {
+	if err := json.Unmarshal(b, &raw); err != nil {
 		return Frame{}, fmt.Errorf("%w: %v", ErrBadFrame, err)
 	}
-	if probe.Op == nil {
+	if raw.Op == nil {
 		return Frame{}, fmt.Errorf("%w: missing op", ErrBadFrame)
 	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		return Frame{}, fmt.Errorf("%w: %v", ErrBadFrame, err)
-	}
-	return f, nil
+	return Frame{ID: raw.ID, Op: *raw.Op, D: raw.D, S: raw.S, T: raw.T}, nil
 }
 
 // EncodeFrame builds a frame with op and the JSON encoding of d (which may
