@@ -1,0 +1,63 @@
+package sessionstore
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrNoSession means there is no session to resume for the account: no
+// record, an expired one, one that belongs to another account or app, or
+// one without a session id or seq. The caller should IDENTIFY. Errors from
+// Load wrap it with the reason; test with errors.Is.
+var ErrNoSession = errors.New("sessionstore: no session")
+
+// ErrClosed is returned by writes and Watch after [Store.Close].
+var ErrClosed = errors.New("sessionstore: store closed")
+
+// noSession wraps ErrNoSession with a reason.
+func noSession(accountID, format string, args ...any) error {
+	return fmt.Errorf("%w for account %q: %s", ErrNoSession, accountID, fmt.Sprintf(format, args...))
+}
+
+// CorruptError reports a record file that does not parse. Load renames
+// such a file aside (KeptAs) so the account can start afresh without losing
+// the evidence; List reports it in place (KeptAs empty) or already set
+// aside (KeptAs is the set-aside file).
+type CorruptError struct {
+	// Path is the record file.
+	Path string
+	// Err says why it does not parse; usually a [*FormatError].
+	Err error
+	// KeptAs is where the bad file now is, or "" if it was left in
+	// place (or could not be moved).
+	KeptAs string
+}
+
+// Error implements error.
+func (e *CorruptError) Error() string {
+	msg := fmt.Sprintf("sessionstore: corrupt record %s: %v", e.Path, e.Err)
+	if e.KeptAs != "" {
+		msg += " (kept as " + e.KeptAs + ")"
+	}
+	return msg
+}
+
+// Unwrap returns the parse error.
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// LockedError reports that another live process (or another Lock call in
+// this process) holds an account's lock.
+type LockedError struct {
+	// Path is the lock file.
+	Path string
+	// PID is the holder's process id, or 0 if it could not be read.
+	PID int
+}
+
+// Error implements error.
+func (e *LockedError) Error() string {
+	if e.PID <= 0 {
+		return fmt.Sprintf("sessionstore: account is in use by another process (lock %s)", e.Path)
+	}
+	return fmt.Sprintf("sessionstore: account is in use by process %d (lock %s)", e.PID, e.Path)
+}
