@@ -1,0 +1,180 @@
+package gatewaytest
+
+import (
+	"strconv"
+
+	"github.com/qqgate/qqgate/wire"
+)
+
+// RejectMode is how an IDENTIFY is rejected.
+type RejectMode int
+
+const (
+	// RejectInvalidSession4903 sends op 9 d:false, then closes 4903
+	// "create session error", as the real gateway does for intents the
+	// bot may not use. It is the zero value.
+	RejectInvalidSession4903 RejectMode = iota
+	// RejectClose4013 closes 4013 "invalid intents".
+	RejectClose4013
+	// RejectClose4014 closes 4014 "disallowed intents".
+	RejectClose4014
+)
+
+// String names the mode.
+func (m RejectMode) String() string {
+	switch m {
+	case RejectInvalidSession4903:
+		return "op 9 false + 4903"
+	case RejectClose4013:
+		return "close 4013"
+	case RejectClose4014:
+		return "close 4014"
+	}
+	return "RejectMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+func (m RejectMode) rejection() rejection {
+	switch m {
+	case RejectClose4013:
+		return rejection{code: int(wire.CloseInvalidIntents), reason: "invalid intents"}
+	case RejectClose4014:
+		return rejection{code: int(wire.CloseDisallowedIntents), reason: "disallowed intents"}
+	}
+	return rejection{invalidSession: true, code: int(wire.CloseCreateSessionError), reason: "create session error"}
+}
+
+// ResumeReject is the scripted outcome of a RESUME.
+type ResumeReject int
+
+const (
+	// ResumeRejectInvalidSession sends op 9 d:false, then closes 4006
+	// "invalid session". It is the zero value and the default for an
+	// unknown or expired session.
+	ResumeRejectInvalidSession ResumeReject = iota
+	// ResumeReject4006 closes 4006 "invalid session" without op 9.
+	ResumeReject4006
+	// ResumeReject4902 closes 4902 "reset by resume".
+	ResumeReject4902
+	// ResumeDropBeforeResumed accepts the RESUME and replays the missed
+	// events, then drops the TCP connection before RESUMED.
+	ResumeDropBeforeResumed
+	// ResumeAcceptThenClose resumes fully (replay, RESUMED), then closes
+	// 4009 "Session timed out" at once.
+	ResumeAcceptThenClose
+)
+
+// String names the mode.
+func (m ResumeReject) String() string {
+	switch m {
+	case ResumeRejectInvalidSession:
+		return "op 9 false + 4006"
+	case ResumeReject4006:
+		return "close 4006"
+	case ResumeReject4902:
+		return "close 4902"
+	case ResumeDropBeforeResumed:
+		return "replay, then drop before RESUMED"
+	case ResumeAcceptThenClose:
+		return "RESUMED, then close 4009"
+	}
+	return "ResumeReject(" + strconv.Itoa(int(m)) + ")"
+}
+
+func (m ResumeReject) rejection() rejection {
+	switch m {
+	case ResumeReject4006:
+		return rejection{code: int(wire.CloseInvalidSession), reason: "invalid session"}
+	case ResumeReject4902:
+		return rejection{code: int(wire.CloseResetByResume), reason: "reset by resume"}
+	}
+	return rejection{invalidSession: true, code: int(wire.CloseInvalidSession), reason: "invalid session"}
+}
+
+// rejection ends a connection: optionally op 9 d:false first, then a close
+// with code (or a drop for a code that cannot be sent).
+type rejection struct {
+	invalidSession bool
+	code           int
+	reason         string
+}
+
+// resumeAction is one queued RESUME outcome.
+type resumeAction struct {
+	mode   ResumeReject
+	custom *rejection // RejectResumesWithCode
+}
+
+// rejectLocked applies r to c.
+func (s *Server) rejectLocked(c *conn, r rejection) {
+	if r.invalidSession {
+		s.sendLocked(c, invalidSessionFrame(false))
+	}
+	s.closeLocked(c, r.code, r.reason)
+}
+
+func invalidSessionFrame(canResume bool) []byte {
+	b, _ := wire.EncodeFrame(wire.OpInvalidSession, canResume)
+	return b
+}
+
+// WithholdACKs stops (true) or resumes (false) answering heartbeats, to
+// test zombie detection. Heartbeats are still recorded.
+func (s *Server) WithholdACKs(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.withholdACKs = on
+}
+
+// RejectIdentifies queues n rejections, applied in order to the next n
+// IDENTIFYs that carry a valid token (before the intents check).
+func (s *Server) RejectIdentifies(n int, mode RejectMode) {
+	s.queueIdentify(n, mode.rejection())
+}
+
+// RejectIdentifiesWithCode is RejectIdentifies with a plain close: code and
+// reason, no op 9 (code 1006 drops the TCP connection).
+func (s *Server) RejectIdentifiesWithCode(n int, code int, reason string) {
+	s.queueIdentify(n, rejection{code: code, reason: reason})
+}
+
+func (s *Server) queueIdentify(n int, r rejection) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.identifyScript = append(s.identifyScript, r)
+	}
+}
+
+// RejectResumes queues n outcomes, applied in order to the next n RESUMEs
+// that carry a valid token, whatever session they name. A scripted
+// rejection does not change the session: it stays resumable. The accepting
+// modes (ResumeDropBeforeResumed, ResumeAcceptThenClose) apply only to a
+// RESUME that would succeed; for any other the normal rejection happens and
+// the entry is used up all the same.
+func (s *Server) RejectResumes(n int, mode ResumeReject) {
+	s.queueResume(n, resumeAction{mode: mode})
+}
+
+// RejectResumesWithCode is RejectResumes with a plain close: code and
+// reason, no op 9 (code 1006 drops the TCP connection).
+func (s *Server) RejectResumesWithCode(n int, code int, reason string) {
+	s.queueResume(n, resumeAction{custom: &rejection{code: code, reason: reason}})
+}
+
+func (s *Server) queueResume(n int, a resumeAction) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.resumeScript = append(s.resumeScript, a)
+	}
+}
+
+// CloseNextAfterHello makes the next accepted connection close with code
+// and reason right after HELLO, whatever the client sends (to test fatal
+// codes such as 4914/4915, or 4008). Calls queue up: each new connection
+// uses one.
+func (s *Server) CloseNextAfterHello(code int, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.helloScript = append(s.helloScript, rejection{code: code, reason: reason})
+}

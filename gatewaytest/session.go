@@ -1,0 +1,290 @@
+package gatewaytest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/qqgate/qqgate/wire"
+)
+
+// Session is a gateway session created by a successful IDENTIFY. It
+// outlives its connections: events emitted while no connection carries it
+// are kept and replayed on RESUME. All methods are safe for concurrent use.
+type Session struct {
+	srv     *Server
+	id      string
+	appID   string
+	shard   [2]int
+	intents uint32
+	user    wire.User
+
+	// guarded by srv.mu
+	seq     uint64
+	log     []logEntry
+	expired bool
+	conn    *conn
+	resumes int
+}
+
+// logEntry is one dispatch of a session, as sent.
+type logEntry struct {
+	frame    wire.Frame
+	data     []byte
+	noReplay bool // RESUMED
+}
+
+// emitLocked gives the next seq to a dispatch, logs it and sends it on the
+// session's connection if there is one.
+func (s *Server) emitLocked(sess *Session, t, id string, d json.RawMessage, noReplay bool) uint64 {
+	sess.seq++
+	f := wire.Frame{ID: id, Op: wire.OpDispatch, D: d, S: sess.seq, T: t}
+	data, err := json.Marshal(f)
+	if err != nil { // d was validated by the caller
+		panic(fmt.Sprintf("gatewaytest: encode dispatch: %v", err))
+	}
+	sess.log = append(sess.log, logEntry{frame: f, data: data, noReplay: noReplay})
+	if sess.conn != nil {
+		s.sendLocked(sess.conn, data)
+	}
+	s.notifyLocked()
+	return sess.seq
+}
+
+// ID is the session id sent in READY.
+func (s *Session) ID() string { return s.id }
+
+// AppID is the app whose token identified the session.
+func (s *Session) AppID() string { return s.appID }
+
+// Shard is the identify's shard, echoed in READY.
+func (s *Session) Shard() [2]int { return s.shard }
+
+// Intents are the intents the IDENTIFY asked for.
+func (s *Session) Intents() uint32 { return s.intents }
+
+// User is the bot user sent in READY.
+func (s *Session) User() wire.User { return s.user }
+
+// LastSeq is the seq of the session's latest dispatch (READY is 1).
+func (s *Session) LastSeq() uint64 {
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	return s.seq
+}
+
+// Conn is the id of the connection that carries the session, or 0 when
+// none does.
+func (s *Session) Conn() int {
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	if s.conn == nil {
+		return 0
+	}
+	return s.conn.id
+}
+
+// Resumes counts the successful RESUMEs of the session (RESUMED sent).
+func (s *Session) Resumes() int {
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	return s.resumes
+}
+
+// Expired reports whether Expire (or InvalidSession(false)) was called.
+func (s *Session) Expired() bool {
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	return s.expired
+}
+
+// Frames returns the session's dispatches in seq order, READY and RESUMED
+// included.
+func (s *Session) Frames() []wire.Frame {
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	out := make([]wire.Frame, len(s.log))
+	for i, e := range s.log {
+		out[i] = e.frame
+	}
+	return out
+}
+
+// Emit sends a dispatch {"op":0,"s":seq,"t":eventType,"id":"<TYPE>:<n>","d":d}
+// with the session's next seq: it is logged for replay and written to the
+// session's connection if one carries it. d is encoded with encoding/json
+// (a json.RawMessage is sent as it is). It fails only for a d that cannot be
+// encoded, or after Close.
+func (s *Session) Emit(eventType string, d any) (seq uint64, err error) {
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return 0, fmt.Errorf("encode %s body: %w", eventType, err)
+	}
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	if s.srv.closed {
+		return 0, ErrClosed
+	}
+	id := eventType + ":" + strconv.FormatUint(s.srv.nextUniqueLocked(), 10)
+	return s.srv.emitLocked(s, eventType, id, raw, false), nil
+}
+
+// EmitWithID is Emit with a chosen envelope id ("" omits it).
+func (s *Session) EmitWithID(eventType, id string, d any) (seq uint64, err error) {
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return 0, fmt.Errorf("encode %s body: %w", eventType, err)
+	}
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	if s.srv.closed {
+		return 0, ErrClosed
+	}
+	return s.srv.emitLocked(s, eventType, id, raw, false), nil
+}
+
+// EmitDuplicate sends the event logged with seq again, same envelope id and
+// body, under a new seq: the duplicate delivery that clients must dedupe.
+func (s *Session) EmitDuplicate(seq uint64) (newSeq uint64, err error) {
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	if s.srv.closed {
+		return 0, ErrClosed
+	}
+	for _, e := range s.log {
+		if e.frame.S == seq {
+			return s.srv.emitLocked(s, e.frame.T, e.frame.ID, e.frame.D, false), nil
+		}
+	}
+	return 0, fmt.Errorf("%w: %d", ErrNoSuchSeq, seq)
+}
+
+// Expire makes every later RESUME of the session fail (per
+// Options.ResumeRejection). A connection that carries it is not affected.
+func (s *Session) Expire() {
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	s.expired = true
+	s.srv.notifyLocked()
+}
+
+// Drop cuts the TCP connection that carries the session, without a close
+// frame (the client sees 1006). It does nothing when no connection carries
+// the session.
+func (s *Session) Drop() {
+	s.CloseWith(int(wire.CloseAbnormal), "")
+}
+
+// CloseWith closes the connection that carries the session with code and
+// reason (1006, or any code that cannot be sent, drops it instead). It does
+// nothing when no connection carries the session.
+func (s *Session) CloseWith(code int, reason string) {
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	if c := s.conn; c != nil {
+		s.srv.closeLocked(c, code, reason)
+	}
+}
+
+// Reconnect sends op 7 on the connection that carries the session and
+// detaches the session from it; with then4009 it then closes the
+// connection 4009 "Session timed out", as the real gateway's rotation does.
+// Without, the connection stays open (heartbeats are still answered) until
+// the client closes it. It does nothing when no connection carries the
+// session.
+func (s *Session) Reconnect(then4009 bool) {
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	c := s.conn
+	if c == nil {
+		return
+	}
+	b, _ := wire.EncodeFrame(wire.OpReconnect, nil)
+	s.srv.sendLocked(c, b)
+	s.srv.detachLocked(c)
+	if then4009 {
+		s.srv.closeLocked(c, int(wire.CloseSessionTimedOut), "Session timed out")
+	}
+}
+
+// InvalidSession sends op 9 with d:canResume on the connection that carries
+// the session and detaches the session from it, leaving the connection
+// open. With canResume false the session is also expired, so a RESUME of it
+// fails. It does nothing when no connection carries the session.
+func (s *Session) InvalidSession(canResume bool) {
+	s.invalidSession(canResume, 0, "")
+}
+
+// InvalidSessionThenClose is InvalidSession followed by a close with code
+// and reason.
+func (s *Session) InvalidSessionThenClose(canResume bool, code int, reason string) {
+	s.invalidSession(canResume, code, reason)
+}
+
+func (s *Session) invalidSession(canResume bool, code int, reason string) {
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	c := s.conn
+	if c == nil {
+		return
+	}
+	if !canResume {
+		s.expired = true
+	}
+	s.srv.sendLocked(c, invalidSessionFrame(canResume))
+	s.srv.detachLocked(c)
+	if code != 0 {
+		s.srv.closeLocked(c, code, reason)
+	}
+}
+
+// WaitSession returns the sessions in the order they reached READY: each
+// call returns the next one not yet returned, waiting for it if needed.
+func (s *Server) WaitSession(ctx context.Context) (*Session, error) {
+	for {
+		s.mu.Lock()
+		if s.readyCursor < len(s.order) {
+			sess := s.order[s.readyCursor]
+			s.readyCursor++
+			s.mu.Unlock()
+			return sess, nil
+		}
+		ch, closed := s.changed, s.closed
+		s.mu.Unlock()
+		if closed {
+			return nil, ErrClosed
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Session returns the latest session of appID, or nil.
+func (s *Server) Session(appID string) *Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.order) - 1; i >= 0; i-- {
+		if s.order[i].appID == appID {
+			return s.order[i]
+		}
+	}
+	return nil
+}
+
+// SessionByID returns the session with that id, or nil.
+func (s *Server) SessionByID(id string) *Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[id]
+}
+
+// Sessions returns every session in the order they reached READY.
+func (s *Server) Sessions() []*Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*Session(nil), s.order...)
+}
