@@ -1,0 +1,156 @@
+package gatewaytest
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/qqgate/qqgate/wire"
+)
+
+func TestTokenEndpoint(t *testing.T) {
+	t.Parallel()
+	srv := NewTestServer(t, Options{Apps: map[string]string{"111": "s1", "222": "s2"}})
+
+	status, m := postToken(t, srv, "application/json", tokenBody("111", "s1"))
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "7200", m["expires_in"], "expires_in is a string")
+	tok, ok := m["access_token"].(string)
+	require.True(t, ok)
+	require.NotEmpty(t, tok)
+
+	_, again := postToken(t, srv, "application/json; charset=utf-8", tokenBody("111", "s1"))
+	assert.Equal(t, tok, again["access_token"], "same token while valid")
+	assert.Equal(t, srv.Token("111"), tok)
+
+	_, other := postToken(t, srv, "application/json", tokenBody("222", "s2"))
+	assert.NotEqual(t, tok, other["access_token"], "apps have their own tokens")
+
+	cases := []struct {
+		name        string
+		contentType string
+		body        []byte
+		code        float64
+		message     string
+	}{
+		{"wrong secret", "application/json", tokenBody("111", "s2"), CodeInvalidSecret, "invalid appid or secret"},
+		{"unknown app", "application/json", tokenBody("333", "s1"), CodeInvalidSecret, "invalid appid or secret"},
+		{"form content type", "application/x-www-form-urlencoded", tokenBody("111", "s1"), CodeAppIDInvalid, "appid invalid"},
+		{"no content type", "", tokenBody("111", "s1"), CodeAppIDInvalid, "appid invalid"},
+		{"bad json", "application/json", []byte("{"), CodeAppIDInvalid, "appid invalid"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, m := postToken(t, srv, tc.contentType, tc.body)
+			assert.Equal(t, http.StatusOK, status)
+			assert.Equal(t, tc.code, m["code"])
+			assert.Equal(t, tc.message, m["message"])
+			assert.NotContains(t, m, "access_token")
+		})
+	}
+	assert.Equal(t, 3+len(cases), srv.TokenFetches())
+}
+
+func TestTokenScriptedFailures(t *testing.T) {
+	t.Parallel()
+	srv := NewTestServer(t, Options{})
+	srv.FailNextTokens(2, CodeTooManyRequests, "Too many requests")
+	srv.FailNextTokensStatus(1, http.StatusBadGateway, 502, "bad gateway")
+	for range 2 {
+		status, m := postToken(t, srv, "application/json", tokenBody(DefaultAppID, DefaultSecret))
+		assert.Equal(t, http.StatusOK, status)
+		assert.Equal(t, float64(CodeTooManyRequests), m["code"])
+		assert.Equal(t, "Too many requests", m["message"])
+	}
+	status, _ := postToken(t, srv, "application/json", tokenBody(DefaultAppID, DefaultSecret))
+	assert.Equal(t, http.StatusBadGateway, status)
+	status, m := postToken(t, srv, "application/json", tokenBody(DefaultAppID, DefaultSecret))
+	assert.Equal(t, http.StatusOK, status)
+	assert.NotEmpty(t, m["access_token"])
+	assert.Equal(t, 4, srv.TokenFetches())
+}
+
+func TestTokenTTLAndRefreshWindow(t *testing.T) {
+	t.Parallel()
+	// A TTL of one hour: the refresh window is the last minute.
+	srv := NewTestServer(t, Options{TokenTTL: time.Hour})
+	_, m := postToken(t, srv, "application/json", tokenBody(DefaultAppID, DefaultSecret))
+	assert.Equal(t, "3600", m["expires_in"])
+
+	// Push the token into its refresh window: a new one is issued and the
+	// old one keeps working.
+	old := m["access_token"].(string)
+	srv.mu.Lock()
+	srv.tokens[old].expires = time.Now().Add(30 * time.Second)
+	srv.mu.Unlock()
+	_, m = postToken(t, srv, "application/json", tokenBody(DefaultAppID, DefaultSecret))
+	assert.NotEqual(t, old, m["access_token"])
+	status, _ := getGateway(t, srv, "/gateway", wire.TokenPrefix+old)
+	assert.Equal(t, http.StatusOK, status)
+
+	// An expired token is refused.
+	srv.mu.Lock()
+	srv.tokens[old].expires = time.Now().Add(-time.Second)
+	srv.mu.Unlock()
+	status, _ = getGateway(t, srv, "/gateway", wire.TokenPrefix+old)
+	assert.Equal(t, http.StatusUnauthorized, status)
+}
+
+func TestTokenMethod(t *testing.T) {
+	t.Parallel()
+	srv := NewTestServer(t, Options{})
+	status, _ := getGateway(t, srv, "/app/getAppAccessToken", "")
+	assert.Equal(t, http.StatusMethodNotAllowed, status)
+	status, _ = getGateway(t, srv, "/nope", "")
+	assert.Equal(t, http.StatusNotFound, status)
+}
+
+func TestGatewayEndpoints(t *testing.T) {
+	t.Parallel()
+	srv := NewTestServer(t, Options{Shards: 2})
+	tok := srv.Token(DefaultAppID)
+
+	for _, path := range []string{"/gateway", "/gateway/bot"} {
+		t.Run(path, func(t *testing.T) {
+			for _, auth := range []string{"", "QQBot nope", tok, "Bot " + tok} {
+				status, m := getGateway(t, srv, path, auth)
+				assert.Equal(t, http.StatusUnauthorized, status, "auth %q", auth)
+				assert.Equal(t, float64(CodeTokenInvalid), m["code"])
+				assert.Equal(t, "token expired or invalid", m["message"])
+			}
+			status, m := getGateway(t, srv, path, wire.TokenPrefix+tok)
+			require.Equal(t, http.StatusOK, status)
+			assert.Equal(t, srv.WebSocketURL(), m["url"])
+			if path == "/gateway" {
+				assert.NotContains(t, m, "shards")
+				return
+			}
+			assert.Equal(t, float64(2), m["shards"])
+			assert.Equal(t, map[string]any{"total": 1000.0, "remaining": 1000.0, "reset_after": 86400000.0, "max_concurrency": 1.0}, m["session_start_limit"])
+		})
+	}
+
+	// Each IDENTIFY uses one session start.
+	ready(t, srv)
+	_, m := getGateway(t, srv, "/gateway/bot", wire.TokenPrefix+tok)
+	assert.Equal(t, 999.0, m["session_start_limit"].(map[string]any)["remaining"])
+	assert.Equal(t, 999, srv.SessionStartLimit().Remaining)
+
+	srv.SetSessionStartLimit(wire.SessionStartLimit{Total: 5, Remaining: 0, ResetAfter: 10, MaxConcurrency: 1})
+	_, m = getGateway(t, srv, "/gateway/bot", wire.TokenPrefix+tok)
+	assert.Equal(t, 0.0, m["session_start_limit"].(map[string]any)["remaining"])
+
+	srv.FailNextGateways(1, http.StatusTooManyRequests, CodeTooManyRequests, "Too many requests")
+	status, m := getGateway(t, srv, "/gateway", wire.TokenPrefix+tok)
+	assert.Equal(t, http.StatusTooManyRequests, status)
+	assert.Equal(t, "Too many requests", m["message"])
+
+	srv.RevokeTokens()
+	status, _ = getGateway(t, srv, "/gateway", wire.TokenPrefix+tok)
+	assert.Equal(t, http.StatusUnauthorized, status)
+	assert.NotEqual(t, tok, srv.Token(DefaultAppID), "a new token after revocation")
+	assert.Equal(t, 14, srv.GatewayFetches())
+}
