@@ -1,0 +1,47 @@
+// Package resume holds qqgate's reconnect policy as pure functions: which
+// start-up message to send, what each server signal leads to, how long to
+// wait, and which sequence number is safe to store. It is protocol.md Part
+// A (A1–A4) in code. It does no I/O, starts no goroutines and reads no
+// clock, so every rule is one table test.
+//
+// # Lifecycle
+//
+// The client keeps one [State] per account and threads it through these
+// calls, always keeping the returned copy:
+//
+//	st := resume.NewState(recordValid, rec.IntentLevelIndex, len(levels))
+//	for {
+//		st = resume.NewConnection(st, st.Mode)  // before each dial
+//		// dial; send RESUME if st.Mode == resume.Resume, else IDENTIFY at
+//		// levels[st.IntentLevel]
+//		// on READY or RESUMED:
+//		st = resume.Established(st, st.Mode)
+//		// on op 7, op 9, a close or an error:
+//		d, st = resume.Next(st, sig)
+//		// apply d: clear the record, refresh the token, give up with
+//		// d.Err(), wait per d.Wait, then loop with st.Mode
+//	}
+//
+// # Resume
+//
+// The server often sends two signals for one event: op 7 and then close
+// 4009 on every rotation, op 9 false and then close 4903 when intents are
+// refused. [State] remembers the first one until the connection ends, and
+// [Next] answers the second with the same decision marked
+// [Decision.FollowUp] and with no side effects of its own: the session is
+// not cleared a second time, no failure is counted twice, and the intent
+// level steps down once. A client that has already acted on the first
+// decision ignores a follow-up; one that acts only on the signal that ends
+// the connection gets the right decision either way.
+//
+// Within a process a reconnect resumes from [Watermark.Highest]; the record
+// on disk stores [Watermark.Committed], so a crash replays what was received
+// but not yet handled (at-least-once delivery).
+//
+// # Concurrency
+//
+// [State], [Signal] and [Decision] are values; the functions on them are
+// pure and safe for concurrent use. [Watermark] is safe for concurrent use.
+// The backoff from [NewBackOff] is not (cenkalti/backoff's rule): keep one
+// per client, owned by its loop.
+package resume

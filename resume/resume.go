@@ -1,0 +1,665 @@
+package resume
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/qqgate/qqgate/wire"
+)
+
+// Mode is what a connection sends after HELLO. The zero value is
+// [Identify].
+type Mode int
+
+const (
+	// Identify starts a new session (op 2).
+	Identify Mode = iota
+	// Resume continues a stored session by id and seq (op 6).
+	Resume
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Identify:
+		return "identify"
+	case Resume:
+		return "resume"
+	}
+	return "Mode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// Start gives the start-up choice of A2: [Resume] when a valid session
+// record is held (younger than 5 minutes, session id set, lastSeq not null,
+// appId matching), [Identify] otherwise.
+func Start(hasValidRecord bool) Mode {
+	if hasValidRecord {
+		return Resume
+	}
+	return Identify
+}
+
+// Limits of the A3 counters.
+const (
+	// MaxFailedResumes is how many resumes in a row may fail before the
+	// client gives the session up and identifies.
+	MaxFailedResumes = 2
+	// MaxAuthFailures is how many 4004 closes in a row, with no READY or
+	// RESUMED in between, make the client give up.
+	MaxAuthFailures = 3
+)
+
+// SignalKind says how a connection ended, or what the server asked for.
+type SignalKind int
+
+const (
+	// SigClose is a close frame from the server; [Signal.Code] holds its
+	// code (0 is taken as 1005, no status).
+	SigClose SignalKind = iota + 1
+	// SigNetwork is a network error after the connection opened: a reset, a
+	// write or read error, EOF, or a close 1006 with no frame. The code is
+	// ignored.
+	SigNetwork
+	// SigZombie is our own close of a stuck connection: no frame between
+	// two heartbeats, or no READY/RESUMED within 30 s of IDENTIFY/RESUME.
+	SigZombie
+	// SigReconnect is op 7 RECONNECT.
+	SigReconnect
+	// SigInvalidSession is op 9 INVALID SESSION; [Signal.CanResume] is its d.
+	SigInvalidSession
+	// SigDialFailed means the connection never got as far as sending
+	// IDENTIFY or RESUME: the token or /gateway request, the dial or the
+	// upgrade failed, or HELLO did not come within 10 s. The server never
+	// saw a RESUME, so it is not a failed resume.
+	SigDialFailed
+	// SigTooManyRequests means the token endpoint or /gateway answered "Too
+	// many requests" or code 100001 (A4).
+	SigTooManyRequests
+)
+
+func (k SignalKind) String() string {
+	switch k {
+	case SigClose:
+		return "close"
+	case SigNetwork:
+		return "network error"
+	case SigZombie:
+		return "zombie"
+	case SigReconnect:
+		return "op 7 reconnect"
+	case SigInvalidSession:
+		return "op 9 invalid session"
+	case SigDialFailed:
+		return "dial failed"
+	case SigTooManyRequests:
+		return "too many requests"
+	}
+	return "SignalKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Signal is one thing that happened to the connection. Kinds other than
+// those declared are handled like [SigNetwork].
+type Signal struct {
+	Kind SignalKind
+	// Code is the close code of a [SigClose].
+	Code wire.CloseCode
+	// Reason is the close reason or error text, for logs and errors.
+	Reason string
+	// CanResume is op 9's d, for a [SigInvalidSession].
+	CanResume bool
+}
+
+// State is the reconnect loop's view of one account: the values the rules of
+// A3 depend on. It is a plain value; [Next], [Established] and
+// [NewConnection] return updated copies and never keep a reference.
+//
+// The zero value means: no session, identify, one intent level, nothing
+// failed.
+type State struct {
+	// Mode is what the current connection sends (or sent). [Next] sets it
+	// to what the next connection should send.
+	Mode Mode
+	// HasSession is true while a session id and seq are held.
+	HasSession bool
+	// IntentLevel is the index into the configured intent levels that
+	// IDENTIFY uses; it only grows, when intents are refused.
+	IntentLevel int
+	// IntentLevels is the number of intent levels configured. Zero or
+	// negative is taken as 1 (no fallback).
+	IntentLevels int
+
+	// Counters across connections, reset by [Established].
+
+	// FailedResumes counts resumes in a row that failed. Also reset when
+	// the session is cleared.
+	FailedResumes int
+	// AuthFailures counts 4004 closes since the last READY or RESUMED.
+	AuthFailures int
+
+	// Per connection: reset by [NewConnection] and when [Next] sees the
+	// connection end.
+
+	// Established is true once this connection got READY or RESUMED.
+	Established bool
+	// ReconnectOp is true once op 7 arrived on this connection: the close
+	// that follows (usually 4009) is the same event.
+	ReconnectOp bool
+	// InvalidSessionSeen is true once op 9 arrived on this connection: the
+	// close that follows (4903 after a refused IDENTIFY, 4006 after a
+	// refused RESUME) is the same event.
+	InvalidSessionSeen bool
+	// CanResume is the d of that op 9.
+	CanResume bool
+	// SteppedDown is true when that op 9 stepped the intent level down, so
+	// a following 4013/4014 must not step down again.
+	SteppedDown bool
+}
+
+// NewState gives the state at start-up: [Resume] when hasValidRecord (see
+// [Start]), at the stored intent level, clamped to [0, intentLevels-1].
+func NewState(hasValidRecord bool, intentLevel, intentLevels int) State {
+	st := State{
+		Mode:         Start(hasValidRecord),
+		HasSession:   hasValidRecord,
+		IntentLevel:  intentLevel,
+		IntentLevels: intentLevels,
+	}
+	return st.normalized()
+}
+
+// NewConnection gives the state for a new connection attempt that will send
+// mode: per-connection fields are reset. [Resume] without a session becomes
+// [Identify].
+func NewConnection(st State, mode Mode) State {
+	st = st.normalized()
+	st.Mode = mode
+	if !st.HasSession {
+		st.Mode = Identify
+	}
+	st.resetConnection()
+	return st
+}
+
+// Established gives the state after READY (mode [Identify]) or RESUMED
+// (mode [Resume]): a session is held, the connection is up, and the
+// failure counters and the connection's op 7/op 9 marks are reset. The
+// intent level is the one in use and should be stored with the record.
+func Established(st State, mode Mode) State {
+	st = st.normalized()
+	st.Mode = mode
+	st.HasSession = true
+	st.Established = true
+	st.FailedResumes = 0
+	st.AuthFailures = 0
+	st.ReconnectOp = false
+	st.InvalidSessionSeen = false
+	st.CanResume = false
+	st.SteppedDown = false
+	return st
+}
+
+func (st State) normalized() State {
+	if st.IntentLevels < 1 {
+		st.IntentLevels = 1
+	}
+	st.IntentLevel = max(0, min(st.IntentLevel, st.IntentLevels-1))
+	st.FailedResumes = max(0, st.FailedResumes)
+	st.AuthFailures = max(0, st.AuthFailures)
+	return st
+}
+
+func (st *State) resetConnection() {
+	st.Established = false
+	st.ReconnectOp = false
+	st.InvalidSessionSeen = false
+	st.CanResume = false
+	st.SteppedDown = false
+}
+
+// levelLeft reports whether a lower intent level exists.
+func (st State) levelLeft() bool { return st.IntentLevel < st.IntentLevels-1 }
+
+// resuming reports whether the connection sent RESUME and has not got
+// RESUMED: a failure now is a failed resume.
+func (st State) resuming() bool { return st.Mode == Resume && !st.Established }
+
+// Action is what to do after a [Decision]'s wait.
+type Action int
+
+const (
+	// ActResume reconnects and sends RESUME.
+	ActResume Action = iota + 1
+	// ActIdentify reconnects and sends IDENTIFY.
+	ActIdentify
+	// ActFatal stops: nothing reconnects, the record is kept as it is, and
+	// the client returns [Decision.Err].
+	ActFatal
+)
+
+func (a Action) String() string {
+	switch a {
+	case ActResume:
+		return "resume"
+	case ActIdentify:
+		return "identify"
+	case ActFatal:
+		return "fatal"
+	}
+	return "Action(" + strconv.Itoa(int(a)) + ")"
+}
+
+// Mode gives the mode the next connection sends: [Resume] for [ActResume],
+// [Identify] otherwise.
+func (a Action) Mode() Mode {
+	if a == ActResume {
+		return Resume
+	}
+	return Identify
+}
+
+// Wait is how long to wait before the next connection; see [Wait.Delay].
+type Wait int
+
+const (
+	// WaitNone reconnects at once.
+	WaitNone Wait = iota
+	// WaitBackoff waits for the next interval of the client's exponential
+	// backoff ([NewBackOff]).
+	WaitBackoff
+	// WaitInvalidSession waits about [InvalidSessionDelay], jittered.
+	WaitInvalidSession
+	// WaitRateLimit waits at least [RateLimitDelay].
+	WaitRateLimit
+)
+
+func (w Wait) String() string {
+	switch w {
+	case WaitNone:
+		return "none"
+	case WaitBackoff:
+		return "backoff"
+	case WaitInvalidSession:
+		return "invalid session"
+	case WaitRateLimit:
+		return "rate limit"
+	}
+	return "Wait(" + strconv.Itoa(int(w)) + ")"
+}
+
+// Decision is what the client does about a [Signal].
+type Decision struct {
+	Action Action
+	Wait   Wait
+	// ClearSession: drop the session id and seq, and clear the stored
+	// record. Already applied to the returned [State].
+	ClearSession bool
+	// RefreshToken: drop the cached access token and fetch a new one.
+	RefreshToken bool
+	// StepDown: the intent level stepped down; the returned
+	// [State.IntentLevel] is already the new one.
+	StepDown bool
+	// FollowUp: the signal ended a connection that an earlier op 7 or op 9
+	// had already decided. The decision repeats that one with no side
+	// effects; a client that already acted on it must not reconnect twice.
+	FollowUp bool
+	// Fatal is set when Action is [ActFatal]; see also [Decision.Err].
+	Fatal *FatalError
+	// Reason is a short text for logs, e.g. "close 4009 session timed out:
+	// resume at once".
+	Reason string
+}
+
+// Err gives the fatal error, or nil when the decision is not fatal.
+func (d Decision) Err() error {
+	if d.Fatal == nil {
+		return nil
+	}
+	return d.Fatal
+}
+
+// FatalError is the error of a fatal decision: the close code that caused
+// it and the server's reason text. The client returns it (possibly wrapped)
+// from Run; find it with errors.As.
+type FatalError struct {
+	Code   wire.CloseCode
+	Reason string
+	// Repeats is how many times in a row the code came when that made it
+	// fatal ([MaxAuthFailures] for 4004); 0 otherwise.
+	Repeats int
+}
+
+func (e *FatalError) Error() string {
+	var b strings.Builder
+	b.WriteString("gateway closed the connection with ")
+	b.WriteString(e.Code.String())
+	if e.Repeats > 1 {
+		fmt.Fprintf(&b, " %d times in a row", e.Repeats)
+	}
+	if e.Reason != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Reason)
+	}
+	return b.String()
+}
+
+// closeClass groups close codes that get the same rule in A3.
+type closeClass int
+
+const (
+	classOther         closeClass = iota // backoff, identify
+	classResumeBackoff                   // 1000, 1001, 1005, 1006, network, zombie
+	classResumeNow                       // 4009
+	classRateLimited                     // 4008
+	classAuth                            // 4004
+	classClearIdentify                   // 4000, 4003, 4005, 4006, 4007, 4900-4913
+	classIntents                         // 4013, 4014
+	classFatal                           // 4001, 4002, 4010, 4011, 4012, 4914, 4915
+)
+
+func classify(code wire.CloseCode) closeClass {
+	switch code {
+	case 0, wire.CloseNormal, wire.CloseGoingAway, wire.CloseNoStatus, wire.CloseAbnormal:
+		return classResumeBackoff
+	case wire.CloseSessionTimedOut:
+		return classResumeNow
+	case wire.CloseRateLimited:
+		return classRateLimited
+	case wire.CloseAuthenticationFailed:
+		return classAuth
+	case wire.CloseUnknownError, wire.CloseNotAuthenticated, wire.CloseAlreadyAuthenticated,
+		wire.CloseInvalidSession, wire.CloseInvalidSeq:
+		return classClearIdentify
+	case wire.CloseInvalidIntents, wire.CloseDisallowedIntents:
+		return classIntents
+	case wire.CloseInvalidOpcode, wire.CloseDecodeError, wire.CloseInvalidShard,
+		wire.CloseShardingRequired, wire.CloseInvalidVersion, wire.CloseBotOffline, wire.CloseBotBanned:
+		return classFatal
+	}
+	if code >= wire.CloseInternalFirst && code <= wire.CloseInternalLast {
+		return classClearIdentify
+	}
+	return classOther
+}
+
+// Next applies A3 to one signal and returns the decision and the updated
+// state. It never panics; a state with impossible values is clamped first.
+//
+// Rules, in short (A3):
+//   - op 7: resume at once, keep the session; the close that follows on the
+//     same connection is a follow-up.
+//   - op 9 true: backoff, resume (a backoff, not at once, so a server
+//     repeating op 9 true cannot make a tight loop).
+//   - op 9 false: clear the session, refresh the token, wait about 3 s,
+//     identify; before READY on an IDENTIFY with a lower intent level
+//     left, step down one level. The close that follows (4903) is a
+//     follow-up, so one refusal steps down once.
+//   - close 1000/1001/1005/1006, network error, zombie: backoff, resume.
+//   - 4009: resume at once. 4008: wait [RateLimitDelay], resume.
+//   - 4004: refresh the token, backoff, resume; the [MaxAuthFailures]th in a
+//     row is fatal.
+//   - 4000, 4003, 4005, 4006, 4007, 4900–4913: clear, refresh the token,
+//     backoff, identify.
+//   - 4013/4014: step down, backoff, identify (clearing the session); fatal
+//     at the last level.
+//   - 4001, 4002, 4010, 4011, 4012, 4914, 4915: fatal, even as a follow-up.
+//   - any other code: clear, backoff, identify.
+//   - a resume fails when op 9 or any close or error ends the connection
+//     before RESUMED; the [MaxFailedResumes]th failure in a row turns a
+//     resume into an identify (clearing the session). Dial failures do not
+//     count: the server never saw the RESUME.
+//   - without a session, resume becomes identify.
+//   - dial failure: backoff, same mode. Too many requests: wait
+//     [RateLimitDelay], same mode.
+func Next(st State, sig Signal) (Decision, State) {
+	st = st.normalized()
+	switch sig.Kind {
+	case SigReconnect:
+		return reconnectOp(st)
+	case SigInvalidSession:
+		return invalidSession(st, sig.CanResume)
+	case SigDialFailed:
+		return retrySameMode(st, describe(sig), WaitBackoff)
+	case SigTooManyRequests:
+		return retrySameMode(st, describe(sig), WaitRateLimit)
+	}
+	return connectionEnd(st, sig)
+}
+
+func describe(sig Signal) string {
+	var what string
+	if sig.Kind == SigClose {
+		code := sig.Code
+		if code == 0 {
+			code = wire.CloseNoStatus
+		}
+		what = "close " + code.String()
+	} else {
+		what = sig.Kind.String()
+	}
+	if sig.Reason != "" {
+		what += " (" + strconv.Quote(sig.Reason) + ")"
+	}
+	return what
+}
+
+func retrySameMode(st State, what string, wait Wait) (Decision, State) {
+	d := Decision{Action: ActIdentify, Wait: wait}
+	if st.HasSession && st.Mode == Resume {
+		d.Action = ActResume
+	}
+	st.resetConnection()
+	st.Mode = d.Action.Mode()
+	d.Reason = what + ": " + d.verbs(st)
+	return d, st
+}
+
+func reconnectOp(st State) (Decision, State) {
+	if st.ReconnectOp || st.InvalidSessionSeen {
+		d := st.followUp()
+		d.Reason = "op 7 reconnect again: " + d.verbs(st)
+		return d, st
+	}
+	st.ReconnectOp = true
+	d := Decision{Action: ActResume, Wait: WaitNone}
+	what := "op 7 reconnect"
+	if !st.HasSession {
+		d = Decision{Action: ActIdentify, Wait: WaitBackoff}
+		what += ", no session"
+	}
+	st.Mode = d.Action.Mode()
+	d.Reason = what + ": " + d.verbs(st)
+	return d, st
+}
+
+func invalidSession(st State, canResume bool) (Decision, State) {
+	if st.InvalidSessionSeen {
+		d := st.followUp()
+		d.Reason = "op 9 invalid session again: " + d.verbs(st)
+		return d, st
+	}
+	failed := st.resuming()
+	st.InvalidSessionSeen = true
+	st.CanResume = canResume
+	var d Decision
+	what := "op 9 invalid session"
+	if canResume {
+		what += " (resumable)"
+		d = Decision{Action: ActResume, Wait: WaitBackoff}
+		if failed {
+			st.FailedResumes++
+			if st.FailedResumes >= MaxFailedResumes {
+				what += ", " + ordinal(st.FailedResumes) + " failed resume in a row"
+				d.Action, d.ClearSession = ActIdentify, true
+			}
+		}
+		if d.Action == ActResume && !st.HasSession {
+			d.Action = ActIdentify
+			what += ", no session"
+		}
+	} else {
+		d = Decision{Action: ActIdentify, Wait: WaitInvalidSession, ClearSession: true, RefreshToken: true}
+		if st.Mode == Identify && !st.Established {
+			what += " before READY"
+			if st.levelLeft() {
+				what += ", intents refused"
+				st.IntentLevel++
+				st.SteppedDown = true
+				d.StepDown = true
+			}
+		}
+	}
+	st.apply(d)
+	d.Reason = what + ": " + d.verbs(st)
+	return d, st
+}
+
+// followUp repeats the decision of the op 7 or op 9 already seen on this
+// connection, without side effects.
+func (st State) followUp() Decision {
+	d := Decision{FollowUp: true, Action: ActIdentify, Wait: WaitBackoff}
+	switch {
+	case st.InvalidSessionSeen && !st.CanResume:
+		d.Wait = WaitInvalidSession
+	case st.HasSession:
+		d.Action = ActResume
+		if !st.InvalidSessionSeen {
+			d.Wait = WaitNone // op 7
+		}
+	}
+	return d
+}
+
+func connectionEnd(st State, sig Signal) (Decision, State) {
+	what := describe(sig)
+	class := classResumeBackoff // network, zombie and unknown kinds
+	if sig.Kind == SigClose {
+		class = classify(sig.Code)
+	}
+	if st.ReconnectOp || st.InvalidSessionSeen {
+		followUp := class != classFatal && !(class == classIntents && !st.SteppedDown)
+		if followUp {
+			d := st.followUp()
+			if st.InvalidSessionSeen {
+				what += " after op 9"
+			} else {
+				what += " after op 7"
+			}
+			d.Reason = what + ": " + d.verbs(st)
+			st.resetConnection()
+			st.Mode = d.Action.Mode()
+			return d, st
+		}
+	}
+	failed := st.resuming()
+	var d Decision
+	switch class {
+	case classResumeBackoff:
+		d = Decision{Action: ActResume, Wait: WaitBackoff}
+	case classResumeNow:
+		d = Decision{Action: ActResume, Wait: WaitNone}
+	case classRateLimited:
+		d = Decision{Action: ActResume, Wait: WaitRateLimit}
+	case classAuth:
+		st.AuthFailures++
+		d = Decision{Action: ActResume, Wait: WaitBackoff, RefreshToken: true}
+		if st.AuthFailures >= MaxAuthFailures {
+			what += ", " + ordinal(st.AuthFailures) + " in a row"
+			d = fatal(sig, st.AuthFailures)
+		}
+	case classClearIdentify:
+		d = Decision{Action: ActIdentify, Wait: WaitBackoff, ClearSession: true, RefreshToken: true}
+	case classIntents:
+		if st.levelLeft() {
+			st.IntentLevel++
+			d = Decision{Action: ActIdentify, Wait: WaitBackoff, ClearSession: true, StepDown: true}
+		} else {
+			what += ", no intent level left"
+			d = fatal(sig, 0)
+		}
+	case classFatal:
+		d = fatal(sig, 0)
+	default:
+		d = Decision{Action: ActIdentify, Wait: WaitBackoff, ClearSession: true}
+	}
+	if d.Action != ActFatal && failed {
+		st.FailedResumes++
+		if d.Action == ActResume && st.FailedResumes >= MaxFailedResumes {
+			what += ", " + ordinal(st.FailedResumes) + " failed resume in a row"
+			d.Action, d.ClearSession = ActIdentify, true
+		}
+	}
+	if d.Action == ActResume && !st.HasSession {
+		what += ", no session"
+		d.Action = ActIdentify
+	}
+	st.apply(d)
+	st.resetConnection()
+	d.Reason = what + ": " + d.verbs(st)
+	return d, st
+}
+
+func fatal(sig Signal, repeats int) Decision {
+	code := sig.Code
+	if sig.Kind != SigClose {
+		code = wire.CloseAbnormal
+	}
+	return Decision{Action: ActFatal, Fatal: &FatalError{Code: code, Reason: sig.Reason, Repeats: repeats}}
+}
+
+// apply makes the state follow the decision's session and mode effects.
+func (st *State) apply(d Decision) {
+	if d.ClearSession {
+		st.HasSession = false
+		st.FailedResumes = 0
+	}
+	if d.Action != ActFatal {
+		st.Mode = d.Action.Mode()
+	}
+}
+
+// verbs describes the decision for [Decision.Reason]; st is the state after
+// it.
+func (d Decision) verbs(st State) string {
+	if d.Action == ActFatal {
+		return "fatal"
+	}
+	var parts []string
+	if d.StepDown {
+		parts = append(parts, "step intents down to level "+strconv.Itoa(st.IntentLevel))
+	}
+	if d.ClearSession {
+		parts = append(parts, "clear session")
+	}
+	if d.RefreshToken {
+		parts = append(parts, "refresh token")
+	}
+	act := d.Action.String()
+	switch d.Wait {
+	case WaitNone:
+		act += " at once"
+	case WaitBackoff:
+		parts = append(parts, "backoff")
+	case WaitInvalidSession:
+		parts = append(parts, "wait ~3s")
+	case WaitRateLimit:
+		parts = append(parts, "wait 60s")
+	}
+	parts = append(parts, act)
+	if d.FollowUp {
+		parts = append(parts, "(already decided)")
+		return strings.Join(parts[:len(parts)-1], ", ") + " " + parts[len(parts)-1]
+	}
+	return strings.Join(parts, ", ")
+}
+
+func ordinal(n int) string {
+	switch n {
+	case 1:
+		return "1st"
+	case 2:
+		return "2nd"
+	case 3:
+		return "3rd"
+	}
+	return strconv.Itoa(n) + "th"
+}

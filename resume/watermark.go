@@ -1,0 +1,94 @@
+package resume
+
+import (
+	"slices"
+	"sync"
+)
+
+// Watermark tracks the sequence numbers of one session (A1): the highest
+// received, sent in heartbeats and used for resumes within the process, and
+// the committed one, below which every received event has been handled,
+// which is what the record on disk stores.
+//
+// Handlers may finish out of order: Committed stays below the oldest event
+// still in hand. Memory is one entry per received-but-unhandled event, so
+// it is bounded by the client's event queue.
+//
+// Seq 0 means "none" (the gateway numbers dispatches from 1). The zero
+// value is ready to use and has no seq. All methods are safe for concurrent
+// use.
+type Watermark struct {
+	mu        sync.Mutex
+	highest   uint64   // guarded by mu
+	committed uint64   // guarded by mu; never above highest
+	pending   []uint64 // guarded by mu; received, not handled, > committed, ascending
+}
+
+// Received records that the dispatch seq was read. Seq 0, and seqs at or
+// below Committed (already handled, e.g. a replay), are ignored.
+func (w *Watermark) Received(seq uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if seq == 0 || seq <= w.committed {
+		return
+	}
+	w.highest = max(w.highest, seq)
+	i, found := slices.BinarySearch(w.pending, seq)
+	if !found {
+		w.pending = slices.Insert(w.pending, i, seq)
+	}
+}
+
+// Handled records that the handler for seq returned. Seqs not received, or
+// already handled, are ignored.
+func (w *Watermark) Handled(seq uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i, found := slices.BinarySearch(w.pending, seq)
+	if !found {
+		return
+	}
+	w.pending = slices.Delete(w.pending, i, i+1)
+	if len(w.pending) == 0 {
+		w.committed = w.highest
+		w.pending = w.pending[:0:0] // let a burst's backing array go
+	} else {
+		w.committed = max(w.committed, w.pending[0]-1)
+	}
+}
+
+// Highest gives the highest seq received, or 0.
+func (w *Watermark) Highest() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.highest
+}
+
+// Committed gives the highest seq such that every seq received up to it has
+// been handled, or 0. It never goes down until [Watermark.Reset] or
+// [Watermark.Set].
+func (w *Watermark) Committed() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.committed
+}
+
+// Outstanding gives how many received events are not handled yet.
+func (w *Watermark) Outstanding() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.pending)
+}
+
+// Reset forgets everything, for a new session (after READY).
+func (w *Watermark) Reset() { w.Set(0) }
+
+// Set starts from a stored seq, e.g. the record's lastSeq before a RESUME:
+// both Highest and Committed become seq, and nothing is outstanding.
+func (w *Watermark) Set(seq uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.highest = seq
+	w.committed = seq
+	w.pending = nil
+}
