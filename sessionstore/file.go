@@ -77,6 +77,8 @@ type FileStore struct {
 
 	ownMu sync.Mutex
 	own   map[string]*ownState // by file name; guarded by ownMu
+
+	watchReady func() // test hook: called once Watch is watching
 }
 
 // ownState is what this store last did to one file, so Watch can tell

@@ -35,6 +35,9 @@ func (s *FileStore) Watch(ctx context.Context, accountID string, fn func(Change)
 	path := s.Path(accountID)
 	name := filepath.Base(path)
 	seen, _ := s.snapshot(path) // baseline: only changes from here on
+	if s.watchReady != nil {
+		s.watchReady()
+	}
 
 	var settle *time.Timer
 	var settleC <-chan time.Time

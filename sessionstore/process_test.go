@@ -1,0 +1,232 @@
+package sessionstore
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var execLookPath = exec.LookPath
+
+func execCommand(ctx context.Context, name string, args ...string) ([]byte, error) {
+	return exec.CommandContext(ctx, name, args...).Output()
+}
+
+// child re-executes the test binary in a role. Its stdout is returned as a
+// line scanner; stdin is a pipe the caller may close.
+type child struct {
+	cmd   *exec.Cmd
+	lines *bufio.Scanner
+	stdin io.WriteCloser
+}
+
+func startChild(t *testing.T, role, dir, account string, extraEnv ...string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envRole+"="+role, envDir+"="+dir, envAccount+"="+account)
+	cmd.Env = append(cmd.Env, extraEnv...)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	c := &child{cmd: cmd, lines: bufio.NewScanner(stdout), stdin: stdin}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return c
+}
+
+// line reads the child's next output line.
+func (c *child) line(t *testing.T) string {
+	t.Helper()
+	require.True(t, c.lines.Scan(), "child ended early: %v", c.lines.Err())
+	return c.lines.Text()
+}
+
+func TestLockInProcess(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestStore(t)
+	u, err := s.Lock("a")
+	require.NoError(t, err)
+
+	_, err = s.Lock("a")
+	var le *LockedError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, os.Getpid(), le.PID)
+	assert.Contains(t, err.Error(), strconv.Itoa(os.Getpid()))
+
+	// Another account, and another store on the same directory.
+	u2, err := s.Lock("b")
+	require.NoError(t, err)
+	s2, _ := newTestStoreIn(t, s.Dir())
+	_, err = s2.Lock("a")
+	require.ErrorAs(t, err, &le)
+
+	require.NoError(t, u.Unlock())
+	require.NoError(t, u.Unlock(), "Unlock is idempotent")
+	u3, err := s2.Lock("a")
+	require.NoError(t, err)
+	require.NoError(t, u3.Unlock())
+	require.NoError(t, u2.Unlock())
+}
+
+func TestLockOtherProcess(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestStore(t)
+	c := startChild(t, "lock", s.Dir(), "acct")
+	require.Equal(t, "locked", c.line(t))
+
+	_, err := s.Lock("acct")
+	var le *LockedError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, c.cmd.Process.Pid, le.PID)
+	assert.Contains(t, err.Error(), strconv.Itoa(c.cmd.Process.Pid))
+
+	// The holder dies without unlocking: the kernel releases the lock.
+	require.NoError(t, c.cmd.Process.Kill())
+	_ = c.cmd.Wait()
+	u, err := s.Lock("acct")
+	require.NoError(t, err)
+	require.NoError(t, u.Unlock())
+
+	// A clean release works too.
+	c = startChild(t, "lock", s.Dir(), "acct2")
+	require.Equal(t, "locked", c.line(t))
+	_, err = s.Lock("acct2")
+	require.ErrorAs(t, err, &le)
+	require.NoError(t, c.stdin.Close())
+	require.NoError(t, c.cmd.Wait())
+	u, err = s.Lock("acct2")
+	require.NoError(t, err)
+	require.NoError(t, u.Unlock())
+}
+
+// TestKilledWriterNeverTearsRecord SIGKILLs a process that rewrites the
+// record in a tight loop, at many points, and checks that the record
+// always parses and holds at least the last seq the writer reported as
+// written.
+func TestKilledWriterNeverTearsRecord(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	s, _ := newTestStore(t)
+	ctx := context.Background()
+	base := uint64(1)
+	const kills = 25
+	for i := range kills {
+		c := startChild(t, "writer", s.Dir(), "acct", envBase+"="+strconv.FormatUint(base, 10))
+		last, err := strconv.ParseUint(c.line(t), 10, 64) // first write done
+		require.NoError(t, err)
+		for range i % 7 * 3 { // vary the kill point
+			last, err = strconv.ParseUint(c.line(t), 10, 64)
+			require.NoError(t, err)
+		}
+		require.NoError(t, c.cmd.Process.Kill())
+		_ = c.cmd.Wait()
+
+		b, err := os.ReadFile(s.Path("acct"))
+		require.NoError(t, err)
+		r, err := ParseRecord(b)
+		require.NoError(t, err, "kill %d: torn record %q", i, b)
+		require.GreaterOrEqual(t, r.LastSeq, last, "kill %d: a reported write was lost", i)
+		got, err := s.Peek(ctx, "acct")
+		require.NoError(t, err)
+		assert.Equal(t, "writer-session", got.SessionID)
+		base = r.LastSeq + 1
+	}
+}
+
+func TestWatch(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	watcher, err := NewFileStore(FileStoreConfig{Dir: dir, WatchDebounce: 5 * time.Millisecond})
+	require.NoError(t, err)
+	defer watcher.Close()
+	other, err := NewFileStore(FileStoreConfig{Dir: dir})
+	require.NoError(t, err)
+	defer other.Close()
+
+	ready := make(chan struct{})
+	watcher.watchReady = func() { close(ready) }
+	changes := make(chan Change, 16)
+	done := make(chan error, 1)
+	go func() { done <- watcher.Watch(ctx, "acct", func(c Change) { changes <- c }) }()
+	<-ready
+
+	next := func() Change {
+		t.Helper()
+		select {
+		case c := <-changes:
+			return c
+		case err := <-done:
+			require.FailNow(t, "Watch ended", "%v", err)
+		}
+		return Change{}
+	}
+
+	// Our own write is not reported; the other process's is.
+	require.NoError(t, watcher.SaveNow(ctx, rec("acct", 1)))
+	require.NoError(t, watcher.SaveNow(ctx, rec("other-account", 1)))
+	require.NoError(t, other.SaveNow(ctx, rec("acct", 2)))
+	c := next()
+	assert.Equal(t, "acct", c.AccountID)
+	assert.False(t, c.Removed)
+	require.NoError(t, c.Err)
+	assert.Equal(t, uint64(2), c.Record.LastSeq, "first change is the other writer's, not ours")
+
+	// Our write, then the other removes it.
+	require.NoError(t, watcher.SaveNow(ctx, rec("acct", 3)))
+	require.NoError(t, other.Clear(ctx, "acct"))
+	c = next()
+	assert.True(t, c.Removed)
+
+	// Our clear is not reported; a corrupt write is.
+	require.NoError(t, watcher.SaveNow(ctx, rec("acct", 4)))
+	require.NoError(t, watcher.Clear(ctx, "acct"))
+	require.NoError(t, os.WriteFile(watcher.Path("acct"), []byte("{"), 0o600))
+	c = next()
+	var ce *CorruptError
+	require.ErrorAs(t, c.Err, &ce)
+
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	select {
+	case c := <-changes:
+		t.Fatalf("unexpected change %+v", c)
+	default:
+	}
+}
+
+func TestWatchEndsOnClose(t *testing.T) {
+	t.Parallel()
+	s, err := NewFileStore(FileStoreConfig{Dir: t.TempDir()})
+	require.NoError(t, err)
+	ready := make(chan struct{})
+	s.watchReady = func() { close(ready) }
+	done := make(chan error, 1)
+	go func() { done <- s.Watch(context.Background(), "a", func(Change) {}) }()
+	<-ready
+	require.NoError(t, s.Close())
+	require.ErrorIs(t, <-done, ErrClosed)
+}
+
+func ExampleLockedError() {
+	err := &LockedError{Path: "/home/bot/.openclaw/qqbot/sessions/session-main.lock", PID: 4242}
+	fmt.Println(err)
+	// Output: sessionstore: account is in use by process 4242 (lock /home/bot/.openclaw/qqbot/sessions/session-main.lock)
+}

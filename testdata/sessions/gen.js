@@ -1,0 +1,17 @@
+// Generates the fixtures with the plugin's own serialisation: node gen.js
+const fs = require("fs");
+const w = (_, state) => fs.writeFileSync(`session-${state.accountId.replace(/[^a-zA-Z0-9_-]/g, "_")}.json`, JSON.stringify(state, null, 2), "utf-8");
+const saved = 1767225600000; // 2026-01-01T00:00:00Z
+// As the plugin builds it: {...state, savedAt: Date.now()}, with appId from newer versions.
+w("session-full.json", {sessionId: "c4b1e0a2-5f9d-4e36-9a1b-7d2f0e8c6a11", lastSeq: 42, lastConnectedAt: saved - 60000, intentLevelIndex: 1, accountId: "full", savedAt: saved, appId: "102005678"});
+w("session-null-seq.json", {sessionId: "0d9e8f7a-1111-2222-3333-444455556666", lastSeq: null, lastConnectedAt: saved - 1000, intentLevelIndex: 0, accountId: "null-seq", savedAt: saved});
+w("session-no-appid.json", {sessionId: "e1e2e3e4-aaaa-bbbb-cccc-ddddeeeeffff", lastSeq: 7, lastConnectedAt: saved - 5000, intentLevelIndex: 2, accountId: "no-appid", savedAt: saved});
+w("session-extra.json", {sessionId: "f0f0f0f0-1234-5678-9abc-def012345678", lastSeq: 1001, lastConnectedAt: saved - 2000, intentLevelIndex: 0, accountId: "extra", savedAt: saved, appId: "102005678", shard: {index: 0, count: [1, 2], label: "a<b>&c \u2028 \"q\" 机器人"}});
+w("session-null-session.json", {sessionId: null, lastSeq: null, lastConnectedAt: 0, intentLevelIndex: 3, accountId: "null-session", savedAt: saved});
+w("session-unicode_____.json", {sessionId: "s-uni", lastSeq: 5, lastConnectedAt: saved, intentLevelIndex: 0, accountId: "ü.bot😀", savedAt: saved});
+const full = fs.readFileSync("session-full.json", "utf-8");
+fs.writeFileSync("session-corrupt.json", full.slice(0, full.length - 40)); // torn write
+const ids = ["plain", "a.b", "a_b", "with space", "ü", "机器人", "😀", "x😀y", "tab\there", "-_-", "", "1234567890", "A/B\\C", "\u2028"];
+const out = {};
+for (const id of ids) out[id] = id.replace(/[^a-zA-Z0-9_-]/g, "_");
+fs.writeFileSync("safeid.json", JSON.stringify(out, null, 2));
