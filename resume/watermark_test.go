@@ -1,0 +1,103 @@
+package resume
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestWatermarkInOrder(t *testing.T) {
+	t.Parallel()
+	var w Watermark
+	assert.Zero(t, w.Highest())
+	assert.Zero(t, w.Committed())
+	for seq := uint64(1); seq <= 3; seq++ {
+		w.Received(seq)
+		assert.Equal(t, seq, w.Highest())
+		assert.Equal(t, seq-1, w.Committed())
+		w.Handled(seq)
+		assert.Equal(t, seq, w.Committed())
+	}
+	assert.Zero(t, w.Outstanding())
+}
+
+func TestWatermarkOutOfOrder(t *testing.T) {
+	t.Parallel()
+	var w Watermark
+	for seq := uint64(1); seq <= 5; seq++ {
+		w.Received(seq)
+	}
+	assert.Equal(t, uint64(5), w.Highest())
+	steps := []struct{ handled, committed uint64 }{
+		{3, 0}, {1, 1}, {5, 1}, {2, 3}, {4, 5},
+	}
+	for _, s := range steps {
+		w.Handled(s.handled)
+		assert.Equal(t, s.committed, w.Committed(), "after handling %d", s.handled)
+	}
+	assert.Zero(t, w.Outstanding())
+	assert.Equal(t, uint64(5), w.Highest())
+}
+
+func TestWatermarkGapsAndDuplicates(t *testing.T) {
+	t.Parallel()
+	var w Watermark
+	w.Received(2)
+	w.Received(7) // seqs 3-6 never arrive
+	w.Received(7) // duplicate
+	assert.Equal(t, 2, w.Outstanding())
+	w.Handled(7)
+	assert.Equal(t, uint64(1), w.Committed())
+	w.Handled(2)
+	assert.Equal(t, uint64(7), w.Committed())
+
+	w.Handled(7)   // twice: ignored
+	w.Handled(100) // never received: ignored
+	w.Received(0)  // no seq: ignored
+	w.Received(5)  // a replay at or below Committed: ignored
+	assert.Equal(t, uint64(7), w.Committed())
+	assert.Equal(t, uint64(7), w.Highest())
+	assert.Zero(t, w.Outstanding())
+}
+
+func TestWatermarkSetReset(t *testing.T) {
+	t.Parallel()
+	var w Watermark
+	w.Set(40)
+	assert.Equal(t, uint64(40), w.Highest())
+	assert.Equal(t, uint64(40), w.Committed())
+	w.Received(41)
+	w.Received(42)
+	w.Handled(42)
+	assert.Equal(t, uint64(40), w.Committed())
+	assert.Equal(t, uint64(42), w.Highest())
+	w.Reset()
+	assert.Zero(t, w.Highest())
+	assert.Zero(t, w.Committed())
+	assert.Zero(t, w.Outstanding())
+	w.Received(1)
+	w.Handled(1)
+	assert.Equal(t, uint64(1), w.Committed())
+}
+
+func TestWatermarkConcurrent(t *testing.T) {
+	t.Parallel()
+	var w Watermark
+	const n = 2000
+	for seq := uint64(1); seq <= n; seq++ {
+		w.Received(seq)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for seq := uint64(g + 1); seq <= n; seq += 4 {
+				w.Handled(seq)
+				_ = w.Committed()
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, uint64(n), w.Committed())
+	assert.Zero(t, w.Outstanding())
+}
