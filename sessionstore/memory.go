@@ -37,8 +37,13 @@ type MemoryStore struct {
 
 var _ Store = (*MemoryStore)(nil)
 
-// NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore(cfg MemoryStoreConfig) *MemoryStore {
+// NewMemoryStore returns an empty MemoryStore. The config is optional:
+// NewMemoryStore() uses the defaults; only the first config is used.
+func NewMemoryStore(config ...MemoryStoreConfig) *MemoryStore {
+	var cfg MemoryStoreConfig
+	if len(config) > 0 {
+		cfg = config[0]
+	}
 	s := &MemoryStore{
 		clock:   cfg.Clock,
 		records: make(map[string]Record),

@@ -75,7 +75,7 @@ func TestMemoryStore(t *testing.T) {
 // TestMemoryStoreRealClock runs the trailing write on a real timer.
 func TestMemoryStoreRealClock(t *testing.T) {
 	t.Parallel()
-	s := NewMemoryStore(MemoryStoreConfig{})
+	s := NewMemoryStore()
 	defer s.Close()
 	ctx := context.Background()
 	require.NoError(t, s.Save(ctx, rec("a", 1)))
