@@ -75,7 +75,6 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, wire.APIError{Code: CodeAppIDInvalid, Message: "appid invalid"})
 		return
 	}
-	req.AppID = strings.TrimSpace(req.AppID)
 	secret, ok := s.apps[req.AppID]
 	if !ok || secret != req.ClientSecret {
 		writeJSON(w, http.StatusOK, wire.APIError{Code: CodeInvalidSecret, Message: "invalid appid or secret"})

@@ -157,11 +157,11 @@ func TestHeartbeatTimeout(t *testing.T) {
 
 func TestHeartbeatsKeepConnectionAlive(t *testing.T) {
 	t.Parallel()
-	srv := NewTestServer(t, Options{HeartbeatInterval: 10 * time.Millisecond, HeartbeatTimeout: 200 * time.Millisecond})
+	srv := NewTestServer(t, Options{HeartbeatInterval: 10 * time.Millisecond, HeartbeatTimeout: 100 * time.Millisecond})
 	c, _, _ := ready(t, srv)
 	start := time.Now()
 	// Beat for longer than the timeout; every beat is answered.
-	for time.Since(start) < 400*time.Millisecond {
+	for time.Since(start) < 250*time.Millisecond {
 		c.send(wire.OpHeartbeat, 1)
 		c.readOp(wire.OpHeartbeatACK)
 	}
