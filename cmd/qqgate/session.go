@@ -1,6 +1,268 @@
 package main
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
 
-// cmdSession is `qqgate session`. TODO(store): being written.
-func cmdSession(ctx context.Context, args []string, e *env) int { return e.errorf("session: not built yet") }
+	"github.com/qqgate/qqgate/sessionstore"
+)
+
+const sessionUsage = `usage: qqgate session <command> [flags]
+
+commands:
+  list              list every session record (a table on a terminal, else JSON lines)
+  show ACCOUNT      print the account's record as JSON
+  clear ACCOUNT     remove the account's record
+  cleanup           remove expired records and bad files, printing each
+
+flags:
+  --session-dir DIR   session record directory (env QQBOT_SESSION_DIR;
+                      default $HOME/.openclaw/qqbot/sessions)
+  --json              list: JSON lines even on a terminal
+`
+
+// cmdSession is `qqgate session`: inspect and maintain session records.
+func cmdSession(ctx context.Context, args []string, e *env) int {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, sessionUsage)
+		return 2
+	}
+	sub, args := args[0], args[1:]
+	switch sub {
+	case "help", "-h", "--help":
+		fmt.Fprint(e.stdout, sessionUsage)
+		return 0
+	case "list", "show", "clear", "cleanup":
+	default:
+		fmt.Fprintf(e.stderr, "qqgate: session: unknown command %q\n\n%s", sub, sessionUsage)
+		return 2
+	}
+
+	fs := flag.NewFlagSet("qqgate session "+sub, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() { fmt.Fprint(e.stderr, sessionUsage) }
+	dir := fs.String("session-dir", e.getenv("QQBOT_SESSION_DIR"), "session record directory")
+	asJSON := fs.Bool("json", false, "list: JSON lines even on a terminal")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	wantArgs := 0
+	if sub == "show" || sub == "clear" {
+		wantArgs = 1
+	}
+	if len(pos) != wantArgs {
+		if wantArgs == 1 {
+			fmt.Fprintf(e.stderr, "qqgate: session %s: need exactly one ACCOUNT\n", sub)
+		} else {
+			fmt.Fprintf(e.stderr, "qqgate: session %s: unexpected argument %q\n", sub, pos[0])
+		}
+		return 2
+	}
+	if *dir == "" {
+		*dir = sessionstore.DirForHome(e.getenv("HOME"))
+	}
+	st, err := sessionstore.NewFileStore(sessionstore.FileStoreConfig{Dir: *dir, Clock: envClock{e}})
+	if err != nil {
+		return e.errorf("session %s: %v", sub, err)
+	}
+	defer st.Close()
+
+	switch sub {
+	case "list":
+		return sessionList(ctx, st, *asJSON || !isCharDevice(e.stdout), e)
+	case "show":
+		return sessionShow(ctx, st, pos[0], e)
+	case "clear":
+		return sessionClear(ctx, st, pos[0], e)
+	default:
+		return sessionCleanup(ctx, st, e)
+	}
+}
+
+// parseInterleaved parses flags that may come before or after positional
+// arguments ("show ACCOUNT --session-dir X") and returns the positional
+// ones. "--" ends the flags.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if len(args) > 0 && len(rest) < len(args) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// envClock is the store's clock: the env's now, real timers.
+type envClock struct{ e *env }
+
+func (c envClock) Now() time.Time { return c.e.now() }
+
+func (c envClock) AfterFunc(d time.Duration, f func()) sessionstore.Timer {
+	return time.AfterFunc(d, f)
+}
+
+// isCharDevice reports whether w is a terminal (or another character
+// device), where a table reads better than JSON lines.
+func isCharDevice(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// listLine is one record in `session list --json`.
+type listLine struct {
+	Account          string  `json:"account"`
+	SessionID        string  `json:"sessionId"`
+	LastSeq          *uint64 `json:"lastSeq"`
+	SavedAt          string  `json:"savedAt,omitempty"`
+	AgeSeconds       float64 `json:"ageSeconds"`
+	Expired          bool    `json:"expired"`
+	IntentLevelIndex int     `json:"intentLevelIndex"`
+	AppID            string  `json:"appId,omitempty"`
+	Path             string  `json:"path"`
+	Error            string  `json:"error,omitempty"`
+}
+
+func sessionList(ctx context.Context, st *sessionstore.FileStore, asJSON bool, e *env) int {
+	entries, err := st.List(ctx)
+	if err != nil {
+		return e.errorf("session list: %v", err)
+	}
+	now := e.now()
+	if asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetEscapeHTML(false)
+		for _, en := range entries {
+			l := listLine{Path: en.Path, Expired: en.Expired}
+			if en.Err != nil {
+				l.Error = en.Err.Error()
+			} else {
+				r := en.Record
+				l.Account, l.SessionID, l.IntentLevelIndex, l.AppID = r.AccountID, r.SessionID, r.IntentLevelIndex, r.AppID
+				if r.HasSeq {
+					seq := r.LastSeq
+					l.LastSeq = &seq
+				}
+				l.SavedAt = r.SavedAt.UTC().Format(time.RFC3339Nano)
+				l.AgeSeconds = now.Sub(r.SavedAt).Round(time.Millisecond).Seconds()
+			}
+			if err := enc.Encode(l); err != nil {
+				return e.errorf("session list: %v", err)
+			}
+		}
+		return 0
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACCOUNT\tSESSION\tSEQ\tAGE\tSTATE\tINTENT")
+	for _, en := range entries {
+		if en.Err != nil {
+			fmt.Fprintf(tw, "-\t-\t-\t-\tcorrupt\t-\t%s\n", en.Path)
+			continue
+		}
+		r := en.Record
+		seq, sid, state := "null", r.SessionID, "valid"
+		if r.HasSeq {
+			seq = strconv.FormatUint(r.LastSeq, 10)
+		}
+		if sid == "" {
+			sid = "null"
+		}
+		switch {
+		case en.Expired:
+			state = "expired"
+		case !r.Resumable(now, ""):
+			state = "not resumable"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", r.AccountID, sid, seq,
+			now.Sub(r.SavedAt).Round(time.Second), state, r.IntentLevelIndex)
+	}
+	if err := tw.Flush(); err != nil {
+		return e.errorf("session list: %v", err)
+	}
+	return 0
+}
+
+func sessionShow(ctx context.Context, st *sessionstore.FileStore, account string, e *env) int {
+	r, err := st.Peek(ctx, account)
+	if err != nil {
+		return noRecord("show", account, err, e)
+	}
+	b, err := r.MarshalJSON()
+	if err != nil {
+		return e.errorf("session show: %v", err)
+	}
+	fmt.Fprintf(e.stdout, "%s\n", b)
+	if now := e.now(); r.Expired(now) {
+		fmt.Fprintf(e.stderr, "qqgate: note: this record expired %s ago and will not be resumed\n",
+			(now.Sub(r.SavedAt) - sessionstore.Expiry).Round(time.Second))
+	}
+	return 0
+}
+
+func sessionClear(ctx context.Context, st *sessionstore.FileStore, account string, e *env) int {
+	if _, err := st.Peek(ctx, account); err != nil {
+		var ce *sessionstore.CorruptError
+		if !errors.As(err, &ce) {
+			return noRecord("clear", account, err, e)
+		}
+		// A corrupt record is set aside by Clear; say so.
+	}
+	if u, err := st.Lock(account); err != nil {
+		var le *sessionstore.LockedError
+		if errors.As(err, &le) {
+			fmt.Fprintf(e.stderr, "qqgate: warning: %v; it may write the record again\n", le)
+		}
+	} else {
+		defer u.Unlock()
+	}
+	if err := st.Clear(ctx, account); err != nil {
+		return e.errorf("session clear: %v", err)
+	}
+	fmt.Fprintf(e.stdout, "cleared session record of account %q (%s)\n", account, st.Path(account))
+	return 0
+}
+
+func sessionCleanup(ctx context.Context, st *sessionstore.FileStore, e *env) int {
+	removed, err := st.RemoveExpired(ctx)
+	for _, p := range removed {
+		fmt.Fprintf(e.stdout, "removed %s\n", p)
+	}
+	if err != nil {
+		return e.errorf("session cleanup: %v", err)
+	}
+	fmt.Fprintf(e.stdout, "%d file(s) removed from %s\n", len(removed), st.Dir())
+	return 0
+}
+
+// noRecord reports a missing, foreign or unreadable record of account.
+func noRecord(cmd, account string, err error, e *env) int {
+	if errors.Is(err, sessionstore.ErrNoSession) {
+		// "sessionstore: no session for account "x": no record in DIR",
+		// or the account the file belongs to.
+		return e.errorf("session %s: %v", cmd, err)
+	}
+	return e.errorf("session %s: account %q: %v", cmd, account, err)
+}
