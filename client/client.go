@@ -1,0 +1,402 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/rs/zerolog"
+
+	"github.com/qqgate/qqgate/resume"
+	"github.com/qqgate/qqgate/sessionstore"
+)
+
+// Client keeps one bot account connected to the gateway and hands its
+// events to a Handler. Create it with New, call Run once, stop it by
+// cancelling Run's context or with Close (keeps the session resumable) or
+// Logout (ends it). All methods are safe for concurrent use.
+type Client struct {
+	cfg       Config
+	log       zerolog.Logger
+	tokens    TokenSource
+	store     sessionstore.Store
+	ownsStore bool
+	limiter   *IdentifyLimiter
+
+	// sleep waits d or until ctx ends; tests replace it.
+	sleep func(ctx context.Context, d time.Duration) error
+	now   func() time.Time
+
+	running   atomic.Bool
+	closed    atomic.Bool
+	logout    atomic.Bool
+	cancelMu  sync.Mutex
+	cancelRun context.CancelCauseFunc
+	runDone   chan struct{} // closed when the current Run returns
+
+	mu     sync.Mutex // guards status and sess
+	status Status
+	sess   sessionState
+
+	wm        resume.Watermark
+	dedupe    *dedupe
+	queue     chan Event
+	persistMu sync.Mutex
+	extra     sessionstore.Record // the loaded record, for unknown fields
+}
+
+// sessionState is what identifies the session; guarded by Client.mu.
+type sessionState struct {
+	id          string
+	epoch       uint64 // bumps on every new session, so stale events never commit
+	level       int
+	connectedAt time.Time
+}
+
+// errShutdown is the cancel cause Close uses.
+var errShutdown = errors.New("client shutdown")
+
+// New validates cfg and returns a Client. It does no I/O.
+func New(cfg Config) (*Client, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		cfg:     cfg,
+		tokens:  cfg.TokenSource,
+		store:   cfg.Store,
+		limiter: cfg.IdentifyLimiter,
+		sleep:   sleepCtx,
+		now:     time.Now,
+	}
+	c.log = cfg.Logger.With().Str("account", cfg.AccountID).Logger()
+	if cfg.Shard[1] > 1 {
+		c.log = c.log.With().Ints("shard", cfg.Shard[:]).Logger()
+	}
+	if c.tokens == nil {
+		c.tokens = NewAppTokenSource(cfg.AppID, cfg.ClientSecret, cfg.TokenURL, cfg.HTTPClient)
+	}
+	if c.store == nil {
+		c.store = sessionstore.NewMemoryStore()
+		c.ownsStore = true
+	}
+	if c.limiter == nil {
+		c.limiter = NewIdentifyLimiter()
+	}
+	if cfg.DedupeWindow > 0 {
+		c.dedupe = newDedupe(cfg.DedupeWindow)
+	}
+	c.status = Status{AccountID: cfg.AccountID, State: StateIdle}
+	c.setLevel(0)
+	return c, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Status returns a snapshot of the client's state and counters.
+func (c *Client) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.status
+	s.SessionID = c.sess.id
+	s.LastSeqReceived = c.wm.Highest()
+	s.LastSeqHandled = c.wm.Committed()
+	s.QueueLength = len(c.queue)
+	return s
+}
+
+// update changes the status under the lock and reports a state change to
+// OnStateChange.
+func (c *Client) update(f func(*Status)) {
+	c.mu.Lock()
+	before := c.status.State
+	f(&c.status)
+	changed := c.status.State != before
+	c.mu.Unlock()
+	if changed && c.cfg.OnStateChange != nil {
+		c.cfg.OnStateChange(c.Status())
+	}
+}
+
+func (c *Client) setState(s State) { c.update(func(st *Status) { st.State = s }) }
+
+// setLevel selects intent level i (clamped) and publishes it.
+func (c *Client) setLevel(i int) {
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(c.cfg.IntentLevels) {
+		i = len(c.cfg.IntentLevels) - 1
+	}
+	l := c.cfg.IntentLevels[i]
+	c.mu.Lock()
+	c.sess.level = i
+	c.status.IntentLevel = i
+	c.status.IntentLevelName = l.Name
+	c.status.Intents = uint32(l.Intents)
+	c.status.Degraded = i > 0
+	c.mu.Unlock()
+}
+
+func (c *Client) level() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess.level
+}
+
+// Close shuts the client down gracefully and keeps the session resumable
+// (A5): the handler finishes the event in hand, the record is written,
+// and the connection is closed with code 4000. It waits for Run to return
+// or ctx to end. Close is idempotent; after it, Run returns ErrClosed.
+func (c *Client) Close(ctx context.Context) error {
+	c.closed.Store(true)
+	c.cancelMu.Lock()
+	cancel, done := c.cancelRun, c.runDone
+	c.cancelMu.Unlock()
+	if cancel == nil {
+		return c.closeOwnedStore()
+	}
+	cancel(errShutdown)
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Logout ends the session for good: it closes the connection with 1000
+// and deletes the session record, so the next start IDENTIFYs.
+func (c *Client) Logout(ctx context.Context) error {
+	c.logout.Store(true)
+	if err := c.Close(ctx); err != nil {
+		return err
+	}
+	if !c.running.Load() {
+		return c.clearRecord(ctx)
+	}
+	return nil
+}
+
+func (c *Client) closeOwnedStore() error {
+	if c.ownsStore {
+		return c.store.Close()
+	}
+	return nil
+}
+
+// Run connects and keeps the client connected until ctx ends, Close is
+// called, or a fatal error occurs. It returns ctx's error, ErrClosed after
+// Close, or the fatal error (a *CloseError, a *TokenError for a refused
+// secret, or an error wrapping ErrGaveUp). No goroutine it started
+// outlives it. Run may be called once.
+func (c *Client) Run(ctx context.Context) (err error) {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if !c.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	c.cancelMu.Lock()
+	c.cancelRun, c.runDone = cancel, done
+	c.cancelMu.Unlock()
+	defer func() {
+		c.closed.Store(true) // Run may be called once
+		cancel(nil)
+		if cerr := c.closeOwnedStore(); cerr != nil && err == nil {
+			err = cerr
+		}
+		c.cancelMu.Lock()
+		c.cancelRun = nil
+		c.cancelMu.Unlock()
+		close(done)
+	}()
+	if c.closed.Load() { // Close raced with the start of Run
+		return ErrClosed
+	}
+
+	c.queue = make(chan Event, c.cfg.QueueSize)
+	d := newDispatcher(c, c.queue)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.run()
+	}()
+
+	mode := c.loadRecord(runCtx)
+	err = c.connectLoop(runCtx, d, mode)
+
+	// Shutdown: a fatal error drains the queue (the events are here; handle
+	// them), a cancel stops after the event in hand (A5).
+	c.setState(StateClosing)
+	c.finish(d, err != nil && runCtx.Err() == nil)
+	wg.Wait()
+	if err != nil && runCtx.Err() == nil {
+		c.update(func(s *Status) { s.State = StateFailed; s.LastError = err.Error() })
+		c.log.Error().Err(err).Msg("stopped")
+		return err
+	}
+	c.setState(StateClosed)
+	if context.Cause(runCtx) == errShutdown {
+		return ErrClosed
+	}
+	return ctx.Err()
+}
+
+// finish stops the dispatcher (draining the queue first when drain is
+// set), bounded by ShutdownTimeout, then writes the record at once. It is
+// idempotent: the connection's graceful close calls it before sending the
+// close frame, Run calls it again.
+func (c *Client) finish(d *dispatcher, drain bool) {
+	if !d.beginStop(drain) {
+		return
+	}
+	t := time.NewTimer(c.cfg.ShutdownTimeout)
+	select {
+	case <-d.done:
+	case <-t.C:
+		c.log.Warn().Dur("timeout", c.cfg.ShutdownTimeout).Msg("handler did not finish in time; cancelling it")
+		d.abort()
+		<-d.done
+	}
+	t.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ShutdownTimeout)
+	defer cancel()
+	if c.logout.Load() {
+		if err := c.clearRecord(ctx); err != nil {
+			c.log.Error().Err(err).Msg("logout: clear session record")
+		}
+		return
+	}
+	c.persist(ctx, true)
+	if err := c.store.Flush(ctx); err != nil {
+		c.storeError(err, "flush session record")
+	}
+}
+
+// loadRecord reads the stored session and picks RESUME or IDENTIFY (A2).
+func (c *Client) loadRecord(ctx context.Context) resume.Mode {
+	rec, err := c.store.Load(ctx, c.cfg.AccountID, c.cfg.AppID)
+	if err != nil && rec.AccountID == c.cfg.AccountID {
+		// Ours but not resumable: its intent level still counts.
+		c.setLevel(rec.IntentLevelIndex)
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, sessionstore.ErrNoSession):
+		c.log.Debug().Msg("no resumable session record; will IDENTIFY")
+		return resume.Identify
+	default:
+		c.log.Warn().Err(err).Msg("session record unusable; will IDENTIFY")
+		return resume.Identify
+	}
+	c.persistMu.Lock()
+	c.extra = rec
+	c.persistMu.Unlock()
+	c.setLevel(rec.IntentLevelIndex)
+	if !rec.Resumable(c.now(), c.cfg.AppID) {
+		return resume.Identify
+	}
+	c.mu.Lock()
+	c.sess.id = rec.SessionID
+	c.sess.epoch++
+	c.mu.Unlock()
+	c.wm.Set(rec.LastSeq)
+	c.log.Info().Str("session", rec.SessionID).Uint64("seq", rec.LastSeq).
+		Dur("age", c.now().Sub(rec.SavedAt)).Msg("resumable session record found")
+	return resume.Resume
+}
+
+// persist writes the record: the session id, the committed seq and the
+// intent level. now skips the throttle.
+func (c *Client) persist(ctx context.Context, now bool) {
+	c.persistMu.Lock()
+	defer c.persistMu.Unlock()
+	c.mu.Lock()
+	id, level, connectedAt := c.sess.id, c.sess.level, c.sess.connectedAt
+	c.mu.Unlock()
+	if id == "" {
+		return
+	}
+	rec := c.extra
+	rec.AccountID = c.cfg.AccountID
+	rec.AppID = c.cfg.AppID
+	rec.SessionID = id
+	rec.LastSeq = c.wm.Committed()
+	rec.HasSeq = true
+	rec.IntentLevelIndex = level
+	if !connectedAt.IsZero() {
+		rec.LastConnectedAt = connectedAt
+	}
+	var err error
+	if now {
+		err = c.store.SaveNow(ctx, rec)
+	} else {
+		err = c.store.Save(ctx, rec)
+	}
+	if err != nil {
+		c.storeError(err, "save session record")
+	}
+}
+
+func (c *Client) storeError(err error, what string) {
+	c.update(func(s *Status) { s.StoreErrors++ })
+	c.log.Error().Err(err).Msg(what + " failed; the bot keeps running")
+}
+
+// clearSession forgets the session in memory and on disk.
+func (c *Client) clearSession(ctx context.Context) {
+	c.mu.Lock()
+	c.sess.id = ""
+	c.sess.epoch++
+	c.mu.Unlock()
+	c.wm.Set(0)
+	if c.dedupe != nil {
+		c.dedupe.reset()
+	}
+	if err := c.clearRecord(ctx); err != nil {
+		c.storeError(err, "clear session record")
+	}
+}
+
+func (c *Client) clearRecord(ctx context.Context) error {
+	return c.store.Clear(ctx, c.cfg.AccountID)
+}
+
+// newBackOff builds the reconnect backoff of A4.
+func (c *Client) newBackOff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(c.cfg.Backoff.Initial),
+		backoff.WithMaxInterval(c.cfg.Backoff.Max),
+		backoff.WithMultiplier(2),
+		backoff.WithRandomizationFactor(c.cfg.Backoff.Jitter),
+		backoff.WithMaxElapsedTime(0),
+	)
+	b.Reset()
+	return b
+}
+
+// String describes the client for logs without secrets.
+func (c *Client) String() string {
+	return fmt.Sprintf("qqgate client (account %s, app %s)", c.cfg.AccountID, c.cfg.AppID)
+}

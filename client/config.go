@@ -1,0 +1,288 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/qqgate/qqgate/intents"
+	"github.com/qqgate/qqgate/sessionstore"
+)
+
+// Defaults of Config. Each Config field documents which of these its zero
+// value means.
+const (
+	DefaultAPIBase          = "https://api.sgroup.qq.com"
+	DefaultTokenURL         = "https://bots.qq.com/app/getAppAccessToken"
+	DefaultMaxMessageBytes  = 4 << 20
+	DefaultQueueSize        = 1024
+	DefaultHelloTimeout     = 10 * time.Second
+	DefaultReadyTimeout     = 30 * time.Second
+	DefaultHTTPTimeout      = 10 * time.Second
+	DefaultDedupeWindow     = 4096
+	DefaultShutdownTimeout  = 10 * time.Second
+	DefaultMaxAuthFailures  = 3
+	DefaultStableAfter      = 30 * time.Second
+	defaultUserAgent        = "qqgate (+https://github.com/qqgate/qqgate)"
+	defaultIntentsWhenEmpty = intents.PublicGuildMessages | intents.DirectMessage | intents.GroupAndC2CEvent
+)
+
+// Config configures a Client. The zero value of every field means the
+// default written beside it; New validates the whole and never changes the
+// caller's value.
+type Config struct {
+	// AppID is the bot's app id. Required.
+	AppID string
+	// ClientSecret is the bot's client secret, exchanged for access tokens
+	// at TokenURL. Required unless TokenSource is set. It never appears in
+	// logs or errors.
+	ClientSecret string
+	// TokenSource supplies access tokens. Zero means a source that fetches
+	// from TokenURL with AppID and ClientSecret, caches the token and
+	// refreshes it ahead of expiry.
+	TokenSource TokenSource
+
+	// AccountID names the account: it keys the session record and appears
+	// in logs. Zero means AppID.
+	AccountID string
+
+	// APIBase is the OpenAPI base URL used to discover the gateway. Zero
+	// means DefaultAPIBase. Plain http is accepted only on loopback.
+	APIBase string
+	// TokenURL is the access-token endpoint. Zero means DefaultTokenURL.
+	// Plain http is accepted only on loopback.
+	TokenURL string
+	// GatewayURL skips discovery and dials this WebSocket URL. Zero means
+	// discover it through {APIBase}/gateway/bot, then {APIBase}/gateway.
+	GatewayURL string
+
+	// Intents are sent in IDENTIFY. Zero means public_guild_messages,
+	// direct_message and group_and_c2c_event, unless IntentLevels is set.
+	Intents intents.Set
+	// IntentLevels, when set, replaces Intents with an ordered list from
+	// full to reduced: IDENTIFY starts at the stored level and steps one
+	// level down when the gateway rejects the intents before READY. Zero
+	// means the single level Intents.
+	IntentLevels []intents.Level
+	// Shard is [shard id, shard count]. Zero means [0, 1].
+	Shard [2]int
+
+	// Store keeps the session record across restarts. Zero means an
+	// in-memory store: the client resumes after network loss but not after
+	// a restart. Use sessionstore.NewFileStore for the openclaw-compatible
+	// files.
+	Store sessionstore.Store
+
+	// Handler receives every dispatch event, READY and RESUMED included,
+	// one call at a time in seq order on the dispatcher goroutine. Zero
+	// means events are received and committed but not handed anywhere.
+	Handler Handler
+	// QueueSize bounds the events received but not yet handled. When the
+	// queue is full, reading from the gateway pauses (backpressure); no
+	// event is dropped. Zero means DefaultQueueSize.
+	QueueSize int
+	// DedupeWindow is how many recent event ids are remembered to drop
+	// duplicate deliveries; negative turns dedupe off. Zero means
+	// DefaultDedupeWindow.
+	DedupeWindow int
+
+	// MaxMessageBytes is the read limit of one gateway frame. Zero means
+	// DefaultMaxMessageBytes (coder/websocket's own default is 32 KiB).
+	MaxMessageBytes int64
+	// HTTPClient makes the token and gateway requests and the WebSocket
+	// upgrade. Zero means a client with a DefaultHTTPTimeout timeout.
+	HTTPClient *http.Client
+	// Logger receives the client's logs. Zero means silent.
+	Logger zerolog.Logger
+
+	// HelloTimeout bounds the wait for HELLO after the upgrade. Zero means
+	// DefaultHelloTimeout.
+	HelloTimeout time.Duration
+	// ReadyTimeout bounds the wait for READY or RESUMED after IDENTIFY or
+	// RESUME. Zero means DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+	// ShutdownTimeout bounds the graceful part of a shutdown (the handler
+	// finishing the event in hand, the final write, the close handshake).
+	// Zero means DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+
+	// Backoff tunes the reconnect backoff. Zero fields mean the policy's
+	// defaults: 1 s initial, factor 2, 60 s cap, 0.5 jitter, no limit.
+	Backoff BackoffConfig
+	// InvalidSessionDelay is the wait after op 9 false. Zero means 3 s.
+	InvalidSessionDelay time.Duration
+	// RateLimitDelay is the wait after close 4008 or a "Too many requests"
+	// answer. Zero means 60 s.
+	RateLimitDelay time.Duration
+	// StableAfter is how long a session must stay up before the backoff
+	// resets, so an accept-then-close server cannot cause a tight loop.
+	// Zero means DefaultStableAfter.
+	StableAfter time.Duration
+	// MaxAuthFailures is how many 4004 closes in a row end Run. Zero means
+	// DefaultMaxAuthFailures.
+	MaxAuthFailures int
+
+	// IdentifyLimiter spaces IDENTIFYs to obey the session_start_limit of
+	// /gateway/bot. Share one value between the clients of one process.
+	// Zero means a limiter private to this client.
+	IdentifyLimiter *IdentifyLimiter
+
+	// OnStateChange, when set, is called with a status snapshot after every
+	// state change. It runs on the connection goroutine: return quickly.
+	OnStateChange func(Status)
+}
+
+// BackoffConfig tunes the exponential reconnect backoff.
+type BackoffConfig struct {
+	// Initial is the first delay. Zero means 1 s.
+	Initial time.Duration
+	// Max caps a delay. Zero means 60 s.
+	Max time.Duration
+	// Jitter is the randomization factor in [0, 1]. Zero means 0.5; use a
+	// negative value for none.
+	Jitter float64
+	// MaxAttempts, when positive, ends Run with an error after that many
+	// failed connection attempts in a row. Zero means never give up.
+	MaxAttempts int
+}
+
+// ErrConfig is wrapped by every error New returns for a bad Config.
+var ErrConfig = errors.New("client: invalid config")
+
+func (c Config) withDefaults() (Config, error) {
+	if strings.TrimSpace(c.AppID) == "" {
+		return c, fmt.Errorf("%w: AppID is required", ErrConfig)
+	}
+	c.AppID = strings.TrimSpace(c.AppID)
+	if c.TokenSource == nil && c.ClientSecret == "" {
+		return c, fmt.Errorf("%w: ClientSecret or TokenSource is required", ErrConfig)
+	}
+	if c.AccountID == "" {
+		c.AccountID = c.AppID
+	}
+	if c.APIBase == "" {
+		c.APIBase = DefaultAPIBase
+	}
+	c.APIBase = strings.TrimRight(c.APIBase, "/")
+	if c.TokenURL == "" {
+		c.TokenURL = DefaultTokenURL
+	}
+	if err := checkEndpoint("APIBase", c.APIBase, "https", "http"); err != nil {
+		return c, err
+	}
+	if err := checkEndpoint("TokenURL", c.TokenURL, "https", "http"); err != nil {
+		return c, err
+	}
+	if c.GatewayURL != "" {
+		if err := checkEndpoint("GatewayURL", c.GatewayURL, "wss", "ws"); err != nil {
+			return c, err
+		}
+	}
+	if len(c.IntentLevels) == 0 {
+		if c.Intents == 0 {
+			c.Intents = defaultIntentsWhenEmpty
+		}
+		c.IntentLevels = []intents.Level{{Name: "configured", Intents: c.Intents}}
+	} else {
+		c.IntentLevels = append([]intents.Level(nil), c.IntentLevels...)
+		for i, l := range c.IntentLevels {
+			if l.Intents == 0 {
+				return c, fmt.Errorf("%w: intent level %d (%s) has no intents", ErrConfig, i, l.Name)
+			}
+		}
+		c.Intents = c.IntentLevels[0].Intents
+	}
+	if c.Shard == [2]int{} {
+		c.Shard = [2]int{0, 1}
+	}
+	if c.Shard[1] < 1 || c.Shard[0] < 0 || c.Shard[0] >= c.Shard[1] {
+		return c, fmt.Errorf("%w: shard %v is not [id, count] with 0 <= id < count", ErrConfig, c.Shard)
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.QueueSize < 0 {
+		return c, fmt.Errorf("%w: QueueSize %d is negative", ErrConfig, c.QueueSize)
+	}
+	if c.DedupeWindow == 0 {
+		c.DedupeWindow = DefaultDedupeWindow
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.MaxMessageBytes < 1024 {
+		return c, fmt.Errorf("%w: MaxMessageBytes %d is too small", ErrConfig, c.MaxMessageBytes)
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout}
+	}
+	if c.HelloTimeout == 0 {
+		c.HelloTimeout = DefaultHelloTimeout
+	}
+	if c.ReadyTimeout == 0 {
+		c.ReadyTimeout = DefaultReadyTimeout
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.InvalidSessionDelay == 0 {
+		c.InvalidSessionDelay = 3 * time.Second
+	}
+	if c.RateLimitDelay == 0 {
+		c.RateLimitDelay = 60 * time.Second
+	}
+	if c.StableAfter == 0 {
+		c.StableAfter = DefaultStableAfter
+	}
+	if c.MaxAuthFailures == 0 {
+		c.MaxAuthFailures = DefaultMaxAuthFailures
+	}
+	if c.Backoff.Initial == 0 {
+		c.Backoff.Initial = time.Second
+	}
+	if c.Backoff.Max == 0 {
+		c.Backoff.Max = 60 * time.Second
+	}
+	if c.Backoff.Jitter == 0 {
+		c.Backoff.Jitter = 0.5
+	}
+	if c.Backoff.Jitter < 0 {
+		c.Backoff.Jitter = 0
+	}
+	if c.Backoff.Jitter > 1 {
+		return c, fmt.Errorf("%w: Backoff.Jitter %v is above 1", ErrConfig, c.Backoff.Jitter)
+	}
+	return c, nil
+}
+
+// checkEndpoint accepts secure URLs anywhere and plain ones on loopback.
+func checkEndpoint(field, raw, secure, plain string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%w: %s %q is not an absolute URL", ErrConfig, field, raw)
+	}
+	switch u.Scheme {
+	case secure:
+		return nil
+	case plain:
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("%w: %s %q: plain %s:// is accepted only on loopback; use %s://", ErrConfig, field, raw, plain, secure)
+	}
+	return fmt.Errorf("%w: %s %q: scheme must be %s", ErrConfig, field, raw, secure)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

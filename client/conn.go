@@ -1,0 +1,508 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/coder/websocket"
+
+	"github.com/qqgate/qqgate/resume"
+	"github.com/qqgate/qqgate/wire"
+)
+
+// closeGraceful is the code of our own closes: it keeps the session
+// resumable on the server (A5), where 1000/1001 may end it.
+const closeGraceful = websocket.StatusCode(wire.CloseUnknownError)
+
+// attempt is the outcome of one connection attempt.
+type attempt struct {
+	sig         resume.Signal // what ended the WebSocket, when one was open
+	opened      bool          // a WebSocket was open (sig is meaningful)
+	established bool          // READY or RESUMED arrived
+	stable      bool          // the connection stayed up StableAfter
+	wait        time.Duration // a wait the pre-connection failure asks for
+	err         error         // a pre-connection failure, or a fatal error
+	fatal       bool
+}
+
+// connectLoop connects, and reconnects per the policy of A3/A4, until ctx
+// ends (nil) or a fatal error (returned).
+func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mode) error {
+	bo := c.newBackOff()
+	st := resume.NewState(mode == resume.Resume, c.level(), len(c.cfg.IntentLevels))
+	failures := 0 // attempts in a row that did not reach READY/RESUMED
+	quick := 0    // connections in a row that did not stay up StableAfter
+	for n := 0; ; n++ {
+		if n > 0 {
+			c.update(func(s *Status) { s.Reconnects++ })
+		}
+		c.setState(StateConnecting)
+		st = resume.NewConnection(st, st.Mode)
+		a := c.attempt(ctx, d, &st, bo)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if a.fatal {
+			return a.err
+		}
+		if a.stable {
+			quick = 0
+		} else {
+			quick++
+		}
+		if a.established {
+			failures = 0
+		} else {
+			failures++
+			if max := c.cfg.Backoff.MaxAttempts; max > 0 && failures >= max {
+				cause := a.err
+				if cause == nil {
+					cause = fmt.Errorf("%s", a.sig.Reason)
+				}
+				return &ConnectError{Attempt: failures, Err: fmt.Errorf("%w after %d attempts: %v", ErrGaveUp, failures, cause)}
+			}
+		}
+
+		var wait time.Duration
+		reason := ""
+		if !a.opened {
+			// Token, discovery or dial failed: nothing to decide about the
+			// session; retry with backoff (or the wait asked for).
+			wait = a.wait
+			if wait == 0 {
+				wait = bo.NextBackOff()
+			}
+			reason = a.err.Error()
+			c.update(func(s *Status) { s.LastError = a.err.Error() })
+		} else {
+			resumed := st.Mode == resume.Resume
+			dec, next := resume.Next(st, a.sig)
+			st = next
+			reason = dec.Reason
+			if dec.Action == resume.ActFatal {
+				return &CloseError{Code: a.sig.Code, Reason: a.sig.Reason, Why: dec.Reason}
+			}
+			if resumed && !a.established {
+				c.update(func(s *Status) { s.FailedResumes++ })
+			}
+			if dec.ClearSession {
+				c.clearSession(ctx)
+			}
+			if dec.RefreshToken {
+				c.tokens.Invalidate()
+			}
+			if dec.StepDown {
+				c.setLevel(st.IntentLevel)
+				l := c.cfg.IntentLevels[st.IntentLevel]
+				c.log.Warn().Int("level", st.IntentLevel).Str("name", l.Name).Stringer("intents", l.Intents).
+					Msg("gateway rejected the intents; stepping down one intent level (degraded)")
+			}
+			wait = c.waitFor(dec.Wait, bo)
+			if dec.Wait == resume.WaitNone && quick > 1 {
+				// "At once" twice in a row on connections that did not stay
+				// up: a server that accepts and closes must not cause a
+				// tight loop (A4).
+				wait = bo.NextBackOff()
+			}
+			st.Mode = dec.Action.Mode()
+		}
+		c.mu.Lock()
+		hasSession := c.sess.id != ""
+		c.mu.Unlock()
+		st.HasSession = hasSession
+		if !hasSession {
+			st.Mode = resume.Identify
+		}
+		c.update(func(s *Status) { s.State = StateWaiting; s.NextRetry = wait })
+		c.log.Warn().Int("failures", failures).Dur("delay", wait).Stringer("next", st.Mode).
+			Msg("disconnected: " + reason)
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil
+		}
+		c.update(func(s *Status) { s.NextRetry = 0 })
+	}
+}
+
+func (c *Client) waitFor(w resume.Wait, bo *backoff.ExponentialBackOff) time.Duration {
+	switch w {
+	case resume.WaitBackoff:
+		return bo.NextBackOff()
+	case resume.WaitInvalidSession:
+		return resume.Jitter(c.cfg.InvalidSessionDelay, rand.Float64())
+	case resume.WaitRateLimit:
+		return resume.Jitter(c.cfg.RateLimitDelay, rand.Float64())
+	}
+	return 0
+}
+
+// attempt fetches a token, discovers the gateway, dials and runs one
+// connection until it ends.
+func (c *Client) attempt(ctx context.Context, d *dispatcher, st *resume.State, bo *backoff.ExponentialBackOff) attempt {
+	token, err := c.tokens.Token(ctx)
+	if err != nil {
+		return c.preFailure(err)
+	}
+	gw, err := c.discover(ctx, token)
+	if err != nil {
+		var ge *GatewayError
+		if errors.As(err, &ge) && ge.Status == http.StatusUnauthorized {
+			c.tokens.Invalidate()
+		}
+		return c.preFailure(err)
+	}
+	c.limiter.Update(c.cfg.AppID, gw.SessionStartLimit)
+	ws, _, err := websocket.Dial(ctx, gw.URL, &websocket.DialOptions{
+		HTTPClient: c.cfg.HTTPClient,
+		HTTPHeader: http.Header{"User-Agent": {defaultUserAgent}},
+	})
+	if err != nil {
+		return c.preFailure(fmt.Errorf("dial gateway: %w", err))
+	}
+	ws.SetReadLimit(c.cfg.MaxMessageBytes)
+	c.update(func(s *Status) { s.Connects++ })
+	return c.runConn(ctx, ws, gw, token, d, st, bo)
+}
+
+func (c *Client) preFailure(err error) attempt {
+	var te *TokenError
+	switch {
+	case errors.Is(err, ErrRateLimited):
+		return attempt{err: err, wait: resume.Jitter(c.cfg.RateLimitDelay, rand.Float64())}
+	case errors.As(err, &te) && !te.Temporary():
+		return attempt{err: err, fatal: true}
+	case errors.Is(err, ErrConfig):
+		return attempt{err: err, fatal: true}
+	}
+	return attempt{err: err}
+}
+
+// conn is one WebSocket connection: the reader goroutine's side.
+type conn struct {
+	ws      *websocket.Conn
+	ctrl    chan wire.Frame // non-dispatch frames, READY and RESUMED, for the loop
+	done    chan struct{}   // closed when the reader exits
+	err     error           // why the reader exited; read after done
+	frames  atomic.Uint64   // frames read
+	blocked atomic.Bool     // the reader waits on a full queue
+}
+
+// runConn runs the protocol on an open WebSocket until it ends. The loop
+// goroutine (this one) owns the connection's protocol state; a reader
+// goroutine decodes frames, feeds dispatches to the queue and control
+// frames to the loop.
+func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gateway, token string, d *dispatcher, st *resume.State, bo *backoff.ExponentialBackOff) (a attempt) {
+	a.opened = true
+	connCtx, cancel := context.WithCancel(ctx)
+	cn := &conn{ws: ws, ctrl: make(chan wire.Frame, 16), done: make(chan struct{})}
+	go c.read(connCtx, cn, d)
+	graceful := false
+	defer func() {
+		if !graceful {
+			ws.CloseNow()
+		}
+		cancel()
+		<-cn.done
+	}()
+
+	send := func(op wire.Opcode, payload any) error {
+		b, err := wire.EncodeFrame(op, payload)
+		if err != nil {
+			return err
+		}
+		wctx, wcancel := context.WithTimeout(connCtx, 10*time.Second)
+		defer wcancel()
+		return ws.Write(wctx, websocket.MessageText, b)
+	}
+	ended := func() resume.Signal { return c.signalOf(cn.err) }
+
+	// HELLO first (A4: within HelloTimeout).
+	helloT := time.NewTimer(c.cfg.HelloTimeout)
+	defer helloT.Stop()
+	var hello wire.Hello
+	for waiting := true; waiting; {
+		select {
+		case <-ctx.Done():
+			return a
+		case <-cn.done:
+			a.sig = ended()
+			return a
+		case <-helloT.C:
+			a.sig = resume.Signal{Kind: resume.SigNetwork, Reason: "no HELLO within " + c.cfg.HelloTimeout.String()}
+			return a
+		case f := <-cn.ctrl:
+			if f.Op != wire.OpHello {
+				c.log.Debug().Stringer("op", f.Op).Msg("frame before HELLO ignored")
+				continue
+			}
+			if err := json.Unmarshal(f.D, &hello); err != nil || hello.HeartbeatInterval <= 0 {
+				a.sig = resume.Signal{Kind: resume.SigNetwork, Reason: "HELLO without a heartbeat interval"}
+				return a
+			}
+			waiting = false
+		}
+	}
+
+	// IDENTIFY or RESUME (A2).
+	c.mu.Lock()
+	sessionID := c.sess.id
+	c.mu.Unlock()
+	if st.Mode == resume.Resume && sessionID != "" {
+		seq := c.wm.Highest()
+		c.setState(StateResuming)
+		if err := send(wire.OpResume, wire.Resume{Token: wire.TokenPrefix + token, SessionID: sessionID, Seq: seq}); err != nil {
+			a.sig = c.signalOf(err)
+			return a
+		}
+		c.log.Info().Str("session", sessionID).Uint64("seq", seq).Msg("RESUME sent")
+	} else {
+		st.Mode = resume.Identify
+		maxConc := 1
+		if gw.SessionStartLimit != nil {
+			maxConc = gw.SessionStartLimit.MaxConcurrency
+		}
+		if wait := c.limiter.Reserve(c.cfg.AppID, maxConc); wait > 0 {
+			c.log.Info().Dur("wait", wait).Msg("waiting for the identify budget")
+			if err := c.sleep(ctx, wait); err != nil {
+				return a
+			}
+		}
+		l := c.cfg.IntentLevels[c.level()]
+		c.setState(StateIdentifying)
+		if err := send(wire.OpIdentify, wire.Identify{Token: wire.TokenPrefix + token, Intents: uint32(l.Intents), Shard: c.cfg.Shard}); err != nil {
+			a.sig = c.signalOf(err)
+			return a
+		}
+		c.update(func(s *Status) { s.Identifies++ })
+		c.log.Info().Str("level", l.Name).Stringer("intents", l.Intents).Msg("IDENTIFY sent")
+	}
+
+	// Heartbeats (A4): the first at once, then every interval; d is the
+	// highest seq received, null before any.
+	interval := time.Duration(hello.HeartbeatInterval) * time.Millisecond
+	var lastBeat time.Time
+	var framesAtBeat uint64
+	beat := func() error {
+		var payload json.RawMessage = []byte("null")
+		if s := c.wm.Highest(); s > 0 {
+			payload = json.RawMessage(fmt.Appendf(nil, "%d", s))
+		}
+		lastBeat = time.Now()
+		framesAtBeat = cn.frames.Load()
+		return send(wire.OpHeartbeat, payload)
+	}
+	if err := beat(); err != nil {
+		a.sig = c.signalOf(err)
+		return a
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	readyT := time.NewTimer(c.cfg.ReadyTimeout)
+	defer readyT.Stop()
+	var stableC <-chan time.Time
+
+	for {
+		select {
+		case <-ctx.Done():
+			// Graceful shutdown (A5): the handler finishes the event in
+			// hand, the record is written, then we close with 4000.
+			graceful = true
+			c.setState(StateClosing)
+			c.finish(d, false)
+			code, reason := closeGraceful, "qqgate shutting down"
+			if c.logout.Load() {
+				code, reason = websocket.StatusNormalClosure, "qqgate logout"
+			}
+			if err := ws.Close(code, reason); err != nil {
+				c.log.Debug().Err(err).Msg("close handshake")
+			}
+			return a
+		case <-cn.done:
+			a.sig = ended()
+			return a
+		case <-readyT.C:
+			a.sig = resume.Signal{Kind: resume.SigNetwork, Reason: "no READY/RESUMED within " + c.cfg.ReadyTimeout.String()}
+			return a
+		case <-stableC:
+			bo.Reset()
+			a.stable = true
+			stableC = nil
+		case <-ticker.C:
+			if cn.frames.Load() == framesAtBeat && !cn.blocked.Load() {
+				c.log.Warn().Dur("interval", interval).Msg("no frame since the last heartbeat; zombie connection")
+				a.sig = resume.Signal{Kind: resume.SigZombie, Reason: "no heartbeat ACK"}
+				return a
+			}
+			if err := beat(); err != nil {
+				a.sig = c.signalOf(err)
+				return a
+			}
+			if a.established {
+				c.persist(ctx, false) // keeps savedAt fresh (A1)
+			}
+		case f := <-cn.ctrl:
+			switch f.Op {
+			case wire.OpHeartbeatACK:
+				if !lastBeat.IsZero() {
+					rtt := time.Since(lastBeat)
+					c.update(func(s *Status) { s.HeartbeatRTT = rtt })
+				}
+			case wire.OpHeartbeat:
+				if err := beat(); err != nil {
+					a.sig = c.signalOf(err)
+					return a
+				}
+			case wire.OpReconnect:
+				a.sig = resume.Signal{Kind: resume.SigReconnect, Reason: "server sent op 7 RECONNECT"}
+				return a
+			case wire.OpInvalidSession:
+				var canResume bool
+				_ = json.Unmarshal(f.D, &canResume)
+				a.sig = resume.Signal{Kind: resume.SigInvalidSession, CanResume: canResume, Reason: fmt.Sprintf("server sent op 9 INVALID_SESSION d=%v", canResume)}
+				return a
+			case wire.OpDispatch: // READY or RESUMED, already queued by the reader
+				readyT.Stop()
+				a.established = true
+				*st = resume.Established(*st, st.Mode)
+				now := c.now()
+				c.mu.Lock()
+				c.sess.connectedAt = now
+				c.mu.Unlock()
+				c.update(func(s *Status) {
+					s.State = StateConnected
+					s.ConnectedSince = now
+					s.LastError = ""
+					if f.T == wire.EventResumed {
+						s.Resumes++
+					}
+				})
+				c.persist(ctx, true)
+				stableC = time.After(c.cfg.StableAfter)
+				c.log.Info().Str("event", f.T).Str("session", c.Status().SessionID).
+					Uint64("seq", c.wm.Highest()).Str("level", c.cfg.IntentLevels[c.level()].Name).Msg("connected")
+			default:
+				c.log.Debug().Stringer("op", f.Op).Msg("unexpected frame ignored")
+			}
+		}
+	}
+}
+
+// signalOf turns a read or write error into the signal for the policy.
+func (c *Client) signalOf(err error) resume.Signal {
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		code := wire.CloseCode(ce.Code)
+		c.update(func(s *Status) { s.LastCloseCode = code; s.LastCloseReason = ce.Reason })
+		return resume.Signal{Kind: resume.SigClose, Code: code, Reason: ce.Reason}
+	}
+	c.update(func(s *Status) { s.LastCloseCode = wire.CloseAbnormal; s.LastCloseReason = "" })
+	reason := "connection lost"
+	if err != nil {
+		reason = err.Error()
+	}
+	return resume.Signal{Kind: resume.SigNetwork, Code: wire.CloseAbnormal, Reason: reason}
+}
+
+// read is the reader goroutine. Exit: a read error (the connection ended
+// or ctx was cancelled, which closes it). It feeds dispatch events to the
+// queue, waiting when it is full, and everything else to the loop.
+func (c *Client) read(ctx context.Context, cn *conn, d *dispatcher) {
+	defer close(cn.done)
+	var buf bytes.Buffer
+	for {
+		_, r, err := cn.ws.Reader(ctx)
+		if err != nil {
+			cn.err = err
+			return
+		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			cn.err = err
+			return
+		}
+		cn.frames.Add(1)
+		f, err := wire.DecodeFrame(buf.Bytes())
+		if err != nil {
+			c.update(func(s *Status) { s.BadFrames++ })
+			c.log.Warn().Err(err).Int("bytes", buf.Len()).Msg("undecodable frame skipped")
+			continue
+		}
+		if f.Op != wire.OpDispatch {
+			select {
+			case cn.ctrl <- f:
+			case <-ctx.Done():
+				cn.err = ctx.Err()
+				return
+			}
+			continue
+		}
+		ev, ok := c.accept(f)
+		if !ok {
+			continue
+		}
+		if !d.enqueue(ctx, ev, &cn.blocked) {
+			cn.err = ctx.Err()
+			return
+		}
+		if f.T == wire.EventReady || f.T == wire.EventResumed {
+			select {
+			case cn.ctrl <- wire.Frame{Op: wire.OpDispatch, T: f.T}:
+			case <-ctx.Done():
+				cn.err = ctx.Err()
+				return
+			}
+		}
+	}
+}
+
+// accept turns a dispatch frame into an Event, starting a new session on
+// READY and dropping replays and duplicates (A6).
+func (c *Client) accept(f wire.Frame) (Event, bool) {
+	if f.T == wire.EventReady {
+		var r wire.Ready
+		if err := json.Unmarshal(f.D, &r); err != nil || r.SessionID == "" {
+			c.update(func(s *Status) { s.BadFrames++ })
+			c.log.Warn().Msg("READY without a session id skipped")
+			return Event{}, false
+		}
+		c.mu.Lock()
+		c.sess.id = r.SessionID
+		c.sess.epoch++
+		c.mu.Unlock()
+		// READY is protocol: its seq counts as handled at once.
+		c.wm.Set(f.S)
+		if c.dedupe != nil {
+			c.dedupe.reset()
+		}
+	} else if f.S != 0 && f.S <= c.wm.Highest() && f.T != wire.EventResumed {
+		c.update(func(s *Status) { s.DuplicatesDropped++ })
+		c.log.Debug().Uint64("seq", f.S).Msg("replayed event already received; dropped")
+		return Event{}, false
+	} else if f.ID != "" && c.dedupe != nil && !c.dedupe.add(f.ID) {
+		c.update(func(s *Status) { s.DuplicatesDropped++ })
+		c.log.Debug().Str("id", f.ID).Uint64("seq", f.S).Msg("duplicate event id; dropped")
+		c.wm.Received(f.S)
+		c.wm.Handled(f.S) // nothing to hand over: it counts as handled
+		return Event{}, false
+	}
+	c.wm.Received(f.S)
+	c.mu.Lock()
+	ev := Event{AccountID: c.cfg.AccountID, Type: f.T, Seq: f.S, ID: f.ID, Data: f.D,
+		ReceivedAt: time.Now(), SessionID: c.sess.id, epoch: c.sess.epoch}
+	st := c.status.State
+	c.mu.Unlock()
+	c.update(func(s *Status) {
+		s.Events++
+		if st == StateResuming && f.T != wire.EventResumed {
+			s.Replayed++
+		}
+	})
+	return ev, true
+}

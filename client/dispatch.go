@@ -1,0 +1,177 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// dispatcher owns the goroutine that calls the Handler. It lives for the
+// whole of Run, so events queued before a reconnect are still handled in
+// order after it.
+type dispatcher struct {
+	c       *Client
+	queue   chan Event
+	stopCh  chan struct{}
+	stopped sync.Once
+	drain   atomic.Bool
+	done    chan struct{}
+	hctx    context.Context
+	hcancel context.CancelFunc
+}
+
+func newDispatcher(c *Client, queue chan Event) *dispatcher {
+	hctx, hcancel := context.WithCancel(context.Background())
+	return &dispatcher{c: c, queue: queue, stopCh: make(chan struct{}), done: make(chan struct{}), hctx: hctx, hcancel: hcancel}
+}
+
+// run handles events until stopped. Exit: beginStop was called (after the
+// queue is drained, if asked) or abort.
+func (d *dispatcher) run() {
+	defer close(d.done)
+	defer d.hcancel()
+	for {
+		select {
+		case <-d.stopCh:
+			if d.drain.Load() {
+				d.drainQueue()
+			}
+			return
+		default:
+		}
+		select {
+		case <-d.stopCh:
+		case ev := <-d.queue:
+			d.handle(ev)
+		}
+	}
+}
+
+func (d *dispatcher) drainQueue() {
+	for d.hctx.Err() == nil {
+		select {
+		case ev := <-d.queue:
+			d.handle(ev)
+		default:
+			return
+		}
+	}
+}
+
+// beginStop asks the dispatcher to stop after the event in hand (or after
+// the queue, with drain). It reports whether this call was the first.
+func (d *dispatcher) beginStop(drain bool) bool {
+	first := false
+	d.stopped.Do(func() {
+		first = true
+		d.drain.Store(drain)
+		close(d.stopCh)
+	})
+	return first
+}
+
+// abort cancels the context of the handler in hand.
+func (d *dispatcher) abort() { d.hcancel() }
+
+// enqueue hands ev to the dispatcher, waiting while the queue is full
+// (backpressure on the reader). It returns false if ctx ended first.
+func (d *dispatcher) enqueue(ctx context.Context, ev Event, blocked *atomic.Bool) bool {
+	select {
+	case d.queue <- ev:
+		return true
+	default:
+	}
+	blocked.Store(true)
+	defer blocked.Store(false)
+	select {
+	case d.queue <- ev:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (d *dispatcher) handle(ev Event) {
+	c := d.c
+	err, panicked := d.call(ev)
+	c.update(func(s *Status) {
+		s.Handled++
+		if panicked {
+			s.HandlerPanics++
+		} else if err != nil {
+			s.HandlerErrors++
+		}
+	})
+	if err != nil {
+		c.log.Error().Err(err).Str("type", ev.Type).Uint64("seq", ev.Seq).Str("id", ev.ID).Msg("handler failed; event counted as handled")
+	}
+	c.commit(ev)
+}
+
+func (d *dispatcher) call(ev Event) (err error, panicked bool) {
+	h := d.c.cfg.Handler
+	if h == nil {
+		return nil, false
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panic: %v\n%s", r, debug.Stack())
+			panicked = true
+		}
+	}()
+	return h.HandleEvent(d.hctx, ev), false
+}
+
+// commit marks ev handled and writes the committed seq (throttled) if ev
+// belongs to the current session.
+func (c *Client) commit(ev Event) {
+	c.mu.Lock()
+	current := ev.epoch == c.sess.epoch
+	c.mu.Unlock()
+	if !current || ev.Seq == 0 {
+		return
+	}
+	c.wm.Handled(ev.Seq)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.persist(ctx, false)
+}
+
+// dedupe remembers the ids of recent events in a ring.
+type dedupe struct {
+	mu   sync.Mutex
+	ring []string
+	next int
+	seen map[string]struct{}
+}
+
+func newDedupe(n int) *dedupe {
+	return &dedupe{ring: make([]string, n), seen: make(map[string]struct{}, n)}
+}
+
+// add records id and reports whether it was new.
+func (d *dedupe) add(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.seen[id]; ok {
+		return false
+	}
+	if old := d.ring[d.next]; old != "" {
+		delete(d.seen, old)
+	}
+	d.ring[d.next] = id
+	d.seen[id] = struct{}{}
+	d.next = (d.next + 1) % len(d.ring)
+	return true
+}
+
+func (d *dedupe) reset() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	clear(d.seen)
+	clear(d.ring)
+	d.next = 0
+}

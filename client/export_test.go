@@ -1,0 +1,10 @@
+package client
+
+import (
+	"context"
+	"time"
+)
+
+// SetSleep replaces the client's waits (backoff, invalid session, rate
+// limit, identify budget) so tests neither sleep nor wait on the clock.
+func SetSleep(c *Client, f func(ctx context.Context, d time.Duration) error) { c.sleep = f }
