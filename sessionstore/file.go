@@ -78,6 +78,8 @@ type FileStore struct {
 	ownMu sync.Mutex
 	own   map[string]*ownState // by file name; guarded by ownMu
 
+	inProcLocks sync.Map // Lock where flock(2) is missing (not unix)
+
 	watchReady func() // test hook: called once Watch is watching
 }
 
@@ -539,7 +541,7 @@ func (s *FileStore) RemoveExpired(ctx context.Context) ([]string, error) {
 		default:
 			continue
 		}
-		ok, err := s.removeLocked(path, fi)
+		ok, err := s.removeIfUnchanged(path, fi)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -551,12 +553,6 @@ func (s *FileStore) RemoveExpired(ctx context.Context) ([]string, error) {
 		return removed, fmt.Errorf("remove expired sessions: %w", err)
 	}
 	return removed, nil
-}
-
-// removeLocked removes path if unchanged. A record of an account we write
-// is removed under that account's write lock.
-func (s *FileStore) removeLocked(path string, fi fs.FileInfo) (bool, error) {
-	return s.removeIfUnchanged(path, fi)
 }
 
 // Flush implements [Store.Flush].
