@@ -210,7 +210,7 @@ func ParseRecord(b []byte) (Record, error) {
 	if !ok {
 		return Record{}, &FormatError{Field: fieldAccountID, Reason: "missing"}
 	}
-	if r.AccountID, _, err = str(fieldAccountID, v, false); err != nil {
+	if r.AccountID, err = str(fieldAccountID, v, false); err != nil {
 		return Record{}, err
 	}
 	v, ok = take(fieldSavedAt)
@@ -221,12 +221,12 @@ func ParseRecord(b []byte) (Record, error) {
 		return Record{}, err
 	}
 	if v, ok = take(fieldSessionID); ok {
-		if r.SessionID, _, err = str(fieldSessionID, v, true); err != nil {
+		if r.SessionID, err = str(fieldSessionID, v, true); err != nil {
 			return Record{}, err
 		}
 	}
 	if v, ok = take(fieldAppID); ok {
-		if r.AppID, _, err = str(fieldAppID, v, true); err != nil {
+		if r.AppID, err = str(fieldAppID, v, true); err != nil {
 			return Record{}, err
 		}
 	}
@@ -391,18 +391,18 @@ func quote(b *bytes.Buffer, s string) {
 func isNull(v json.RawMessage) bool { return string(v) == "null" }
 
 // str decodes a JSON string (or null when nullable, as "").
-func str(field string, v json.RawMessage, nullable bool) (string, bool, error) {
+func str(field string, v json.RawMessage, nullable bool) (string, error) {
 	if nullable && isNull(v) {
-		return "", false, nil
+		return "", nil
 	}
 	if len(v) == 0 || v[0] != '"' {
-		return "", false, &FormatError{Field: field, Reason: "not a string"}
+		return "", &FormatError{Field: field, Reason: "not a string"}
 	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {
-		return "", false, &FormatError{Field: field, Reason: "not a string", Err: err}
+		return "", &FormatError{Field: field, Reason: "not a string", Err: err}
 	}
-	return s, true, nil
+	return s, nil
 }
 
 // integer decodes a JSON number with an integral value in [lo, hi].

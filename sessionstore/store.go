@@ -19,9 +19,9 @@ type Store interface {
 	Load(ctx context.Context, accountID, appID string) (Record, error)
 
 	// Save stores r, throttled: at most one write per [ThrottleInterval]
-	// per account. A save within the interval is kept pending and written
-	// by a timer when the interval ends, newest state first-to-last, so
-	// the last state always reaches the store. The store sets SavedAt.
+	// per account. A save within the interval replaces the pending state,
+	// which a timer writes when the interval ends, so the newest state
+	// always reaches the store. The store sets SavedAt.
 	// Save returns the error of a write it does at once; errors of
 	// trailing writes are logged and the state stays pending for the
 	// next Save, Flush or Close.
