@@ -59,5 +59,5 @@ func (e *LockedError) Error() string {
 	if e.PID <= 0 {
 		return fmt.Sprintf("sessionstore: account is in use by another process (lock %s)", e.Path)
 	}
-	return fmt.Sprintf("sessionstore: account is in use by another process (pid %d; lock %s)", e.PID, e.Path)
+	return fmt.Sprintf("sessionstore: account is in use by process with pid %d (lock %s)", e.PID, e.Path)
 }

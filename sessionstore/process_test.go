@@ -228,5 +228,5 @@ func TestWatchEndsOnClose(t *testing.T) {
 func ExampleLockedError() {
 	err := &LockedError{Path: "/home/bot/.openclaw/qqbot/sessions/session-main.lock", PID: 4242}
 	fmt.Println(err)
-	// Output: sessionstore: account is in use by another process (pid 4242; lock /home/bot/.openclaw/qqbot/sessions/session-main.lock)
+	// Output: sessionstore: account is in use by process with pid 4242 (lock /home/bot/.openclaw/qqbot/sessions/session-main.lock)
 }

@@ -196,7 +196,7 @@ func TestSessionClear(t *testing.T) {
 	require.NoError(t, err)
 	e, _, errb = sessionEnv(cliNow, map[string]string{"QQBOT_SESSION_DIR": dir})
 	assert.Equal(t, 0, cmdSession(ctx, []string{"clear", "noseq"}, e))
-	assert.Contains(t, errb.String(), "in use by another process (pid ")
+	assert.Contains(t, errb.String(), "in use by process with pid ")
 	require.NoError(t, u.Unlock())
 	require.NoError(t, st.Close())
 }
