@@ -102,7 +102,7 @@ func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mod
 			if dec.StepDown {
 				c.setLevel(st.IntentLevel)
 				l := c.cfg.IntentLevels[st.IntentLevel]
-				c.log.Warn().Int("level", st.IntentLevel).Str("name", l.Name).Stringer("intents", l.Intents).
+				c.log.Warn().Int("intent_level", st.IntentLevel).Str("intent_level_name", l.Name).Stringer("intents", l.Intents).
 					Msg("gateway rejected the intents; stepping down one intent level (degraded)")
 			}
 			wait = c.waitFor(dec.Wait, bo)
@@ -222,6 +222,22 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		return ws.Write(wctx, websocket.MessageText, b)
 	}
 	ended := func() resume.Signal { return c.signalOf(cn.err) }
+	// failed turns a write error into a signal. The reader usually knows
+	// the better reason: the close frame that ended the connection.
+	failed := func(err error) resume.Signal {
+		t := time.NewTimer(2 * time.Second)
+		defer t.Stop()
+		select {
+		case <-cn.done:
+			var ce websocket.CloseError
+			if errors.As(cn.err, &ce) {
+				return ended()
+			}
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		return c.signalOf(err)
+	}
 
 	// HELLO first (A4: within HelloTimeout).
 	helloT := time.NewTimer(c.cfg.HelloTimeout)
@@ -258,7 +274,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		seq := c.wm.Highest()
 		c.setState(StateResuming)
 		if err := send(wire.OpResume, wire.Resume{Token: wire.TokenPrefix + token, SessionID: sessionID, Seq: seq}); err != nil {
-			a.sig = c.signalOf(err)
+			a.sig = failed(err)
 			return a
 		}
 		c.log.Info().Str("session", sessionID).Uint64("seq", seq).Msg("RESUME sent")
@@ -277,11 +293,11 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		l := c.cfg.IntentLevels[c.level()]
 		c.setState(StateIdentifying)
 		if err := send(wire.OpIdentify, wire.Identify{Token: wire.TokenPrefix + token, Intents: uint32(l.Intents), Shard: c.cfg.Shard}); err != nil {
-			a.sig = c.signalOf(err)
+			a.sig = failed(err)
 			return a
 		}
 		c.update(func(s *Status) { s.Identifies++ })
-		c.log.Info().Str("level", l.Name).Stringer("intents", l.Intents).Msg("IDENTIFY sent")
+		c.log.Info().Str("intent_level", l.Name).Stringer("intents", l.Intents).Msg("IDENTIFY sent")
 	}
 
 	// Heartbeats (A4): the first at once, then every interval; d is the
@@ -299,7 +315,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		return send(wire.OpHeartbeat, payload)
 	}
 	if err := beat(); err != nil {
-		a.sig = c.signalOf(err)
+		a.sig = failed(err)
 		return a
 	}
 	ticker := time.NewTicker(interval)
@@ -341,7 +357,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 				return a
 			}
 			if err := beat(); err != nil {
-				a.sig = c.signalOf(err)
+				a.sig = failed(err)
 				return a
 			}
 			if a.established {
@@ -356,7 +372,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 				}
 			case wire.OpHeartbeat:
 				if err := beat(); err != nil {
-					a.sig = c.signalOf(err)
+					a.sig = failed(err)
 					return a
 				}
 			case wire.OpReconnect:
@@ -379,14 +395,11 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 					s.State = StateConnected
 					s.ConnectedSince = now
 					s.LastError = ""
-					if f.T == wire.EventResumed {
-						s.Resumes++
-					}
 				})
 				c.persist(ctx, true)
 				stableC = time.After(c.cfg.StableAfter)
 				c.log.Info().Str("event", f.T).Str("session", c.Status().SessionID).
-					Uint64("seq", c.wm.Highest()).Str("level", c.cfg.IntentLevels[c.level()].Name).Msg("connected")
+					Uint64("seq", c.wm.Highest()).Str("intent_level", c.cfg.IntentLevels[c.level()].Name).Msg("connected")
 			default:
 				c.log.Debug().Stringer("op", f.Op).Msg("unexpected frame ignored")
 			}
@@ -500,7 +513,10 @@ func (c *Client) accept(f wire.Frame) (Event, bool) {
 	c.mu.Unlock()
 	c.update(func(s *Status) {
 		s.Events++
-		if st == StateResuming && f.T != wire.EventResumed {
+		switch {
+		case f.T == wire.EventResumed:
+			s.Resumes++
+		case st == StateResuming:
 			s.Replayed++
 		}
 	})

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/sessionstore"
+	"github.com/qqgate/qqgate/wire"
+)
+
+const procWait = 20 * time.Second
+
+// proc is a running `qqgate run` subprocess whose stdout lines are
+// collected as they arrive.
+type proc struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	lines  chan eventLine
+	stderr *syncBuffer
+	done   chan struct{}
+	err    error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startRun starts the binary against srv with the session dir and extra
+// flags; the secret travels in the environment, as an operator would set it.
+func startRun(t testing.TB, srv *gatewaytest.Server, dir, secret string, extra ...string) *proc {
+	t.Helper()
+	args := append([]string{"run", "--api-base", srv.URL(), "--token-url", srv.TokenURL(),
+		"--session-dir", dir, "--log-level", "debug"}, extra...)
+	cmd := exec.Command(qqgateBinary(t), args...)
+	cmd.Env = []string{"QQBOT_APP_ID=" + gatewaytest.DefaultAppID, "QQBOT_CLIENT_SECRET=" + secret, "HOME=" + dir}
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	p := &proc{t: t, cmd: cmd, lines: make(chan eventLine, 4096), stderr: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	require.NoError(t, cmd.Start())
+	go func() {
+		defer close(p.done)
+		p.scan(out)
+		p.err = cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+func (p *proc) scan(r io.Reader) {
+	defer close(p.lines)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l eventLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			p.t.Errorf("stdout line is not an event: %q: %v", sc.Text(), err)
+			continue
+		}
+		p.lines <- l
+	}
+}
+
+// next returns the next stdout line, failing the test after procWait.
+func (p *proc) next() eventLine {
+	p.t.Helper()
+	select {
+	case l, ok := <-p.lines:
+		if !ok {
+			p.t.Fatalf("qqgate exited early: %v\nstderr:\n%s", p.wait(), p.stderr.String())
+		}
+		return l
+	case <-time.After(procWait):
+		p.t.Fatalf("no event line within %v\nstderr:\n%s", procWait, p.stderr.String())
+	}
+	return eventLine{}
+}
+
+// until reads lines up to and including one of type typ.
+func (p *proc) until(typ string) []eventLine {
+	p.t.Helper()
+	var got []eventLine
+	for {
+		l := p.next()
+		got = append(got, l)
+		if l.Type == typ {
+			return got
+		}
+	}
+}
+
+// wait waits for the process to exit and returns its error.
+func (p *proc) wait() error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(procWait):
+		p.t.Fatalf("qqgate did not exit\nstderr:\n%s", p.stderr.String())
+		return nil
+	}
+}
+
+func exitCode(err error) int {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+func TestRunPrintsEventsAsJSONLinesAndStopsGracefully(t *testing.T) {
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	dir := t.TempDir()
+	p := startRun(t, srv, dir, gatewaytest.DefaultSecret, "--account", "shop.bot")
+
+	ready := p.next()
+	require.Equal(t, wire.EventReady, ready.Type)
+	assert.Equal(t, "shop.bot", ready.Account)
+	assert.EqualValues(t, 1, ready.Seq)
+	sess := srv.Session(gatewaytest.DefaultAppID)
+	require.NotNil(t, sess)
+	var rd wire.Ready
+	require.NoError(t, json.Unmarshal(ready.Data, &rd))
+	assert.Equal(t, sess.ID(), rd.SessionID)
+
+	for _, typ := range []string{wire.EventC2CMessageCreate, wire.EventGroupAtMessageCreate} {
+		_, err := sess.EmitMessage(typ)
+		require.NoError(t, err)
+	}
+	c2c := p.next()
+	assert.Equal(t, wire.EventC2CMessageCreate, c2c.Type)
+	assert.EqualValues(t, 2, c2c.Seq)
+	assert.True(t, strings.HasPrefix(c2c.ID, wire.EventC2CMessageCreate+":"), c2c.ID)
+	var msg wire.Message
+	require.NoError(t, json.Unmarshal(c2c.Data, &msg))
+	assert.NotEmpty(t, msg.Author.UserOpenID)
+	grp := p.next()
+	assert.EqualValues(t, 3, grp.Seq)
+
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.wait(), "SIGTERM exits 0; stderr:\n%s", p.stderr.String())
+	assert.NotContains(t, p.stderr.String(), gatewaytest.DefaultSecret)
+	assert.NotContains(t, p.stderr.String(), srv.Token(gatewaytest.DefaultAppID))
+
+	// The graceful close kept the session resumable on disk at the handled seq.
+	st, err := sessionstore.NewFileStore(sessionstore.FileStoreConfig{Dir: dir})
+	require.NoError(t, err)
+	defer st.Close()
+	rec, err := st.Load(context.Background(), "shop.bot", gatewaytest.DefaultAppID)
+	require.NoError(t, err)
+	assert.Equal(t, sess.ID(), rec.SessionID)
+	assert.EqualValues(t, 3, rec.LastSeq)
+}
+
+func TestRunFatalCloseExitsWithOneClearLine(t *testing.T) {
+	for _, code := range []int{4914, 4915} {
+		t.Run(wire.CloseCode(code).String(), func(t *testing.T) {
+			srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+			srv.CloseNextAfterHello(code, "go away")
+			p := startRun(t, srv, t.TempDir(), gatewaytest.DefaultSecret, "--log-level", "error")
+			err := p.wait()
+			assert.Equal(t, 1, exitCode(err), "stderr:\n%s", p.stderr.String())
+			assert.Equal(t, 1, srv.Connections(), "no second connection")
+			lines := strings.Split(strings.TrimSpace(p.stderr.String()), "\n")
+			last := lines[len(lines)-1]
+			assert.True(t, strings.HasPrefix(last, "qqgate: "), last)
+			assert.Contains(t, last, wire.CloseCode(code).String())
+		})
+	}
+}
+
+func TestRunWrongSecretExitsWithoutRetry(t *testing.T) {
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	const secret = "definitely-wrong-secret"
+	p := startRun(t, srv, t.TempDir(), secret)
+	err := p.wait()
+	assert.Equal(t, 1, exitCode(err))
+	out := p.stderr.String()
+	assert.Contains(t, out, "invalid appid or secret")
+	assert.NotContains(t, out, secret)
+	assert.Equal(t, 1, srv.TokenFetches())
+	assert.Equal(t, 0, srv.Connections())
+}
+
+func TestRunRejectsPlainHTTPOffLoopback(t *testing.T) {
+	e, _, errb := sessionEnv(time.Now(), map[string]string{"QQBOT_APP_ID": "1", "QQBOT_CLIENT_SECRET": "s"})
+	code := cmdRun(context.Background(), []string{"--api-base", "http://example.com", "--session-dir", t.TempDir()}, e)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errb.String(), "loopback")
+}
+
+func TestRunSecondProcessForSameAccountFailsFast(t *testing.T) {
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	dir := t.TempDir()
+	first := startRun(t, srv, dir, gatewaytest.DefaultSecret)
+	first.until(wire.EventReady)
+	second := startRun(t, srv, dir, gatewaytest.DefaultSecret)
+	assert.Equal(t, 1, exitCode(second.wait()))
+	assert.Contains(t, second.stderr.String(), "in use by process")
+	assert.Equal(t, 1, srv.Connections(), "the second process never connected")
+}
