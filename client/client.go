@@ -43,6 +43,9 @@ type Client struct {
 	sess   sessionState
 
 	wm        resume.Watermark
+	epoch     atomic.Uint64 // mirrors sess.epoch for the hot path
+	events    atomic.Uint64 // Status.Events
+	handled   atomic.Uint64 // Status.Handled
 	dedupe    *dedupe
 	queue     chan Event
 	persistMu sync.Mutex
@@ -119,6 +122,8 @@ func (c *Client) Status() Status {
 	s.LastSeqReceived = c.wm.Highest()
 	s.LastSeqHandled = c.wm.Committed()
 	s.QueueLength = len(c.queue)
+	s.Events = c.events.Load()
+	s.Handled = c.handled.Load()
 	return s
 }
 
@@ -320,6 +325,7 @@ func (c *Client) loadRecord(ctx context.Context) resume.Mode {
 	c.mu.Lock()
 	c.sess.id = rec.SessionID
 	c.sess.epoch++
+	c.epoch.Store(c.sess.epoch)
 	c.mu.Unlock()
 	c.wm.Set(rec.LastSeq)
 	c.log.Info().Str("session", rec.SessionID).Uint64("seq", rec.LastSeq).
@@ -369,6 +375,7 @@ func (c *Client) clearSession(ctx context.Context) {
 	c.mu.Lock()
 	c.sess.id = ""
 	c.sess.epoch++
+	c.epoch.Store(c.sess.epoch)
 	c.mu.Unlock()
 	c.wm.Set(0)
 	if c.dedupe != nil {

@@ -121,12 +121,14 @@ func TestDroppedConnectionResumesAndReplaysOnce(t *testing.T) {
 	}
 	h.eventually(func() bool { return len(h.rec.all()) == 4 }, "first events")
 
+	release := h.holdReconnects()
 	sess.Drop()
 	// Emitted while no connection carries the session: replayed on RESUME.
 	for i := 0; i < 3; i++ {
 		_, err := sess.EmitMessage(wire.EventGroupAtMessageCreate)
 		require.NoError(t, err)
 	}
+	release()
 	h.eventually(func() bool { return h.rec.has(wire.EventResumed) }, "RESUMED")
 	_, err := sess.EmitMessage(wire.EventC2CMessageCreate)
 	require.NoError(t, err)

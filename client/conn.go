@@ -266,6 +266,11 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		}
 	}
 
+	// The first heartbeat's d is taken before IDENTIFY/RESUME goes out, so
+	// it is the seq we had when the connection opened (null for a new
+	// session), not whatever the reply raced in.
+	firstBeat := c.wm.Highest()
+
 	// IDENTIFY or RESUME (A2).
 	c.mu.Lock()
 	sessionID := c.sess.id
@@ -305,16 +310,17 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 	interval := time.Duration(hello.HeartbeatInterval) * time.Millisecond
 	var lastBeat time.Time
 	var framesAtBeat uint64
-	beat := func() error {
+	beatAt := func(seq uint64) error {
 		var payload json.RawMessage = []byte("null")
-		if s := c.wm.Highest(); s > 0 {
-			payload = json.RawMessage(fmt.Appendf(nil, "%d", s))
+		if seq > 0 {
+			payload = json.RawMessage(fmt.Appendf(nil, "%d", seq))
 		}
 		lastBeat = time.Now()
 		framesAtBeat = cn.frames.Load()
 		return send(wire.OpHeartbeat, payload)
 	}
-	if err := beat(); err != nil {
+	beat := func() error { return beatAt(c.wm.Highest()) }
+	if err := beatAt(firstBeat); err != nil {
 		a.sig = failed(err)
 		return a
 	}
@@ -323,8 +329,17 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 	readyT := time.NewTimer(c.cfg.ReadyTimeout)
 	defer readyT.Stop()
 	var stableC <-chan time.Time
+	// done is the reader's end. When it ends with control frames still
+	// queued, those come first: op 7 or op 9 and the close that follows
+	// (4009, 4903, 4006) are one event (A3), and a READY read before a
+	// close still establishes the connection.
+	done := cn.done
 
 	for {
+		if done == nil && len(cn.ctrl) == 0 {
+			a.sig = ended()
+			return a
+		}
 		select {
 		case <-ctx.Done():
 			// Graceful shutdown (A5): the handler finishes the event in
@@ -340,7 +355,11 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 				c.log.Debug().Err(err).Msg("close handshake")
 			}
 			return a
-		case <-cn.done:
+		case <-done:
+			if len(cn.ctrl) > 0 {
+				done = nil
+				continue
+			}
 			a.sig = ended()
 			return a
 		case <-readyT.C:
@@ -488,6 +507,7 @@ func (c *Client) accept(f wire.Frame) (Event, bool) {
 		c.mu.Lock()
 		c.sess.id = r.SessionID
 		c.sess.epoch++
+		c.epoch.Store(c.sess.epoch)
 		c.mu.Unlock()
 		// READY is protocol: its seq counts as handled at once.
 		c.wm.Set(f.S)
@@ -511,14 +531,12 @@ func (c *Client) accept(f wire.Frame) (Event, bool) {
 		ReceivedAt: time.Now(), SessionID: c.sess.id, epoch: c.sess.epoch}
 	st := c.status.State
 	c.mu.Unlock()
-	c.update(func(s *Status) {
-		s.Events++
-		switch {
-		case f.T == wire.EventResumed:
-			s.Resumes++
-		case st == StateResuming:
-			s.Replayed++
-		}
-	})
+	c.events.Add(1)
+	switch {
+	case f.T == wire.EventResumed:
+		c.update(func(s *Status) { s.Resumes++ })
+	case st == StateResuming:
+		c.update(func(s *Status) { s.Replayed++ })
+	}
 	return ev, true
 }

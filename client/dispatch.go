@@ -6,7 +6,6 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // dispatcher owns the goroutine that calls the Handler. It lives for the
@@ -97,14 +96,16 @@ func (d *dispatcher) enqueue(ctx context.Context, ev Event, blocked *atomic.Bool
 func (d *dispatcher) handle(ev Event) {
 	c := d.c
 	err, panicked := d.call(ev)
-	c.update(func(s *Status) {
-		s.Handled++
-		if panicked {
-			s.HandlerPanics++
-		} else if err != nil {
-			s.HandlerErrors++
-		}
-	})
+	c.handled.Add(1)
+	if panicked || err != nil {
+		c.update(func(s *Status) {
+			if panicked {
+				s.HandlerPanics++
+			} else {
+				s.HandlerErrors++
+			}
+		})
+	}
 	if err != nil {
 		c.log.Error().Err(err).Str("type", ev.Type).Uint64("seq", ev.Seq).Str("id", ev.ID).Msg("handler failed; event counted as handled")
 	}
@@ -128,16 +129,12 @@ func (d *dispatcher) call(ev Event) (err error, panicked bool) {
 // commit marks ev handled and writes the committed seq (throttled) if ev
 // belongs to the current session.
 func (c *Client) commit(ev Event) {
-	c.mu.Lock()
-	current := ev.epoch == c.sess.epoch
-	c.mu.Unlock()
-	if !current || ev.Seq == 0 {
+	if ev.epoch != c.epoch.Load() || ev.Seq == 0 {
 		return
 	}
 	c.wm.Handled(ev.Seq)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c.persist(ctx, false)
+	// A throttled save only records the state; the store's timer writes it.
+	c.persist(context.Background(), false)
 }
 
 // dedupe remembers the ids of recent events in a ring.

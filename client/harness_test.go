@@ -89,6 +89,22 @@ type harness struct {
 
 	mu    sync.Mutex
 	waits []time.Duration // every wait the client asked for
+	gate  chan struct{}   // when set, waits block until it is closed
+}
+
+// holdReconnects makes the client's next waits block until the returned
+// function is called.
+func (h *harness) holdReconnects() (release func()) {
+	g := make(chan struct{})
+	h.mu.Lock()
+	h.gate = g
+	h.mu.Unlock()
+	return func() {
+		h.mu.Lock()
+		h.gate = nil
+		h.mu.Unlock()
+		close(g)
+	}
 }
 
 // baseConfig points a config at srv with tiny waits.
@@ -115,7 +131,14 @@ func newHarness(t testing.TB, srv *gatewaytest.Server, mutate func(*client.Confi
 	client.SetSleep(c, func(ctx context.Context, d time.Duration) error {
 		h.mu.Lock()
 		h.waits = append(h.waits, d)
+		gate := h.gate
 		h.mu.Unlock()
+		if gate != nil {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+			}
+		}
 		return ctx.Err()
 	})
 	h.c, h.cfg = c, cfg
