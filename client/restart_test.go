@@ -1,0 +1,160 @@
+package client_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/sessionstore"
+	"github.com/qqgate/qqgate/wire"
+)
+
+// crashStore stands for a process that dies: after crash, nothing more
+// reaches the store (no final write, no flush).
+type crashStore struct {
+	sessionstore.Store
+	crashed chan struct{}
+}
+
+func (s *crashStore) dead() bool {
+	select {
+	case <-s.crashed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *crashStore) Save(ctx context.Context, r sessionstore.Record) error {
+	if s.dead() {
+		return nil
+	}
+	return s.Store.Save(ctx, r)
+}
+
+func (s *crashStore) SaveNow(ctx context.Context, r sessionstore.Record) error {
+	if s.dead() {
+		return nil
+	}
+	return s.Store.SaveNow(ctx, r)
+}
+
+func (s *crashStore) Flush(ctx context.Context) error {
+	if s.dead() {
+		return nil
+	}
+	return s.Store.Flush(ctx)
+}
+
+func (s *crashStore) Clear(ctx context.Context, id string) error {
+	if s.dead() {
+		return nil
+	}
+	return s.Store.Clear(ctx, id)
+}
+
+func TestRestartResumesTheSameSessionWithoutGap(t *testing.T) {
+	for _, graceful := range []bool{true, false} {
+		name := map[bool]string{true: "graceful", false: "crash"}[graceful]
+		t.Run(name, func(t *testing.T) {
+			srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+			dir := t.TempDir()
+			fsA, err := sessionstore.NewFileStore(sessionstore.FileStoreConfig{Dir: dir})
+			require.NoError(t, err)
+			storeA := &crashStore{Store: fsA, crashed: make(chan struct{})}
+			a := newHarness(t, srv, func(c *client.Config) { c.Store = storeA }).start()
+			sess := a.session()
+			for i := 0; i < 5; i++ {
+				_, err := sess.EmitMessage(wire.EventC2CMessageCreate)
+				require.NoError(t, err)
+			}
+			a.eventually(func() bool { return a.c.Status().LastSeqHandled == 6 }, "A handled 6")
+			if !graceful {
+				close(storeA.crashed)
+			}
+			// Events the gateway sends while A goes away.
+			for i := 0; i < 3; i++ {
+				_, err := sess.EmitMessage(wire.EventGroupAtMessageCreate)
+				require.NoError(t, err)
+			}
+			require.True(t, isCanceled(a.stop()))
+			require.NoError(t, fsA.Close())
+
+			fsB, err := sessionstore.NewFileStore(sessionstore.FileStoreConfig{Dir: dir})
+			require.NoError(t, err)
+			defer fsB.Close()
+			b := newHarness(t, srv, func(c *client.Config) { c.Store = fsB }).start()
+			b.eventually(func() bool { return b.rec.has(wire.EventResumed) }, "B resumed")
+			last, err := sess.EmitMessage(wire.EventFriendAdd)
+			require.NoError(t, err)
+			b.eventually(func() bool { return b.c.Status().LastSeqHandled == last }, "B handled the live event")
+
+			require.NotEmpty(t, srv.Resumes())
+			r := srv.Resumes()[len(srv.Resumes())-1]
+			assert.Equal(t, sess.ID(), r.SessionID)
+			assert.Len(t, srv.Identifies(), 1, "B never identified")
+
+			handled := map[uint64]bool{}
+			for _, ev := range append(a.rec.all(), b.rec.all()...) {
+				handled[ev.Seq] = true
+			}
+			resumed := map[uint64]bool{}
+			for _, f := range sess.Frames() {
+				if f.T == wire.EventResumed {
+					resumed[f.S] = true
+				}
+			}
+			for seq := uint64(1); seq <= last; seq++ {
+				if !resumed[seq] {
+					assert.True(t, handled[seq], "seq %d handled by neither client", seq)
+				}
+			}
+			if graceful {
+				// The graceful stop wrote the handled seq at once: B resumed exactly there.
+				assert.EqualValues(t, 6, r.Seq)
+			} else {
+				assert.LessOrEqual(t, r.Seq, uint64(6))
+			}
+		})
+	}
+}
+
+func TestLogoutDeletesTheRecord(t *testing.T) {
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	store := sessionstore.NewMemoryStore()
+	h := newHarness(t, srv, func(c *client.Config) { c.Store = store }).start()
+	h.session()
+	h.eventually(func() bool {
+		_, err := store.Load(context.Background(), gatewaytest.DefaultAppID, gatewaytest.DefaultAppID)
+		return err == nil
+	}, "READY wrote the record")
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	require.NoError(t, h.c.Logout(ctx))
+	assert.ErrorIs(t, h.runErr(), client.ErrClosed)
+	_, err := store.Load(context.Background(), gatewaytest.DefaultAppID, gatewaytest.DefaultAppID)
+	assert.ErrorIs(t, err, sessionstore.ErrNoSession)
+}
+
+func TestStateChangesAreReported(t *testing.T) {
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	states := make(chan client.State, 64)
+	h := newHarness(t, srv, func(c *client.Config) {
+		c.OnStateChange = func(s client.Status) { states <- s.State }
+	}).start()
+	h.session()
+	want := []client.State{client.StateConnecting, client.StateIdentifying, client.StateConnected}
+	for _, w := range want {
+		select {
+		case got := <-states:
+			assert.Equal(t, w, got)
+		case <-time.After(waitFor):
+			t.Fatalf("no state %s", w)
+		}
+	}
+}
