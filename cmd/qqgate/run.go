@@ -179,7 +179,29 @@ func runAccount(ctx context.Context, cfg client.Config, dir string, e *env) int 
 	if err != nil {
 		return e.errorf("run: %v", err)
 	}
+	// Another process rewriting or removing this account's record means two
+	// tools fight over one session: say so loudly.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = store.Watch(watchCtx, account, func(ch sessionstore.Change) {
+			ev := cfg.Logger.Warn().Str("account", account).Str("path", store.Path(account))
+			switch {
+			case ch.Removed:
+				ev.Msg("another process removed this account's session record")
+			case ch.Err != nil:
+				ev.Err(ch.Err).Msg("another process wrote an unreadable session record")
+			default:
+				ev.Str("session", ch.Record.SessionID).Uint64("seq", ch.Record.LastSeq).
+					Msg("another process rewrote this account's session record; is a second runner or the openclaw plugin using it?")
+			}
+		})
+	}()
 	err = c.Run(ctx)
+	stopWatch()
+	wg.Wait()
 	switch {
 	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, client.ErrClosed):
 		return 0

@@ -230,3 +230,40 @@ func TestRunSecondProcessForSameAccountFailsFast(t *testing.T) {
 	assert.Contains(t, second.stderr.String(), "in use by process")
 	assert.Equal(t, 1, srv.Connections(), "the second process never connected")
 }
+
+func TestRunAuthFailedThreeTimesStops(t *testing.T) {
+	// A generous identify budget, so that only the backoff (about 1 s, then
+	// 2 s, jittered) separates the attempts.
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{SessionStartLimit: wire.SessionStartLimit{
+		Total: 1000, Remaining: 1000, ResetAfter: 86_400_000, MaxConcurrency: 100}})
+	for i := 0; i < 3; i++ {
+		srv.CloseNextAfterHello(int(wire.CloseAuthenticationFailed), "authentication failed")
+	}
+	p := startRun(t, srv, t.TempDir(), gatewaytest.DefaultSecret, "--log-level", "error")
+	err := p.wait()
+	assert.Equal(t, 1, exitCode(err), "stderr:\n%s", p.stderr.String())
+	assert.Equal(t, 3, srv.Connections(), "no fourth connection")
+	assert.Equal(t, 3, srv.TokenFetches(), "the token is refetched after every 4004")
+	assert.Contains(t, p.stderr.String(), "4004")
+}
+
+func TestRunWarnsWhenAnotherProcessRewritesTheRecord(t *testing.T) {
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	dir := t.TempDir()
+	p := startRun(t, srv, dir, gatewaytest.DefaultSecret, "--log-level", "warn")
+	p.until(wire.EventReady)
+	other, err := sessionstore.NewFileStore(sessionstore.FileStoreConfig{Dir: dir})
+	require.NoError(t, err)
+	defer other.Close()
+	require.Eventually(t, func() bool {
+		_, err := other.Peek(context.Background(), gatewaytest.DefaultAppID)
+		return err == nil
+	}, procWait, time.Millisecond)
+	require.NoError(t, other.SaveNow(context.Background(), sessionstore.Record{
+		AccountID: gatewaytest.DefaultAppID, SessionID: "someone-else", LastSeq: 9, HasSeq: true}))
+	require.Eventually(t, func() bool {
+		return strings.Contains(p.stderr.String(), "another process rewrote")
+	}, procWait, time.Millisecond)
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.wait())
+}
