@@ -18,19 +18,18 @@ import (
 // Defaults of Config. Each Config field documents which of these its zero
 // value means.
 const (
-	DefaultAPIBase          = "https://api.sgroup.qq.com"
-	DefaultTokenURL         = "https://bots.qq.com/app/getAppAccessToken"
-	DefaultMaxMessageBytes  = 4 << 20
-	DefaultQueueSize        = 1024
-	DefaultHelloTimeout     = 10 * time.Second
-	DefaultReadyTimeout     = 30 * time.Second
-	DefaultHTTPTimeout      = 10 * time.Second
-	DefaultDedupeWindow     = 4096
-	DefaultShutdownTimeout  = 10 * time.Second
-	DefaultMaxAuthFailures  = 3
-	DefaultStableAfter      = 30 * time.Second
-	defaultUserAgent        = "qqgate (+https://github.com/qqgate/qqgate)"
-	defaultIntentsWhenEmpty = intents.PublicGuildMessages | intents.DirectMessage | intents.GroupAndC2CEvent
+	DefaultAPIBase         = "https://api.sgroup.qq.com"
+	DefaultTokenURL        = "https://bots.qq.com/app/getAppAccessToken"
+	DefaultMaxMessageBytes = 4 << 20
+	DefaultQueueSize       = 1024
+	DefaultHelloTimeout    = 10 * time.Second
+	DefaultReadyTimeout    = 30 * time.Second
+	DefaultHTTPTimeout     = 10 * time.Second
+	DefaultDedupeWindow    = 4096
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultMaxAuthFailures = 3
+	DefaultStableAfter     = 30 * time.Second
+	defaultUserAgent       = "qqgate (+https://github.com/qqgate/qqgate)"
 )
 
 // Config configures a Client. The zero value of every field means the
@@ -62,8 +61,10 @@ type Config struct {
 	// discover it through {APIBase}/gateway/bot, then {APIBase}/gateway.
 	GatewayURL string
 
-	// Intents are sent in IDENTIFY. Zero means public_guild_messages,
-	// direct_message and group_and_c2c_event, unless IntentLevels is set.
+	// Intents are sent in IDENTIFY, as the one level there is. Zero (with
+	// IntentLevels also zero) means intents.DefaultLevels: full
+	// (public_guild_messages, direct_message, group_and_c2c_event), then
+	// group+channel, then channel-only, stepping down on rejection.
 	Intents intents.Set
 	// IntentLevels, when set, replaces Intents with an ordered list from
 	// full to reduced: IDENTIFY starts at the stored level and steps one
@@ -184,12 +185,13 @@ func (c Config) withDefaults() (Config, error) {
 			return c, err
 		}
 	}
-	if len(c.IntentLevels) == 0 {
-		if c.Intents == 0 {
-			c.Intents = defaultIntentsWhenEmpty
-		}
+	switch {
+	case len(c.IntentLevels) == 0 && c.Intents == 0:
+		c.IntentLevels = intents.DefaultLevels()
+		c.Intents = c.IntentLevels[0].Intents
+	case len(c.IntentLevels) == 0:
 		c.IntentLevels = []intents.Level{{Name: "configured", Intents: c.Intents}}
-	} else {
+	default:
 		c.IntentLevels = append([]intents.Level(nil), c.IntentLevels...)
 		for i, l := range c.IntentLevels {
 			if l.Intents == 0 {

@@ -1,0 +1,32 @@
+// Package client keeps one QQ bot account connected to the QQ Bot gateway
+// and hands its events to a Handler, and never loses its place.
+//
+// Use New with a Config (app id, client secret, a Handler, usually a
+// sessionstore.FileStore), then Run. Run fetches an access token, discovers
+// the gateway, dials, waits for HELLO, sends IDENTIFY or RESUME, heartbeats
+// and dispatches, and reconnects per the policy of every close code until
+// its context ends, Close is called, or a fatal error occurs.
+//
+// # Delivery
+//
+// Every dispatch event (READY and RESUMED included) reaches the Handler in
+// seq order, one call at a time, on a dispatcher goroutine fed by a bounded
+// queue: a slow handler never delays heartbeats; a full queue pauses reading
+// from the gateway, nothing is dropped. The seq written to the session
+// record is the committed one: every event up to it has been handled. After
+// a crash, RESUME from it replays what was received but not handled, so
+// delivery is at-least-once. Within a process, replays and duplicate
+// deliveries (same envelope id) are dropped and counted.
+//
+// # Resume
+//
+// With a record younger than 5 minutes the client RESUMEs at start-up;
+// otherwise, or when the gateway refuses, it IDENTIFYs at the stored intent
+// level. Close keeps the session resumable (close code 4000, record written
+// at once); Logout ends it (1000, record deleted).
+//
+// # Concurrency
+//
+// All methods of Client are safe for concurrent use. Run may be called once.
+// No goroutine started by Run outlives it.
+package client

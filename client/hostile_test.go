@@ -1,0 +1,75 @@
+package client_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/wire"
+)
+
+// A gateway that sends hostile frames after READY: they are counted and
+// skipped, the connection stays, and the next good event arrives.
+func TestHostileFramesAreSkippedNotFatal(t *testing.T) {
+	tokens := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	hostile := []string{
+		`not json at all`,
+		`{"op":"zero"}`,
+		`{"d":{}}`,
+		`[1,2,3]`,
+		`{"op":0,"s":2,"t":"READY","d":{"session_id":""}}`,
+		`{"op":0,"s":3,"t":"C2C_MESSAGE_CREATE","d":` + strings.Repeat("[", 100000) + `}`,
+		`{"op":10,"d":"hello again"}`,
+		`{"op":9,"d":"maybe"}`,
+	}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wg.Add(1)
+		defer wg.Done()
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx := r.Context()
+		write := func(s string) bool { return c.Write(ctx, websocket.MessageText, []byte(s)) == nil }
+		write(`{"op":10,"d":{"heartbeat_interval":45000}}`)
+		for {
+			_, b, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			f, _ := wire.DecodeFrame(b)
+			if f.Op != wire.OpIdentify {
+				continue
+			}
+			write(`{"op":0,"s":1,"t":"READY","d":{"version":1,"session_id":"s-1","user":{"id":"1","username":"b","bot":true},"shard":[0,1]}}`)
+			for _, h := range hostile[:6] {
+				write(h)
+			}
+			write(`{"op":0,"s":4,"t":"FRIEND_ADD","id":"FRIEND_ADD:1","d":{"openid":"o","timestamp":1}}`)
+			<-done
+			return
+		}
+	}))
+	defer func() { close(done); ws.Close(); wg.Wait() }()
+
+	h := newHarness(t, tokens, func(c *client.Config) {
+		c.GatewayURL = "ws" + strings.TrimPrefix(ws.URL, "http")
+	}).start()
+	h.eventually(func() bool { return h.rec.has(wire.EventFriendAdd) }, "the good event after the hostile ones")
+	st := h.c.Status()
+	assert.EqualValues(t, 6, st.BadFrames, "four undecodable frames, one nested past the decoder's depth limit, a READY without a session id")
+	assert.Equal(t, "s-1", st.SessionID, "a hostile READY does not replace the session")
+	assert.EqualValues(t, 1, st.Connects, "no reconnect")
+	require.Equal(t, []string{wire.EventReady, wire.EventFriendAdd}, h.rec.types())
+}
