@@ -229,6 +229,13 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		defer t.Stop()
 		select {
 		case <-cn.done:
+			// An op 7 or op 9 read before the close decides (A3): the
+			// 4903 after an intent rejection must not hide its op 9.
+			for len(cn.ctrl) > 0 {
+				if sig, ok := ctrlSignal(<-cn.ctrl); ok {
+					return sig
+				}
+			}
 			var ce websocket.CloseError
 			if errors.As(cn.err, &ce) {
 				return ended()
@@ -394,13 +401,8 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 					a.sig = failed(err)
 					return a
 				}
-			case wire.OpReconnect:
-				a.sig = resume.Signal{Kind: resume.SigReconnect, Reason: "server sent op 7 RECONNECT"}
-				return a
-			case wire.OpInvalidSession:
-				var canResume bool
-				_ = json.Unmarshal(f.D, &canResume)
-				a.sig = resume.Signal{Kind: resume.SigInvalidSession, CanResume: canResume, Reason: fmt.Sprintf("server sent op 9 INVALID_SESSION d=%v", canResume)}
+			case wire.OpReconnect, wire.OpInvalidSession:
+				a.sig, _ = ctrlSignal(f)
 				return a
 			case wire.OpDispatch: // READY or RESUMED, already queued by the reader
 				readyT.Stop()
@@ -424,6 +426,21 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 			}
 		}
 	}
+}
+
+// ctrlSignal gives the signal of op 7 RECONNECT or op 9 INVALID_SESSION;
+// false for any other frame.
+func ctrlSignal(f wire.Frame) (resume.Signal, bool) {
+	switch f.Op {
+	case wire.OpReconnect:
+		return resume.Signal{Kind: resume.SigReconnect, Reason: "server sent op 7 RECONNECT"}, true
+	case wire.OpInvalidSession:
+		var canResume bool
+		_ = json.Unmarshal(f.D, &canResume)
+		return resume.Signal{Kind: resume.SigInvalidSession, CanResume: canResume,
+			Reason: fmt.Sprintf("server sent op 9 INVALID_SESSION d=%v", canResume)}, true
+	}
+	return resume.Signal{}, false
 }
 
 // signalOf turns a read or write error into the signal for the policy.

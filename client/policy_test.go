@@ -6,13 +6,16 @@ package client_test
 // client's status and on the session record.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -22,6 +25,24 @@ import (
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
+
+// logBuffer collects log lines from several goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
 
 // clearCountingStore is a MemoryStore that counts Clear calls, so a test
 // can tell that the session was cleared even when a later READY rewrote
@@ -54,10 +75,21 @@ func (s *clearCountingStore) load(t *testing.T) (sessionstore.Record, error) {
 // policyHarness starts a client with store st against a fresh server.
 func policyHarness(t *testing.T, opts gatewaytest.Options, mutate func(*client.Config)) (*harness, *gatewaytest.Server, *clearCountingStore) {
 	t.Helper()
+	// Logs of both sides, shown only when the test fails.
+	logs := &logBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", logs.String())
+		}
+	})
+	opts.Logger = zerolog.New(zerolog.ConsoleWriter{Out: logs, NoColor: true, TimeFormat: "15:04:05.000000"}).
+		With().Timestamp().Str("side", "server").Logger().Level(zerolog.DebugLevel)
 	srv := gatewaytest.NewTestServer(t, opts)
 	st := newStore(t)
 	h := newHarness(t, srv, func(c *client.Config) {
 		c.Store = st
+		c.Logger = zerolog.New(zerolog.ConsoleWriter{Out: logs, NoColor: true, TimeFormat: "15:04:05.000000"}).
+			With().Timestamp().Str("side", "client").Logger().Level(zerolog.DebugLevel)
 		if mutate != nil {
 			mutate(c)
 		}
@@ -89,6 +121,38 @@ func (h *harness) firstWait() time.Duration {
 	h.t.Helper()
 	h.eventually(func() bool { return len(h.recordedWaits()) > 0 }, "a wait requested")
 	return h.recordedWaits()[0]
+}
+
+// holdWaits makes every wait the client asks for (recorded as usual)
+// block until release is called, so a test can script the server while the
+// client is disconnected. Call it before start.
+func (h *harness) holdWaits() (release func()) {
+	gate := make(chan struct{})
+	client.SetSleep(h.c, func(ctx context.Context, d time.Duration) error {
+		h.mu.Lock()
+		h.waits = append(h.waits, d)
+		h.mu.Unlock()
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+		return ctx.Err()
+	})
+	var once sync.Once
+	return func() { once.Do(func() { close(gate) }) }
+}
+
+// storedEventually waits until the record (throttled writes flushed)
+// satisfies ok.
+func (s *clearCountingStore) storedEventually(h *harness, ok func(sessionstore.Record) bool, msg string) {
+	h.t.Helper()
+	h.eventually(func() bool {
+		if err := s.Flush(context.Background()); err != nil {
+			return false
+		}
+		r, err := s.Load(context.Background(), gatewaytest.DefaultAppID, gatewaytest.DefaultAppID)
+		return err == nil && ok(r)
+	}, msg)
 }
 
 // assertIncreasing checks the handler saw every seq at most once, in order.
@@ -136,7 +200,7 @@ func TestPolicyReadyStoresSession(t *testing.T) {
 	s := h.c.Status()
 	assert.Equal(t, client.StateConnected, s.State)
 	assert.Equal(t, sess.ID(), s.SessionID)
-	assert.EqualValues(t, 1, s.Identifies)
+	h.eventually(func() bool { return h.c.Status().Identifies == 1 }, "the Identifies counter") // counted after the write returns
 	assert.Equal(t, 1, s.IntentLevel)
 	assert.True(t, s.Degraded)
 	assert.Equal(t, []string{wire.EventReady}, h.rec.types())
@@ -148,12 +212,15 @@ func TestPolicyReadyStoresSession(t *testing.T) {
 func TestPolicyResumedAfterReplay(t *testing.T) {
 	t.Parallel()
 	h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
+	release := h.holdWaits()
 	h.start()
 	sess := h.session()
 	h.handledUpTo(emit(t, sess, 2))
 
 	sess.Drop()
+	h.eventually(func() bool { return len(h.recordedWaits()) == 1 }, "the client waiting to reconnect")
 	last := emit(t, sess, 3) // logged while detached: replayed on RESUME
+	release()
 	h.eventually(func() bool { return h.rec.has(wire.EventResumed) }, "RESUMED handled")
 
 	rs := srv.Resumes()
@@ -171,13 +238,12 @@ func TestPolicyResumedAfterReplay(t *testing.T) {
 	s := h.c.Status()
 	assert.EqualValues(t, 1, s.Resumes)
 	assert.EqualValues(t, 0, s.FailedResumes)
-	assert.EqualValues(t, 1, s.Identifies)
+	h.eventually(func() bool { return h.c.Status().Identifies == 1 }, "the Identifies counter") // counted after the write returns
 	assert.EqualValues(t, 3, s.Replayed)
 	assert.Equal(t, wire.CloseAbnormal, s.LastCloseCode)
 
-	h.eventually(func() bool {
-		r, err := st.load(t)
-		return err == nil && r.SessionID == sess.ID() && r.LastSeq >= last
+	st.storedEventually(h, func(r sessionstore.Record) bool {
+		return r.SessionID == sess.ID() && r.LastSeq >= last
 	}, "the record written with the replayed seq")
 	assert.Zero(t, st.clears.Load())
 }
@@ -187,12 +253,15 @@ func TestPolicyResumedAfterReplay(t *testing.T) {
 func TestPolicyReconnectOp(t *testing.T) {
 	t.Parallel()
 	h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
+	release := h.holdWaits()
 	h.start()
 	sess := h.session()
 	h.handledUpTo(emit(t, sess, 2))
 
 	sess.Reconnect(true)
-	last := emit(t, sess, 1)
+	h.eventually(func() bool { return len(h.recordedWaits()) == 1 }, "the client about to reconnect")
+	last := emit(t, sess, 1) // replayed on RESUME
+	release()
 	h.eventually(func() bool { return h.rec.has(wire.EventResumed) }, "RESUMED handled")
 
 	rs := srv.Resumes()
@@ -261,7 +330,7 @@ func TestPolicyInvalidSessionNotResumable(t *testing.T) {
 	assert.Equal(t, []uint64{1, 2, 1}, h.rec.seqs())
 
 	s := h.c.Status()
-	assert.EqualValues(t, 2, s.Identifies)
+	h.eventually(func() bool { return h.c.Status().Identifies == 2 }, "the Identifies counter") // counted after the write returns
 	assert.EqualValues(t, 0, s.Resumes)
 	assert.Equal(t, sess2.ID(), s.SessionID)
 	assert.GreaterOrEqual(t, st.clears.Load(), int32(1), "the record was cleared")
@@ -381,9 +450,12 @@ func TestPolicyAuthFailedThreeTimesIsFatal(t *testing.T) {
 	h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
 	h.start()
 	sess := h.session()
-	h.handledUpTo(emit(t, sess, 1))
+	last := emit(t, sess, 1)
+	h.handledUpTo(last)
+	require.NoError(t, st.Flush(context.Background())) // the throttled write of the commit
 	before, err := st.load(t)
 	require.NoError(t, err)
+	require.Equal(t, last, before.LastSeq)
 
 	srv.CloseNextAfterHello(int(wire.CloseAuthenticationFailed), "authentication failed")
 	srv.CloseNextAfterHello(int(wire.CloseAuthenticationFailed), "authentication failed")
@@ -441,7 +513,7 @@ func TestPolicyCloseClearsAndIdentifies(t *testing.T) {
 			assert.Equal(t, []uint64{1, 2, 1}, h.rec.seqs())
 			s := h.c.Status()
 			assert.Equal(t, code, s.LastCloseCode)
-			assert.EqualValues(t, 2, s.Identifies)
+			h.eventually(func() bool { return h.c.Status().Identifies == 2 }, "the Identifies counter") // counted after the write returns
 			assert.EqualValues(t, 0, s.Resumes)
 			assert.EqualValues(t, 0, s.FailedResumes)
 			assert.GreaterOrEqual(t, st.clears.Load(), int32(1), "the record was cleared")
@@ -477,7 +549,7 @@ func TestPolicyIntentsCloseStepsDown(t *testing.T) {
 			assert.Equal(t, 1, s.IntentLevel)
 			assert.Equal(t, levels[1].Name, s.IntentLevelName)
 			assert.True(t, s.Degraded)
-			assert.EqualValues(t, 2, s.Identifies)
+			h.eventually(func() bool { return h.c.Status().Identifies == 2 }, "the Identifies counter") // counted after the write returns
 			assert.Equal(t, []string{wire.EventReady}, h.rec.types())
 			h.eventually(func() bool {
 				r, err := st.load(t)
@@ -566,10 +638,12 @@ func TestPolicyIntentRejectionOp9StepsDownOnce(t *testing.T) {
 		assert.True(t, s.Degraded)
 	})
 	t.Run("SingleLevel", func(t *testing.T) {
-		// Without intent levels, op 9 false before READY clears and
-		// identifies again with the same intents.
+		// With one level (Config.Intents only), op 9 false before READY
+		// clears and identifies again with the same intents.
 		t.Parallel()
-		h, srv, _ := policyHarness(t, gatewaytest.Options{}, nil)
+		h, srv, _ := policyHarness(t, gatewaytest.Options{}, func(c *client.Config) {
+			c.Intents = intents.DefaultLevels()[0].Intents
+		})
 		srv.RejectIdentifies(1, gatewaytest.RejectInvalidSession4903)
 		h.start()
 		h.session()
@@ -595,12 +669,10 @@ func TestPolicyFatalCloses(t *testing.T) {
 			sess := h.session()
 			last := emit(t, sess, 1)
 			h.handledUpTo(last)
-			h.eventually(func() bool {
-				r, err := st.load(t)
-				return err == nil && r.LastSeq == last
-			}, "the record committed")
+			require.NoError(t, st.Flush(context.Background())) // the throttled write of the commit
 			before, err := st.load(t)
 			require.NoError(t, err)
+			require.Equal(t, last, before.LastSeq)
 
 			sess.CloseWith(int(code), "fatal reason")
 			err = h.runErr()
@@ -663,7 +735,7 @@ func TestPolicyOtherCloseIdentifies(t *testing.T) {
 			assert.Greater(t, h.firstWait(), time.Duration(0), "a backoff")
 			s := h.c.Status()
 			assert.EqualValues(t, code, s.LastCloseCode)
-			assert.EqualValues(t, 2, s.Identifies)
+			h.eventually(func() bool { return h.c.Status().Identifies == 2 }, "the Identifies counter") // counted after the write returns
 			assert.Equal(t, sess2.ID(), s.SessionID)
 			assert.Equal(t, []uint64{1, 2, 1}, h.rec.seqs())
 		})
@@ -687,13 +759,16 @@ func TestPolicyTwoFailedResumesIdentify(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
+			release := h.holdWaits()
 			h.start()
 			sess := h.session()
 			h.handledUpTo(emit(t, sess, 1))
 
 			tc.script(srv)
 			sess.Drop()
+			h.eventually(func() bool { return len(h.recordedWaits()) == 1 }, "the client waiting to reconnect")
 			emit(t, sess, 2) // replayed by a resume that gets that far
+			release()
 			sess2 := h.session()
 			h.eventually(func() bool { return h.rec.count(wire.EventReady) == 2 }, "second READY handled")
 
@@ -711,7 +786,7 @@ func TestPolicyTwoFailedResumesIdentify(t *testing.T) {
 			s := h.c.Status()
 			assert.EqualValues(t, 2, s.FailedResumes)
 			assert.EqualValues(t, 0, s.Resumes)
-			assert.EqualValues(t, 2, s.Identifies)
+			h.eventually(func() bool { return h.c.Status().Identifies == 2 }, "the Identifies counter") // counted after the write returns
 			assert.Equal(t, sess2.ID(), s.SessionID)
 			assert.Equal(t, 0, h.rec.count(wire.EventResumed))
 			// Per session, the handler saw each seq once, in order.
