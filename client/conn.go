@@ -222,6 +222,30 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		return ws.Write(wctx, websocket.MessageText, b)
 	}
 	ended := func() resume.Signal { return c.signalOf(cn.err) }
+	// connected handles READY or RESUMED (the frame the reader passes on
+	// after queueing the event).
+	var readyT *time.Timer
+	var stableC <-chan time.Time
+	connected := func(f wire.Frame) {
+		if readyT != nil {
+			readyT.Stop()
+		}
+		a.established = true
+		*st = resume.Established(*st, st.Mode)
+		now := c.now()
+		c.mu.Lock()
+		c.sess.connectedAt = now
+		c.mu.Unlock()
+		c.update(func(s *Status) {
+			s.State = StateConnected
+			s.ConnectedSince = now
+			s.LastError = ""
+		})
+		c.persist(ctx, true)
+		stableC = time.After(c.cfg.StableAfter)
+		c.log.Info().Str("event", f.T).Str("session", c.Status().SessionID).
+			Uint64("seq", c.wm.Highest()).Str("intent_level", c.cfg.IntentLevels[c.level()].Name).Msg("connected")
+	}
 	// failed turns a write error into a signal. The reader usually knows
 	// the better reason: the close frame that ended the connection.
 	failed := func(err error) resume.Signal {
@@ -229,11 +253,17 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		defer t.Stop()
 		select {
 		case <-cn.done:
-			// An op 7 or op 9 read before the close decides (A3): the
-			// 4903 after an intent rejection must not hide its op 9.
+			// Frames read before the end come first: a READY still
+			// establishes the connection, and an op 7 or op 9 decides
+			// (A3): the 4903 after an intent rejection must not hide its
+			// op 9.
 			for len(cn.ctrl) > 0 {
-				if sig, ok := ctrlSignal(<-cn.ctrl); ok {
+				f := <-cn.ctrl
+				if sig, ok := ctrlSignal(f); ok {
 					return sig
+				}
+				if f.Op == wire.OpDispatch {
+					connected(f)
 				}
 			}
 			var ce websocket.CloseError
@@ -333,9 +363,8 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 	}
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
-	readyT := time.NewTimer(c.cfg.ReadyTimeout)
+	readyT = time.NewTimer(c.cfg.ReadyTimeout)
 	defer readyT.Stop()
-	var stableC <-chan time.Time
 	// done is the reader's end. When it ends with control frames still
 	// queued, those come first: op 7 or op 9 and the close that follows
 	// (4009, 4903, 4006) are one event (A3), and a READY read before a
@@ -405,22 +434,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 				a.sig, _ = ctrlSignal(f)
 				return a
 			case wire.OpDispatch: // READY or RESUMED, already queued by the reader
-				readyT.Stop()
-				a.established = true
-				*st = resume.Established(*st, st.Mode)
-				now := c.now()
-				c.mu.Lock()
-				c.sess.connectedAt = now
-				c.mu.Unlock()
-				c.update(func(s *Status) {
-					s.State = StateConnected
-					s.ConnectedSince = now
-					s.LastError = ""
-				})
-				c.persist(ctx, true)
-				stableC = time.After(c.cfg.StableAfter)
-				c.log.Info().Str("event", f.T).Str("session", c.Status().SessionID).
-					Uint64("seq", c.wm.Highest()).Str("intent_level", c.cfg.IntentLevels[c.level()].Name).Msg("connected")
+				connected(f)
 			default:
 				c.log.Debug().Stringer("op", f.Op).Msg("unexpected frame ignored")
 			}
