@@ -80,6 +80,9 @@ type FileStore struct {
 
 	inProcLocks sync.Map // Lock where flock(2) is missing (not unix)
 
+	statsMu sync.Mutex
+	stats   map[string]WriteStats // by account id; guarded by statsMu
+
 	watchReady func() // test hook: called once Watch is watching
 }
 
@@ -114,6 +117,7 @@ func NewFileStore(cfg FileStoreConfig) (*FileStore, error) {
 		log:      cfg.Logger.With().Str("component", "sessionstore").Logger(),
 		debounce: cfg.WatchDebounce,
 		own:      make(map[string]*ownState),
+		stats:    make(map[string]WriteStats),
 	}
 	if s.clock == nil {
 		s.clock = SystemClock{}
@@ -123,6 +127,19 @@ func NewFileStore(cfg FileStoreConfig) (*FileStore, error) {
 	}
 	s.t = newThrottle(s.clock, s.log, s.writeRecord)
 	return s, nil
+}
+
+// WriteStats counts the record writes of one account.
+type WriteStats struct {
+	Writes uint64 // records written to disk
+	Errors uint64 // writes that failed
+}
+
+// Stats returns the account's write counts since the store was made.
+func (s *FileStore) Stats(accountID string) WriteStats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	return s.stats[accountID]
 }
 
 // Dir returns the session directory.
@@ -164,6 +181,15 @@ func (s *FileStore) ensureDir() error {
 func (s *FileStore) writeRecord(r Record) (err error) {
 	path := s.Path(r.AccountID)
 	defer func() {
+		s.statsMu.Lock()
+		st := s.stats[r.AccountID]
+		if err != nil {
+			st.Errors++
+		} else {
+			st.Writes++
+		}
+		s.stats[r.AccountID] = st
+		s.statsMu.Unlock()
 		if err != nil {
 			err = fmt.Errorf("save session %s: %w", path, err)
 		}

@@ -545,3 +545,23 @@ func TestCanceledContext(t *testing.T) {
 	require.ErrorIs(t, s.Watch(ctx, "a", func(Change) {}), context.Canceled)
 	require.False(t, errors.Is(err, ErrNoSession))
 }
+
+func TestFileStoreCountsWrites(t *testing.T) {
+	dir := t.TempDir()
+	st, err := NewFileStore(FileStoreConfig{Dir: dir})
+	require.NoError(t, err)
+	defer st.Close()
+	ctx := context.Background()
+	require.NoError(t, st.SaveNow(ctx, Record{AccountID: "a", SessionID: "s", LastSeq: 1, HasSeq: true}))
+	require.NoError(t, st.SaveNow(ctx, Record{AccountID: "a", SessionID: "s", LastSeq: 2, HasSeq: true}))
+	assert.Equal(t, WriteStats{Writes: 2}, st.Stats("a"))
+	assert.Equal(t, WriteStats{}, st.Stats("b"))
+
+	blocked := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(blocked, nil, 0o600))
+	bad, err := NewFileStore(FileStoreConfig{Dir: filepath.Join(blocked, "sub")})
+	require.NoError(t, err)
+	defer bad.Close()
+	assert.Error(t, bad.SaveNow(ctx, Record{AccountID: "a", SessionID: "s", LastSeq: 1, HasSeq: true}))
+	assert.Equal(t, WriteStats{Errors: 1}, bad.Stats("a"))
+}
