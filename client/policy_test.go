@@ -82,13 +82,13 @@ func policyHarness(t *testing.T, opts gatewaytest.Options, mutate func(*client.C
 			t.Logf("logs:\n%s", logs.String())
 		}
 	})
-	opts.Logger = zerolog.New(zerolog.ConsoleWriter{Out: logs, NoColor: true, TimeFormat: "15:04:05.000000"}).
+	opts.Logger = zerolog.New(zerolog.ConsoleWriter{Out: logs, NoColor: true, TimeFormat: "15:04:05"}).
 		With().Timestamp().Str("side", "server").Logger().Level(zerolog.DebugLevel)
 	srv := gatewaytest.NewTestServer(t, opts)
 	st := newStore(t)
 	h := newHarness(t, srv, func(c *client.Config) {
 		c.Store = st
-		c.Logger = zerolog.New(zerolog.ConsoleWriter{Out: logs, NoColor: true, TimeFormat: "15:04:05.000000"}).
+		c.Logger = zerolog.New(zerolog.ConsoleWriter{Out: logs, NoColor: true, TimeFormat: "15:04:05"}).
 			With().Timestamp().Str("side", "client").Logger().Level(zerolog.DebugLevel)
 		if mutate != nil {
 			mutate(c)
@@ -802,6 +802,45 @@ func TestPolicyTwoFailedResumesIdentify(t *testing.T) {
 			}
 			assertIncreasing(t, first)
 			assert.Equal(t, []uint64{1}, second)
+			assert.GreaterOrEqual(t, st.clears.Load(), int32(1), "the session was cleared")
+			h.eventually(func() bool {
+				r, err := st.load(t)
+				return err == nil && r.SessionID == sess2.ID()
+			}, "the new session stored")
+		})
+	}
+}
+
+// A3 rows 4902 / op 9 false on a RESUME: the resume fails in a way that
+// already clears the session, so the client identifies after one failure.
+func TestPolicyResumeRejectedIdentifiesAtOnce(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []gatewaytest.ResumeReject{gatewaytest.ResumeReject4902, gatewaytest.ResumeRejectInvalidSession, gatewaytest.ResumeReject4006} {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
+			h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
+			h.start()
+			sess := h.session()
+			h.handledUpTo(emit(t, sess, 1))
+
+			srv.RejectResumes(1, mode)
+			sess.Drop()
+			sess2 := h.session()
+			h.eventually(func() bool { return h.rec.count(wire.EventReady) == 2 }, "second READY handled")
+
+			assert.NotEqual(t, sess.ID(), sess2.ID())
+			rs := srv.Resumes()
+			require.Len(t, rs, 1, "one resume, then an identify")
+			assert.Equal(t, sess.ID(), rs[0].SessionID)
+			assert.EqualValues(t, 2, rs[0].Seq)
+			assert.Len(t, srv.Identifies(), 2)
+			assert.Equal(t, 3, srv.Connections())
+			assert.Equal(t, 2, srv.TokenFetches(), "the token is fetched again")
+			s := h.c.Status()
+			assert.EqualValues(t, 1, s.FailedResumes)
+			assert.EqualValues(t, 0, s.Resumes)
+			assert.Equal(t, sess2.ID(), s.SessionID)
+			assert.Equal(t, []uint64{1, 2, 1}, h.rec.seqs())
 			assert.GreaterOrEqual(t, st.clears.Load(), int32(1), "the session was cleared")
 			h.eventually(func() bool {
 				r, err := st.load(t)
