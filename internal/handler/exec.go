@@ -1,0 +1,166 @@
+package handler
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/qqgate/qqgate/client"
+)
+
+// Bounds of the exec handler.
+const (
+	// StderrTail is how much of the end of a failed command's stderr its
+	// error carries.
+	StderrTail = 4 << 10
+	// execWaitDelay bounds the wait for the command's output pipes after
+	// it exited or was killed (a background child may hold them open).
+	execWaitDelay = 2 * time.Second
+)
+
+// execHandler runs a command per event.
+type execHandler struct {
+	path    string // Command[0] resolved
+	name    string // Command[0] as configured
+	args    []string
+	timeout time.Duration
+	sem     chan struct{}
+	log     zerolog.Logger
+}
+
+func newExec(spec Spec, opts Options) (*execHandler, error) {
+	// Not found, or found only through a relative PATH entry (exec.ErrDot,
+	// refused like os/exec does).
+	path, err := exec.LookPath(spec.Command[0])
+	if err != nil {
+		return nil, fmt.Errorf("handler: command %q: %w", spec.Command[0], err)
+	}
+	e := &execHandler{
+		path:    path,
+		name:    spec.Command[0],
+		args:    append([]string(nil), spec.Command[1:]...),
+		timeout: spec.Timeout,
+		log:     opts.Logger,
+	}
+	if e.timeout == 0 {
+		e.timeout = DefaultExecTimeout
+	}
+	n := spec.Concurrency
+	if n == 0 {
+		n = DefaultConcurrency
+	}
+	e.sem = make(chan struct{}, n)
+	return e, nil
+}
+
+// attempt runs the command once, holding a concurrency slot.
+func (e *execHandler) attempt(ctx context.Context, ev client.Event, line []byte) error {
+	select {
+	case e.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("exec %q: waiting for a free slot: %w", e.name, ctx.Err())
+	}
+	defer func() { <-e.sem }()
+
+	actx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	cmd := exec.CommandContext(actx, e.path, e.args...)
+	cmd.Stdin = bytes.NewReader(append(line[:len(line):len(line)], '\n'))
+	cmd.Env = append(os.Environ(),
+		"QQGATE_ACCOUNT="+ev.AccountID,
+		"QQGATE_TYPE="+ev.Type,
+		"QQGATE_SEQ="+strconv.FormatUint(ev.Seq, 10),
+		"QQGATE_ID="+ev.ID,
+	)
+	stdout, stderr := &tail{max: StderrTail}, &tail{max: StderrTail}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.WaitDelay = execWaitDelay
+	setProcessGroup(cmd)
+
+	err := cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// It exited 0, but something it started kept its output open.
+		killProcessGroup(cmd)
+		e.log.Warn().Str("account", ev.AccountID).Str("command", e.name).Uint64("seq", ev.Seq).
+			Msg("exec handler: the command exited but a process it started kept its output open; killed its process group")
+		err = nil
+	}
+	if err == nil {
+		if out := stdout.String(); out != "" {
+			e.log.Debug().Str("account", ev.AccountID).Str("command", e.name).Uint64("seq", ev.Seq).
+				Str("stdout", out).Msg("exec handler output")
+		}
+		return nil
+	}
+	var why string
+	var exitErr *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		why = "killed, shutting down"
+	case actx.Err() != nil:
+		why = fmt.Sprintf("timed out after %v, killed", e.timeout)
+	case errors.As(err, &exitErr):
+		why = exitErr.Error() // "exit status 3" or "signal: killed"
+	case cmd.Process == nil:
+		why = "start: " + err.Error()
+	default:
+		why = err.Error()
+	}
+	msg := fmt.Sprintf("exec %q: %s", e.name, why)
+	if s := stderr.String(); s != "" {
+		msg += "; stderr: " + s
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", msg, ctx.Err())
+	}
+	return errors.New(msg)
+}
+
+// tail keeps the last max bytes written to it.
+type tail struct {
+	mu        sync.Mutex
+	max       int
+	buf       []byte
+	truncated bool
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(p)
+	if len(p) >= t.max {
+		t.buf = append(t.buf[:0], p[len(p)-t.max:]...)
+		t.truncated = true
+		return n, nil
+	}
+	if over := len(t.buf) + len(p) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+		t.truncated = true
+	}
+	t.buf = append(t.buf, p...)
+	return n, nil
+}
+
+// String returns the kept bytes, without a partial first line when the
+// start was dropped, and trimmed of surrounding white space.
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := t.buf
+	if t.truncated {
+		if i := bytes.IndexByte(b, '\n'); i >= 0 && i < len(b)-1 {
+			b = b[i+1:]
+		}
+		return "…" + strings.TrimSpace(string(b))
+	}
+	return strings.TrimSpace(string(b))
+}

@@ -1,0 +1,438 @@
+// Package handler holds the event handlers of the qqgate runner: JSON lines
+// on stdout, a command run per event (exec), and a POST per event (http).
+// Each implements client.Handler.
+//
+// # Delivery
+//
+// The client commits an event's seq once HandleEvent returns, so a handler
+// made by New returns only when the event was delivered, or when its
+// bounded retries are exhausted (it then returns an error naming the cause,
+// which the client logs and counts), or when the context passed to
+// HandleEvent ends (the client is shutting down hard; the error wraps
+// ctx.Err()). An event is never dropped silently.
+//
+// Failed attempts are retried after an exponential backoff (Options.Backoff)
+// up to Spec.Retries times. Handlers are safe for concurrent use; the exec
+// handler bounds the commands it runs at once with Spec.Concurrency.
+package handler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/rs/zerolog"
+
+	"github.com/qqgate/qqgate/client"
+)
+
+// Handler types, the values of Spec.Type.
+const (
+	TypeStdout = "stdout"
+	TypeExec   = "exec"
+	TypeHTTP   = "http"
+)
+
+// Defaults of Spec and Options: each field documents which of these its zero
+// value means.
+const (
+	DefaultExecTimeout    = 10 * time.Second
+	DefaultHTTPTimeout    = 5 * time.Second
+	DefaultConcurrency    = 1
+	DefaultRetries        = 3
+	DefaultBackoffInitial = 500 * time.Millisecond
+	DefaultBackoffMax     = 30 * time.Second
+	DefaultBackoffJitter  = 0.5
+)
+
+// line is the JSON form of an event; see Line.
+type line struct {
+	Account string          `json:"account"`
+	Seq     uint64          `json:"seq"`
+	Type    string          `json:"type"`
+	ID      string          `json:"id"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// Line returns the JSON form of ev, without a trailing newline:
+//
+//	{"account":…,"seq":…,"type":…,"id":…,"data":{…}}
+//
+// data is the raw d, or null when it is empty. It is one line of the stdout
+// handler, the stdin of an exec command and the body of an http POST. Line
+// fails only when ev.Data is not valid JSON.
+func Line(ev client.Event) ([]byte, error) {
+	data := ev.Data
+	if len(data) == 0 {
+		data = json.RawMessage("null")
+	}
+	b, err := json.Marshal(line{Account: ev.AccountID, Seq: ev.Seq, Type: ev.Type, ID: ev.ID, Data: data})
+	if err != nil {
+		return nil, fmt.Errorf("handler: encode event %s #%d: %w", ev.Type, ev.Seq, err)
+	}
+	return b, nil
+}
+
+// Spec describes one handler: the YAML `handler:` block of the runner's
+// configuration.
+type Spec struct {
+	// Type is TypeStdout, TypeExec or TypeHTTP. Zero means TypeStdout.
+	Type string `yaml:"type" json:"type,omitempty"`
+	// Command is the argv of an exec handler (required for exec, refused
+	// for the others). Command[0] is looked up in PATH unless it contains
+	// a slash.
+	Command []string `yaml:"command" json:"command,omitempty"`
+	// URL is the target of an http handler (required for http, refused for
+	// the others): https anywhere, plain http only on a loopback host.
+	URL string `yaml:"url" json:"url,omitempty"`
+	// Timeout bounds one attempt. Zero means DefaultExecTimeout for exec
+	// and DefaultHTTPTimeout for http; the stdout handler has none.
+	Timeout time.Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// Concurrency bounds the commands an exec handler runs at once. Zero
+	// means DefaultConcurrency. Refused for the other types.
+	Concurrency int `yaml:"concurrency" json:"concurrency,omitempty"`
+	// Retries is how many attempts follow a failed first one. Zero means
+	// DefaultRetries; negative means none.
+	Retries int `yaml:"retries" json:"retries,omitempty"`
+	// Headers are extra request headers of an http handler. They never
+	// appear in logs or errors. The headers qqgate sets itself
+	// (Content-Type, Content-Length, Host, X-QQGate-*) are refused.
+	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
+}
+
+// kind is s.Type with the default applied.
+func (s Spec) kind() string {
+	if s.Type == "" {
+		return TypeStdout
+	}
+	return s.Type
+}
+
+// retries is s.Retries with the default applied.
+func (s Spec) retries() int {
+	switch {
+	case s.Retries == 0:
+		return DefaultRetries
+	case s.Retries < 0:
+		return 0
+	}
+	return s.Retries
+}
+
+// String describes the handler for logs and errors, without headers or the
+// URL's query and password.
+func (s Spec) String() string {
+	switch s.kind() {
+	case TypeExec:
+		if len(s.Command) > 0 {
+			return fmt.Sprintf("exec %q", s.Command[0])
+		}
+		return "exec"
+	case TypeHTTP:
+		return "http " + redactURL(s.URL)
+	}
+	return s.kind()
+}
+
+// Validate checks s without I/O: a known type, the fields that type needs
+// and no field of another type, no negative timeout or concurrency, an
+// absolute http(s) URL (plain http only on loopback), and well-formed
+// headers. The error names the offending field.
+func (s Spec) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("handler: "+format, args...))
+	}
+	k := s.kind()
+	switch k {
+	case TypeStdout, TypeExec, TypeHTTP:
+	default:
+		bad("unknown type %q (use stdout, exec or http)", s.Type)
+	}
+	if s.Timeout < 0 {
+		bad("timeout %v is negative", s.Timeout)
+	}
+	if s.Concurrency < 0 {
+		bad("concurrency %d is negative", s.Concurrency)
+	}
+	if k == TypeExec {
+		if len(s.Command) == 0 || s.Command[0] == "" {
+			bad("type exec needs a command")
+		}
+	} else {
+		if len(s.Command) > 0 {
+			bad("command is only for type exec, not %s", k)
+		}
+		if s.Concurrency != 0 {
+			bad("concurrency is only for type exec, not %s", k)
+		}
+	}
+	if k == TypeHTTP {
+		if err := checkURL(s.URL); err != nil {
+			errs = append(errs, err)
+		}
+		for name, value := range s.Headers {
+			if err := checkHeader(name, value); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	} else {
+		if s.URL != "" {
+			bad("url is only for type http, not %s", k)
+		}
+		if len(s.Headers) > 0 {
+			bad("headers are only for type http, not %s", k)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkURL accepts https anywhere and http on loopback.
+func checkURL(raw string) error {
+	if raw == "" {
+		return errors.New("handler: type http needs a url")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("handler: url %q is not an absolute URL", redactURL(raw))
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("handler: url %q: plain http is accepted only on loopback; use https", redactURL(raw))
+	}
+	return fmt.Errorf("handler: url %q: scheme must be http or https", redactURL(raw))
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// redactURL drops the password, query and fragment of raw so that it can
+// be logged.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable url)"
+	}
+	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+	return u.Redacted()
+}
+
+// checkHeader refuses malformed headers and those qqgate sets itself. The
+// value is never part of the error.
+func checkHeader(name, value string) error {
+	if name == "" {
+		return errors.New("handler: empty header name")
+	}
+	for _, r := range name {
+		if r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return fmt.Errorf("handler: header name %q is not a valid token", name)
+		}
+	}
+	c := http.CanonicalHeaderKey(name)
+	switch {
+	case c == "Content-Type", c == "Content-Length", c == "Host", c == "Transfer-Encoding",
+		strings.HasPrefix(c, "X-Qqgate-"):
+		return fmt.Errorf("handler: header %s is set by qqgate", c)
+	}
+	if strings.ContainsAny(value, "\r\n\x00") {
+		return fmt.Errorf("handler: header %s: value holds a line break or NUL", c)
+	}
+	return nil
+}
+
+// Backoff tunes the wait between attempts: exponential, factor 2.
+type Backoff struct {
+	// Initial is the first wait. Zero means DefaultBackoffInitial.
+	Initial time.Duration
+	// Max caps a wait. Zero means DefaultBackoffMax.
+	Max time.Duration
+	// Jitter is the randomization factor in [0, 1]. Zero means
+	// DefaultBackoffJitter; negative means none.
+	Jitter float64
+}
+
+func (b Backoff) newBackOff() *backoff.ExponentialBackOff {
+	initial, maxWait, jitter := b.Initial, b.Max, b.Jitter
+	if initial <= 0 {
+		initial = DefaultBackoffInitial
+	}
+	if maxWait <= 0 {
+		maxWait = DefaultBackoffMax
+	}
+	if maxWait < initial {
+		maxWait = initial
+	}
+	switch {
+	case jitter == 0:
+		jitter = DefaultBackoffJitter
+	case jitter < 0:
+		jitter = 0
+	case jitter > 1:
+		jitter = 1
+	}
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(initial),
+		backoff.WithMultiplier(2),
+		backoff.WithMaxInterval(maxWait),
+		backoff.WithRandomizationFactor(jitter),
+		backoff.WithMaxElapsedTime(0),
+	)
+}
+
+// Options are what a handler gets from the runner rather than from its
+// Spec.
+type Options struct {
+	// Stdout receives the stdout handler's lines. Pass one *Stdout (see
+	// NewStdout) to every account writing to the same stream so that their
+	// lines never interleave. Another io.Writer is wrapped in a *Stdout of
+	// its own. Zero means a process-wide *Stdout writing to os.Stdout,
+	// shared by every handler made with a zero Stdout.
+	Stdout io.Writer
+	// Logger receives a warning per failed attempt that will be retried
+	// (the final error is returned, for the client to log). Zero means
+	// silent. Headers and URL queries never appear in logs.
+	Logger zerolog.Logger
+	// HTTPClient sends the http handler's requests; each attempt is bounded
+	// by Spec.Timeout through its context. Zero means a client that does
+	// not follow redirects.
+	HTTPClient *http.Client
+	// Sleep waits d between attempts and returns ctx's error if ctx ends
+	// first. Zero means a real timer. Tests inject an instant one.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Backoff tunes the waits between attempts.
+	Backoff Backoff
+	// OnResult, when set, is called once per event with its final outcome:
+	// the attempts made, the error HandleEvent returns (nil on success) and
+	// the time from the call to the outcome, retry waits included. It must
+	// be safe for concurrent use.
+	OnResult func(ev client.Event, attempts int, err error, took time.Duration)
+}
+
+// attempter makes one delivery attempt of an encoded event.
+type attempter interface {
+	attempt(ctx context.Context, ev client.Event, line []byte) error
+}
+
+// New validates spec and returns its handler. For exec it also resolves
+// Command[0] in PATH and fails when it is not found. New starts nothing:
+// the returned handler holds no goroutine or process between calls.
+func New(spec Spec, opts Options) (client.Handler, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	h := &retrier{
+		name:     spec.String(),
+		retries:  spec.retries(),
+		log:      opts.Logger,
+		sleep:    opts.Sleep,
+		backoff:  opts.Backoff,
+		onResult: opts.OnResult,
+	}
+	if h.sleep == nil {
+		h.sleep = sleep
+	}
+	switch spec.kind() {
+	case TypeStdout:
+		h.do = stdoutOf(opts.Stdout)
+	case TypeExec:
+		e, err := newExec(spec, opts)
+		if err != nil {
+			return nil, err
+		}
+		h.do = e
+	case TypeHTTP:
+		h.do = newHTTP(spec, opts)
+	}
+	return h, nil
+}
+
+// sleep waits d on a real timer, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// retrier runs attempts until one succeeds, the retries are exhausted or
+// ctx ends.
+type retrier struct {
+	name     string
+	retries  int
+	do       attempter
+	log      zerolog.Logger
+	sleep    func(context.Context, time.Duration) error
+	backoff  Backoff
+	onResult func(client.Event, int, error, time.Duration)
+}
+
+// HandleEvent delivers ev, retrying failed attempts; see the package doc.
+func (h *retrier) HandleEvent(ctx context.Context, ev client.Event) (err error) {
+	start := time.Now()
+	attempts := 0
+	defer func() {
+		if h.onResult != nil {
+			h.onResult(ev, attempts, err, time.Since(start))
+		}
+	}()
+	b, err := Line(ev)
+	if err != nil {
+		return err
+	}
+	var bo *backoff.ExponentialBackOff
+	for {
+		attempts++
+		last := h.do.attempt(ctx, ev, b)
+		if last == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return h.aborted(ctx, ev, attempts, last)
+		}
+		if attempts > h.retries {
+			return fmt.Errorf("handler %s: event %s #%d failed after %d attempts: %w", h.name, ev.Type, ev.Seq, attempts, last)
+		}
+		if bo == nil {
+			bo = h.backoff.newBackOff()
+		}
+		wait := bo.NextBackOff()
+		h.log.Warn().Str("account", ev.AccountID).Str("handler", h.name).Str("type", ev.Type).
+			Uint64("seq", ev.Seq).Int("attempt", attempts).Dur("retry_in", wait).Err(last).
+			Msg("handler attempt failed; retrying")
+		if err := h.sleep(ctx, wait); err != nil {
+			return h.aborted(ctx, ev, attempts, last)
+		}
+	}
+}
+
+// aborted is the error of a HandleEvent whose ctx ended.
+func (h *retrier) aborted(ctx context.Context, ev client.Event, attempts int, last error) error {
+	cause := ctx.Err()
+	if cause == nil { // Sleep returned early on its own.
+		cause = context.Canceled
+	}
+	return fmt.Errorf("handler %s: event %s #%d not handled, shutting down after %d attempts: %w (last attempt: %w)",
+		h.name, ev.Type, ev.Seq, attempts, cause, last)
+}
