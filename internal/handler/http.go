@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/qqgate/qqgate/client"
 )
@@ -107,17 +106,14 @@ func (h *httpHandler) attempt(ctx context.Context, ev client.Event, line []byte)
 	return errors.New(msg)
 }
 
-// snippet is at most BodySnippet bytes of b, cut on a rune boundary, with
-// an ellipsis when cut.
+// snippet is at most BodySnippet bytes of b, invalid UTF-8 (a rune cut in
+// two included) replaced, with an ellipsis when cut.
 func snippet(b []byte) string {
 	cut := len(b) > BodySnippet
 	if cut {
 		b = b[:BodySnippet]
-		for len(b) > 0 && !utf8.Valid(b) {
-			b = b[:len(b)-1]
-		}
 	}
-	s := strings.TrimSpace(string(b))
+	s := strings.TrimSpace(strings.ToValidUTF8(string(b), "\uFFFD"))
 	if cut {
 		s += "…"
 	}
