@@ -1,0 +1,182 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+)
+
+// ShutdownTimeout bounds the graceful shutdown of Serve: requests in flight
+// when its context ends get this long to finish before their connections
+// are closed.
+const ShutdownTimeout = 5 * time.Second
+
+// Server serves /healthz, /status and /metrics over a Source. Create it
+// with NewServer; it is safe for concurrent use.
+type Server struct {
+	src     Source
+	log     zerolog.Logger
+	reg     *prometheus.Registry
+	handler http.Handler
+}
+
+// NewServer returns a server reading src on every request. log receives
+// the server's own errors (never a secret: the served data holds none).
+//
+// /metrics serves, from a registry private to the server, the Go runtime
+// and process collectors and these metrics, each labelled by account:
+//
+//	qqgate_connection_state{state}      gauge: 1 for the current state (AccountState.State), 0 for the other client states
+//	qqgate_account_info{app_id}         gauge: always 1
+//	qqgate_account_running              gauge 0/1
+//	qqgate_account_fatal                gauge 0/1
+//	qqgate_events_total                 counter: events handed to the client's queue
+//	qqgate_events_received_total{type}  counter
+//	qqgate_events_handled_total{type}   counter
+//	qqgate_handler_failures_total       counter: failed after retries
+//	qqgate_handler_errors_total         counter: handler calls that returned an error
+//	qqgate_handler_panics_total         counter
+//	qqgate_handler_latency_seconds      histogram (LatencyBuckets)
+//	qqgate_connects_total, qqgate_reconnects_total, qqgate_resumes_total,
+//	qqgate_identifies_total, qqgate_failed_resumes_total,
+//	qqgate_duplicates_dropped_total, qqgate_replayed_events_total,
+//	qqgate_bad_frames_total             counters from client.Status
+//	qqgate_heartbeat_rtt_seconds        gauge
+//	qqgate_last_close_code              gauge (0 before any close)
+//	qqgate_last_seq_received            gauge
+//	qqgate_last_seq_committed           gauge
+//	qqgate_queue_length                 gauge
+//	qqgate_store_writes_total           counter
+//	qqgate_store_errors_total           counter
+//	qqgate_intent_level                 gauge: index of the level in use, 0 the full level
+func NewServer(src Source, log zerolog.Logger) *Server {
+	s := &Server{src: src, log: log, reg: prometheus.NewRegistry()}
+	s.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newCollector(src),
+	)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.serveHealth)
+	mux.HandleFunc("GET /status", s.serveStatus)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
+		ErrorLog:      promLogger{log},
+		ErrorHandling: promhttp.ContinueOnError,
+	}))
+	s.handler = mux
+	return s
+}
+
+// Handler returns the server's routes: GET /healthz, /status and /metrics.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Registry returns the server's private Prometheus registry, to which a
+// caller may add collectors of its own.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Serve listens on addr (host:port; port 0 picks one) and serves until ctx
+// ends, then shuts down gracefully within ShutdownTimeout and returns nil.
+// It returns the listen or serve error otherwise. No goroutine it starts
+// outlives it.
+func (s *Server) Serve(ctx context.Context, addr string) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.ServeListener(ctx, ln)
+}
+
+// ServeListener is Serve on a listener the caller opened (to learn the
+// port of ":0", say). It closes ln.
+func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	s.log.Info().Str("addr", ln.Addr().String()).Msg("ops server listening")
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		// Serve failed on its own (ErrServerClosed cannot happen: only
+		// this function shuts srv down).
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		s.log.Warn().Err(err).Msg("ops server: shutdown timed out; closing connections")
+		srv.Close()
+	}
+	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) accounts() []AccountState {
+	if s.src == nil {
+		return nil
+	}
+	return s.src()
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	h := HealthOf(s.accounts())
+	code := http.StatusOK
+	if !h.OK {
+		code = http.StatusServiceUnavailable
+	}
+	s.writeJSON(w, code, h)
+}
+
+func (s *Server) serveStatus(w http.ResponseWriter, _ *http.Request) {
+	accounts := s.accounts()
+	out := make([]AccountStatus, 0, len(accounts))
+	for _, a := range accounts {
+		out = append(out, StatusOf(a))
+	}
+	s.writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		s.log.Error().Err(err).Msg("ops server: encode response")
+		http.Error(w, "encode response", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// promLogger adapts zerolog to promhttp.Logger.
+type promLogger struct{ log zerolog.Logger }
+
+func (l promLogger) Println(v ...any) {
+	l.log.Warn().Msg(fmtPrintln(v...))
+}
+
+func fmtPrintln(v ...any) string {
+	s := fmt.Sprintln(v...)
+	return strings.TrimSuffix(s, "\n")
+}
