@@ -276,3 +276,31 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	assert.False(t, st.Degraded)
 	assert.NoError(t, c.Close(context.Background()))
 }
+
+func TestHandlerConcurrencyCommitsBelowTheSlowest(t *testing.T) {
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	release := make(chan struct{})
+	slowIn := make(chan struct{})
+	h := newHarness(t, srv, func(c *client.Config) { c.HandlerConcurrency = 3 })
+	h.rec.hook = func(ctx context.Context, ev client.Event) error {
+		if ev.Seq == 2 {
+			close(slowIn)
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return nil
+	}
+	h.start()
+	sess := h.session()
+	for i := 0; i < 4; i++ {
+		_, err := sess.EmitMessage(wire.EventC2CMessageCreate)
+		require.NoError(t, err)
+	}
+	<-slowIn
+	h.eventually(func() bool { return h.c.Status().Handled == 4 }, "all but the slow one handled")
+	assert.EqualValues(t, 1, h.c.Status().LastSeqHandled, "committed stays below the slow event")
+	close(release)
+	h.eventually(func() bool { return h.c.Status().LastSeqHandled == 5 }, "committed catches up")
+}

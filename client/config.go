@@ -84,6 +84,12 @@ type Config struct {
 	// one call at a time in seq order on the dispatcher goroutine. Zero
 	// means events are received and committed but not handed anywhere.
 	Handler Handler
+	// HandlerConcurrency is how many Handler calls may run at once. Calls
+	// start in seq order; the committed seq stays below the oldest call
+	// still running. Above one, the Handler must be safe for concurrent
+	// use and events may finish out of order. Zero means one: strictly one
+	// call at a time, in order.
+	HandlerConcurrency int
 	// QueueSize bounds the events received but not yet handled. When the
 	// queue is full, reading from the gateway pauses (backpressure); no
 	// event is dropped. Zero means DefaultQueueSize.
@@ -133,6 +139,11 @@ type Config struct {
 	// /gateway/bot. Share one value between the clients of one process.
 	// Zero means a limiter private to this client.
 	IdentifyLimiter *IdentifyLimiter
+
+	// OnReceive, when set, is called with every event as it is received,
+	// before it is queued (after replays and duplicates are dropped). It
+	// runs on the reader goroutine: return at once.
+	OnReceive func(Event)
 
 	// OnStateChange, when set, is called with a status snapshot after every
 	// state change. It runs on the connection goroutine: return quickly.
@@ -205,6 +216,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Shard[1] < 1 || c.Shard[0] < 0 || c.Shard[0] >= c.Shard[1] {
 		return c, fmt.Errorf("%w: shard %v is not [id, count] with 0 <= id < count", ErrConfig, c.Shard)
+	}
+	if c.HandlerConcurrency < 0 {
+		return c, fmt.Errorf("%w: HandlerConcurrency %d is negative", ErrConfig, c.HandlerConcurrency)
 	}
 	if c.QueueSize == 0 {
 		c.QueueSize = DefaultQueueSize

@@ -333,12 +333,11 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 			}
 		}
 		l := c.cfg.IntentLevels[c.level()]
-		c.setState(StateIdentifying)
+		c.update(func(s *Status) { s.State = StateIdentifying; s.Identifies++ }) // counted before READY can race in
 		if err := send(wire.OpIdentify, wire.Identify{Token: wire.TokenPrefix + token, Intents: uint32(l.Intents), Shard: c.cfg.Shard}); err != nil {
 			a.sig = failed(err)
 			return a
 		}
-		c.update(func(s *Status) { s.Identifies++ })
 		c.log.Info().Str("intent_level", l.Name).Stringer("intents", l.Intents).Msg("IDENTIFY sent")
 	}
 
@@ -563,6 +562,9 @@ func (c *Client) accept(f wire.Frame) (Event, bool) {
 	st := c.status.State
 	c.mu.Unlock()
 	c.events.Add(1)
+	if c.cfg.OnReceive != nil {
+		c.cfg.OnReceive(ev)
+	}
 	switch {
 	case f.T == wire.EventResumed:
 		c.update(func(s *Status) { s.Resumes++ })

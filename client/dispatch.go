@@ -20,11 +20,18 @@ type dispatcher struct {
 	done    chan struct{}
 	hctx    context.Context
 	hcancel context.CancelFunc
+
+	sem      chan struct{}  // nil: one call at a time on the dispatcher goroutine
+	inflight sync.WaitGroup // concurrent calls, when sem is set
 }
 
 func newDispatcher(c *Client, queue chan Event) *dispatcher {
 	hctx, hcancel := context.WithCancel(context.Background())
-	return &dispatcher{c: c, queue: queue, stopCh: make(chan struct{}), done: make(chan struct{}), hctx: hctx, hcancel: hcancel}
+	d := &dispatcher{c: c, queue: queue, stopCh: make(chan struct{}), done: make(chan struct{}), hctx: hctx, hcancel: hcancel}
+	if n := c.cfg.HandlerConcurrency; n > 1 {
+		d.sem = make(chan struct{}, n)
+	}
+	return d
 }
 
 // run handles events until stopped. Exit: beginStop was called (after the
@@ -32,6 +39,7 @@ func newDispatcher(c *Client, queue chan Event) *dispatcher {
 func (d *dispatcher) run() {
 	defer close(d.done)
 	defer d.hcancel()
+	defer d.inflight.Wait()
 	for {
 		select {
 		case <-d.stopCh:
@@ -44,16 +52,37 @@ func (d *dispatcher) run() {
 		select {
 		case <-d.stopCh:
 		case ev := <-d.queue:
-			d.handle(ev)
+			d.dispatch(ev)
 		}
 	}
+}
+
+// dispatch handles ev on this goroutine, or, with HandlerConcurrency above
+// one, starts it on its own goroutine once a slot is free: calls start in
+// seq order and the committed seq waits for the slowest.
+func (d *dispatcher) dispatch(ev Event) {
+	if d.sem == nil {
+		d.handle(ev)
+		return
+	}
+	select {
+	case d.sem <- struct{}{}:
+	case <-d.hctx.Done():
+		return
+	}
+	d.inflight.Add(1)
+	go func() {
+		defer d.inflight.Done()
+		defer func() { <-d.sem }()
+		d.handle(ev)
+	}()
 }
 
 func (d *dispatcher) drainQueue() {
 	for d.hctx.Err() == nil {
 		select {
 		case ev := <-d.queue:
-			d.handle(ev)
+			d.dispatch(ev)
 		default:
 			return
 		}
