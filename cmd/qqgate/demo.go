@@ -47,7 +47,7 @@ func cmdDemo(ctx context.Context, args []string, e *env) int {
 
 	say := func(format string, args ...any) { fmt.Fprintf(e.stderr, "demo: "+format+"\n", args...) }
 	seen := make(chan client.Event, 64)
-	lines := &lineWriter{out: e.stdout}
+	lines := newLineWriter(e.stdout)
 	c, err := client.New(client.Config{
 		AppID:        gatewaytest.DefaultAppID,
 		ClientSecret: gatewaytest.DefaultSecret,

@@ -13,14 +13,23 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() { // lives as long as the process
+		<-sigs
+		cancel() // the first signal: graceful shutdown
+		<-sigs
+		fmt.Fprintln(os.Stderr, "qqgate: second signal: exiting now")
+		os.Exit(1)
+	}()
 	code := run(ctx, os.Args[1:], &env{
 		stdout: os.Stdout,
 		stderr: os.Stderr,
 		getenv: os.Getenv,
 		now:    time.Now,
 	})
-	stop()
+	cancel()
 	os.Exit(code)
 }
 
@@ -42,9 +51,10 @@ func (e *env) errorf(format string, args ...any) int {
 const usage = `usage: qqgate <command> [flags]
 
 commands:
-  run       run one bot account on the gateway (events as JSON lines on stdout)
+  run       run bot accounts on the gateway (events as JSON lines on stdout)
   demo      run against an embedded fake gateway; needs no account or network
   session   list, show, clear or clean up session records
+  status    show the accounts of a running runner (its --listen address)
   version   print the version
 `
 
@@ -61,6 +71,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		return cmdDemo(ctx, args[1:], e)
 	case "session":
 		return cmdSession(ctx, args[1:], e)
+	case "status":
+		return cmdStatus(ctx, args[1:], e)
 	case "version":
 		fmt.Fprintln(e.stdout, versionString())
 		return 0

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -50,4 +51,13 @@ func qqgateBinary(t testing.TB) string {
 		t.Fatal(binError)
 	}
 	return binPath
+}
+
+// eventLine is one stdout line of `qqgate run`.
+type eventLine struct {
+	Account string          `json:"account"`
+	Seq     uint64          `json:"seq"`
+	Type    string          `json:"type"`
+	ID      string          `json:"id"`
+	Data    json.RawMessage `json:"data"`
 }

@@ -2,29 +2,36 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
-	"sync"
+	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/qqgate/qqgate/client"
 	"github.com/qqgate/qqgate/intents"
+	"github.com/qqgate/qqgate/internal/handler"
+	"github.com/qqgate/qqgate/internal/runner"
 	"github.com/qqgate/qqgate/sessionstore"
 )
 
 // runOptions are the flags of `qqgate run`, each with an environment
 // fallback.
 type runOptions struct {
+	config                    string
 	appID, secret, secretFile string
 	apiBase, tokenURL         string
 	account, sessionDir       string
 	intents, logLevel         string
+	listen                    string
+	exitOnFatal               bool
+	shutdownTimeout           time.Duration
 }
 
 func (o *runOptions) register(fs *flag.FlagSet, e *env) {
@@ -34,6 +41,7 @@ func (o *runOptions) register(fs *flag.FlagSet, e *env) {
 		}
 		return fallback
 	}
+	fs.StringVar(&o.config, "config", def("QQGATE_CONFIG", ""), "YAML file of accounts, reloaded on change and SIGHUP (env QQGATE_CONFIG)")
 	fs.StringVar(&o.appID, "app-id", def("QQBOT_APP_ID", ""), "bot app id (env QQBOT_APP_ID)")
 	fs.StringVar(&o.secret, "secret", def("QQBOT_CLIENT_SECRET", ""), "client secret (env QQBOT_CLIENT_SECRET); prefer --secret-file")
 	fs.StringVar(&o.secretFile, "secret-file", "", "file holding the client secret")
@@ -41,8 +49,11 @@ func (o *runOptions) register(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&o.tokenURL, "token-url", def("QQBOT_TOKEN_URL", client.DefaultTokenURL), "access token URL (env QQBOT_TOKEN_URL)")
 	fs.StringVar(&o.account, "account", def("QQBOT_ACCOUNT", ""), "account id naming the session record (env QQBOT_ACCOUNT; default the app id)")
 	fs.StringVar(&o.sessionDir, "session-dir", def("QQBOT_SESSION_DIR", ""), "session record directory (env QQBOT_SESSION_DIR; default "+sessionstore.DefaultDir()+")")
-	fs.StringVar(&o.intents, "intents", def("QQBOT_INTENTS", ""), "intents: names separated by commas, or a number (env QQBOT_INTENTS; default public_guild_messages,direct_message,group_and_c2c_event)")
+	fs.StringVar(&o.intents, "intents", def("QQBOT_INTENTS", ""), "intents: names separated by commas, or a number (env QQBOT_INTENTS; default the three plugin levels, full first)")
 	fs.StringVar(&o.logLevel, "log-level", def("QQBOT_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
+	fs.StringVar(&o.listen, "listen", def("QQGATE_LISTEN", ""), "serve /healthz, /status and /metrics on this address (env QQGATE_LISTEN)")
+	fs.BoolVar(&o.exitOnFatal, "exit-on-fatal", false, "exit at the first account's fatal error (default: when no account is left running)")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", client.DefaultShutdownTimeout, "bound on each account's graceful shutdown")
 }
 
 // newLogger writes to w: human-readable on a terminal, JSON otherwise.
@@ -66,39 +77,18 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// eventLine is one line of `qqgate run`'s stdout.
-type eventLine struct {
-	Account string          `json:"account"`
-	Seq     uint64          `json:"seq"`
-	Type    string          `json:"type"`
-	ID      string          `json:"id"`
-	Data    json.RawMessage `json:"data"`
-}
+// lineWriter prints events as JSON lines (the stdout handler), for the demo.
+type lineWriter struct{ out *handler.Stdout }
 
-// lineWriter prints events as JSON lines. The write happens before the
-// handler returns, so a committed seq is one that reached stdout.
-type lineWriter struct {
-	mu  sync.Mutex
-	out io.Writer
-	buf []byte
-}
+func newLineWriter(w io.Writer) *lineWriter { return &lineWriter{out: handler.NewStdout(w)} }
 
-func (l *lineWriter) HandleEvent(_ context.Context, ev client.Event) error {
-	data := ev.Data
-	if len(data) == 0 {
-		data = json.RawMessage("null")
-	}
-	b, err := json.Marshal(eventLine{Account: ev.AccountID, Seq: ev.Seq, Type: ev.Type, ID: ev.ID, Data: data})
+func (l *lineWriter) HandleEvent(ctx context.Context, ev client.Event) error {
+	b, err := handler.Line(ev)
 	if err != nil {
-		return fmt.Errorf("encode event line: %w", err)
+		return err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf = append(append(l.buf[:0], b...), '\n')
-	if _, err := l.out.Write(l.buf); err != nil {
-		return fmt.Errorf("write event line: %w", err)
-	}
-	return nil
+	_, err = l.out.Write(append(b, '\n'))
+	return err
 }
 
 func cmdRun(ctx context.Context, args []string, e *env) int {
@@ -116,95 +106,94 @@ func cmdRun(ctx context.Context, args []string, e *env) int {
 	if err != nil {
 		return e.errorf("run: %v", err)
 	}
-	cfg, err := o.config(e)
+	ropts := runner.Options{
+		Listen:          o.listen,
+		Stdout:          e.stdout,
+		Logger:          log,
+		Getenv:          e.getenv,
+		ExitOnFatal:     o.exitOnFatal,
+		ShutdownTimeout: o.shutdownTimeout,
+	}
+	if o.config != "" {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for _, name := range []string{"app-id", "secret", "secret-file", "account", "intents", "session-dir"} {
+			if set[name] {
+				return e.errorf("run: --%s and --config do not mix: put the account in the config file", name)
+			}
+		}
+		ropts.ConfigPath = o.config
+	} else {
+		cfg, err := o.single()
+		if err != nil {
+			return e.errorf("run: %v", err)
+		}
+		ropts.Config = cfg
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	ropts.Reload = reload
+	fwdCtx, stopFwd := context.WithCancel(ctx)
+	fwdDone := make(chan struct{})
+	go func() { // owned: ends with fwdCtx, waited for below
+		defer close(fwdDone)
+		for {
+			select {
+			case <-fwdCtx.Done():
+				return
+			case <-hup:
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	defer func() { stopFwd(); <-fwdDone }()
+
+	r, err := runner.New(ropts)
 	if err != nil {
 		return e.errorf("run: %v", err)
 	}
-	cfg.Logger = log
-	cfg.Handler = &lineWriter{out: e.stdout}
-	return runAccount(ctx, cfg, o.sessionDir, e)
+	if err := r.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return e.errorf("%v", err)
+	}
+	return 0
 }
 
-// config turns the options into a client config.
-func (o *runOptions) config(e *env) (client.Config, error) {
-	cfg := client.Config{AppID: o.appID, AccountID: o.account, APIBase: o.apiBase, TokenURL: o.tokenURL}
-	if cfg.AppID == "" {
-		return cfg, errors.New("no app id: set --app-id or QQBOT_APP_ID")
+// single turns the one-account flags into a runner config.
+func (o *runOptions) single() (*runner.Config, error) {
+	a := runner.Account{ID: o.account, AppID: strings.TrimSpace(o.appID), APIBase: o.apiBase, TokenURL: o.tokenURL,
+		Shard: [2]int{0, 1}, Handler: handler.Spec{Type: handler.TypeStdout}}
+	if a.AppID == "" {
+		return nil, errors.New("no app id: set --app-id or QQBOT_APP_ID (or use --config)")
 	}
-	secret := o.secret
+	if a.ID == "" {
+		a.ID = a.AppID
+	}
+	a.Secret, a.SecretFrom = o.secret, "secret"
 	if o.secretFile != "" {
 		b, err := os.ReadFile(o.secretFile)
 		if err != nil {
-			return cfg, fmt.Errorf("read secret file: %w", err)
+			return nil, fmt.Errorf("read secret file: %w", err)
 		}
-		secret = strings.TrimSpace(string(b))
+		a.Secret, a.SecretFrom = strings.TrimSpace(string(b)), "file "+o.secretFile
 	}
-	if secret == "" {
-		return cfg, errors.New("no client secret: set --secret-file, --secret or QQBOT_CLIENT_SECRET")
+	if a.Secret == "" {
+		return nil, errors.New("no client secret: set --secret-file, --secret or QQBOT_CLIENT_SECRET")
 	}
-	cfg.ClientSecret = secret
 	if o.intents != "" {
 		set, err := intents.Parse(o.intents)
 		if err != nil {
-			return cfg, fmt.Errorf("--intents: %w", err)
+			return nil, fmt.Errorf("--intents: %w", err)
 		}
-		cfg.Intents = set
+		a.Intents = set
 	}
-	return cfg, nil
-}
-
-// runAccount runs one account with a file store and its lock until ctx
-// ends (exit 0) or a fatal error (exit 1, one line on stderr).
-func runAccount(ctx context.Context, cfg client.Config, dir string, e *env) int {
-	if dir == "" {
-		dir = sessionstore.DefaultDir()
+	// Validate the endpoints now, for one clear line before anything starts.
+	if _, err := client.New(client.Config{AppID: a.AppID, ClientSecret: a.Secret, APIBase: a.APIBase, TokenURL: a.TokenURL}); err != nil {
+		return nil, err
 	}
-	account := cfg.AccountID
-	if account == "" {
-		account = cfg.AppID
-	}
-	store, err := sessionstore.NewFileStore(sessionstore.FileStoreConfig{Dir: dir, Logger: cfg.Logger})
-	if err != nil {
-		return e.errorf("run: session store: %v", err)
-	}
-	defer store.Close()
-	lock, err := store.Lock(account)
-	if err != nil {
-		return e.errorf("run: account %s: %v", account, err)
-	}
-	defer lock.Unlock()
-	cfg.Store = store
-
-	c, err := client.New(cfg)
-	if err != nil {
-		return e.errorf("run: %v", err)
-	}
-	// Another process rewriting or removing this account's record means two
-	// tools fight over one session: say so loudly.
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = store.Watch(watchCtx, account, func(ch sessionstore.Change) {
-			ev := cfg.Logger.Warn().Str("account", account).Str("path", store.Path(account))
-			switch {
-			case ch.Removed:
-				ev.Msg("another process removed this account's session record")
-			case ch.Err != nil:
-				ev.Err(ch.Err).Msg("another process wrote an unreadable session record")
-			default:
-				ev.Str("session", ch.Record.SessionID).Uint64("seq", ch.Record.LastSeq).
-					Msg("another process rewrote this account's session record; is a second runner or the openclaw plugin using it?")
-			}
-		})
-	}()
-	err = c.Run(ctx)
-	stopWatch()
-	wg.Wait()
-	switch {
-	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, client.ErrClosed):
-		return 0
-	}
-	return e.errorf("account %s: %v", account, err)
+	return &runner.Config{SessionDir: o.sessionDir, Accounts: []runner.Account{a}}, nil
 }

@@ -1,0 +1,485 @@
+package runner
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/qqgate/qqgate/intents"
+	"github.com/qqgate/qqgate/internal/handler"
+	"github.com/qqgate/qqgate/sessionstore"
+)
+
+// Config is a parsed, validated runner configuration file.
+type Config struct {
+	Path       string
+	SessionDir string // "" means the default
+	Listen     string // "" means no health/metrics server
+	Accounts   []Account
+}
+
+// Account is one bot account of the file, with the defaults applied and
+// the secret resolved.
+type Account struct {
+	ID           string
+	AppID        string
+	Secret       string // resolved; never printed
+	SecretFrom   string // where it came from, for messages: "secret", "env NAME", "file PATH"
+	APIBase      string
+	TokenURL     string
+	Intents      intents.Set
+	IntentLevels []intents.Level
+	Shard        [2]int
+	Handler      handler.Spec
+	Line         int // where the account starts in the file
+}
+
+// Same reports whether two accounts would run identically, so a reload
+// leaves the account's connection untouched.
+func (a Account) Same(b Account) bool {
+	a.Line, b.Line = 0, 0
+	return reflect.DeepEqual(a, b)
+}
+
+// ConfigError is a problem in the file, with the line and key it is at.
+type ConfigError struct {
+	Path string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Path)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Key != "" {
+		fmt.Fprintf(&b, ": %s", e.Key)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Env reads environment variables (secret_env); os.Getenv in production.
+type Env func(string) string
+
+// LoadConfig reads and validates the file at path.
+func LoadConfig(path string, getenv Env) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return ParseConfig(path, data, getenv)
+}
+
+// maxConfigBytes bounds a config file.
+const maxConfigBytes = 4 << 20
+
+// ParseConfig parses and validates data as the file path. Unknown keys and
+// bad values are errors naming the file, line and key.
+func ParseConfig(path string, data []byte, getenv Env) (*Config, error) {
+	if len(data) > maxConfigBytes {
+		return nil, &ConfigError{Path: path, Msg: fmt.Sprintf("file is larger than %d bytes", maxConfigBytes)}
+	}
+	p := &parser{path: path, getenv: getenv}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		return nil, &ConfigError{Path: path, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, &ConfigError{Path: path, Line: extra.Line, Msg: "more than one YAML document"}
+	}
+	if len(doc.Content) == 0 {
+		return nil, &ConfigError{Path: path, Msg: "file is empty"}
+	}
+	return p.top(doc.Content[0])
+}
+
+type parser struct {
+	path   string
+	getenv Env
+}
+
+func (p *parser) errAt(n *yaml.Node, key, format string, args ...any) error {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	return &ConfigError{Path: p.path, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// fields checks that n is a mapping with only the allowed keys (each at
+// most once) and returns the value nodes by key.
+func (p *parser) fields(n *yaml.Node, where string, allowed ...string) (map[string]*yaml.Node, error) {
+	n = resolve(n)
+	if n.Kind != yaml.MappingNode {
+		return nil, p.errAt(n, where, "must be a mapping")
+	}
+	out := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolve(n.Content[i+1])
+		key := k.Value
+		full := key
+		if where != "" {
+			full = where + "." + key
+		}
+		if !contains(allowed, key) {
+			return nil, p.errAt(k, full, "unknown key (known: %s)", strings.Join(allowed, ", "))
+		}
+		if _, dup := out[key]; dup {
+			return nil, p.errAt(k, full, "given twice")
+		}
+		out[key] = v
+	}
+	return out, nil
+}
+
+func resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+var accountKeys = []string{"id", "app_id", "secret", "secret_env", "secret_file", "api_base", "token_url",
+	"intents", "intent_levels", "shard", "handler"}
+
+func (p *parser) top(root *yaml.Node) (*Config, error) {
+	f, err := p.fields(root, "", "session_dir", "listen", "defaults", "accounts")
+	if err != nil {
+		return nil, err
+	}
+	cfg := &Config{Path: p.path}
+	if n := f["session_dir"]; n != nil {
+		if cfg.SessionDir, err = p.str(n, "session_dir"); err != nil {
+			return nil, err
+		}
+	}
+	if n := f["listen"]; n != nil {
+		if cfg.Listen, err = p.str(n, "listen"); err != nil {
+			return nil, err
+		}
+	}
+	defaults := map[string]*yaml.Node{}
+	if n := f["defaults"]; n != nil {
+		if defaults, err = p.fields(n, "defaults", accountKeys...); err != nil {
+			return nil, err
+		}
+		for _, k := range []string{"id", "app_id"} {
+			if v := defaults[k]; v != nil {
+				return nil, p.errAt(v, "defaults."+k, "is per account; it cannot be a default")
+			}
+		}
+	}
+	accs := resolve(f["accounts"])
+	if accs == nil || accs.Kind != yaml.SequenceNode || len(accs.Content) == 0 {
+		return nil, p.errAt(orNode(accs, root), "accounts", "must list at least one account")
+	}
+	ids := map[string]int{}
+	files := map[string]string{}
+	for i, an := range accs.Content {
+		where := fmt.Sprintf("accounts[%d]", i)
+		af, err := p.fields(an, where, accountKeys...)
+		if err != nil {
+			return nil, err
+		}
+		merged := map[string]*yaml.Node{}
+		for k, v := range defaults {
+			merged[k] = v
+		}
+		for k, v := range af {
+			merged[k] = v
+		}
+		a, err := p.account(resolve(an), where, merged, defaults)
+		if err != nil {
+			return nil, err
+		}
+		if line, dup := ids[a.ID]; dup {
+			return nil, p.errAt(af["id"], where+".id", "account %q is already defined at line %d", a.ID, line)
+		}
+		if other, clash := files[sessionstore.SafeID(a.ID)]; clash {
+			return nil, p.errAt(af["id"], where+".id", "account %q shares its session file %s with account %q", a.ID, sessionstore.FileName(a.ID), other)
+		}
+		ids[a.ID] = a.Line
+		files[sessionstore.SafeID(a.ID)] = a.ID
+		cfg.Accounts = append(cfg.Accounts, a)
+	}
+	return cfg, nil
+}
+
+func orNode(n, fallback *yaml.Node) *yaml.Node {
+	if n != nil {
+		return n
+	}
+	return fallback
+}
+
+func (p *parser) account(an *yaml.Node, where string, f, defaults map[string]*yaml.Node) (Account, error) {
+	a := Account{Line: an.Line, Shard: [2]int{0, 1}}
+	key := func(k string) string {
+		if f[k] != nil && f[k] == defaults[k] {
+			return "defaults." + k
+		}
+		return where + "." + k
+	}
+	var err error
+	if f["id"] == nil {
+		return a, p.errAt(an, where+".id", "is required")
+	}
+	if a.ID, err = p.str(f["id"], key("id")); err != nil {
+		return a, err
+	}
+	if a.ID == "" {
+		return a, p.errAt(f["id"], key("id"), "must not be empty")
+	}
+	if f["app_id"] == nil {
+		return a, p.errAt(an, where+".app_id", "is required")
+	}
+	if a.AppID, err = p.str(f["app_id"], key("app_id")); err != nil {
+		return a, err
+	}
+	if a.AppID == "" {
+		return a, p.errAt(f["app_id"], key("app_id"), "must not be empty")
+	}
+
+	// Exactly one secret source.
+	var srcs []string
+	for _, k := range []string{"secret", "secret_env", "secret_file"} {
+		if f[k] != nil {
+			srcs = append(srcs, k)
+		}
+	}
+	if len(srcs) != 1 {
+		return a, p.errAt(an, where, "needs exactly one of secret, secret_env, secret_file (has %d)", len(srcs))
+	}
+	k := srcs[0]
+	v, err := p.str(f[k], key(k))
+	if err != nil {
+		return a, err
+	}
+	switch k {
+	case "secret":
+		a.Secret, a.SecretFrom = v, "secret"
+	case "secret_env":
+		a.Secret, a.SecretFrom = p.getenv(v), "env "+v
+		if a.Secret == "" {
+			return a, p.errAt(f[k], key(k), "environment variable %s is empty or unset", v)
+		}
+	case "secret_file":
+		b, err := os.ReadFile(v)
+		if err != nil {
+			return a, p.errAt(f[k], key(k), "cannot read the secret file: %v", err)
+		}
+		a.Secret, a.SecretFrom = strings.TrimSpace(string(b)), "file "+v
+	}
+	if a.Secret == "" {
+		return a, p.errAt(f[k], key(k), "the secret is empty")
+	}
+
+	for _, kk := range []string{"api_base", "token_url"} {
+		if f[kk] == nil {
+			continue
+		}
+		s, err := p.str(f[kk], key(kk))
+		if err != nil {
+			return a, err
+		}
+		if kk == "api_base" {
+			a.APIBase = s
+		} else {
+			a.TokenURL = s
+		}
+	}
+	if n := f["intents"]; n != nil {
+		if a.Intents, err = p.intentSet(n, key("intents")); err != nil {
+			return a, err
+		}
+	}
+	if n := f["intent_levels"]; n != nil {
+		if f["intents"] != nil && f["intents"] != defaults["intents"] {
+			return a, p.errAt(n, key("intent_levels"), "replaces intents; give one of them")
+		}
+		a.Intents = 0
+		if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+			return a, p.errAt(n, key("intent_levels"), "must be a list of intent lists, full first")
+		}
+		for i, ln := range n.Content {
+			set, err := p.intentSet(resolve(ln), fmt.Sprintf("%s[%d]", key("intent_levels"), i))
+			if err != nil {
+				return a, err
+			}
+			a.IntentLevels = append(a.IntentLevels, intents.Level{Name: fmt.Sprintf("level %d", i), Intents: set})
+		}
+	}
+	if n := f["shard"]; n != nil {
+		if n.Kind != yaml.SequenceNode || len(n.Content) != 2 {
+			return a, p.errAt(n, key("shard"), "must be [shard id, shard count]")
+		}
+		for i := range 2 {
+			v, err := p.integer(resolve(n.Content[i]), key("shard"))
+			if err != nil {
+				return a, err
+			}
+			a.Shard[i] = v
+		}
+		if a.Shard[1] < 1 || a.Shard[0] < 0 || a.Shard[0] >= a.Shard[1] {
+			return a, p.errAt(n, key("shard"), "[%d, %d] is not [id, count] with 0 <= id < count", a.Shard[0], a.Shard[1])
+		}
+	}
+	if n := f["handler"]; n != nil {
+		if a.Handler, err = p.handler(n, key("handler")); err != nil {
+			return a, err
+		}
+	}
+	return a, nil
+}
+
+func (p *parser) handler(n *yaml.Node, where string) (handler.Spec, error) {
+	var s handler.Spec
+	f, err := p.fields(n, where, "type", "command", "url", "timeout", "concurrency", "retries", "headers")
+	if err != nil {
+		return s, err
+	}
+	if v := f["type"]; v != nil {
+		if s.Type, err = p.str(v, where+".type"); err != nil {
+			return s, err
+		}
+	}
+	if v := f["command"]; v != nil {
+		if v.Kind != yaml.SequenceNode {
+			return s, p.errAt(v, where+".command", "must be a list: [program, arg, ...]")
+		}
+		for _, c := range v.Content {
+			arg, err := p.str(resolve(c), where+".command")
+			if err != nil {
+				return s, err
+			}
+			s.Command = append(s.Command, arg)
+		}
+	}
+	if v := f["url"]; v != nil {
+		if s.URL, err = p.str(v, where+".url"); err != nil {
+			return s, err
+		}
+	}
+	if v := f["timeout"]; v != nil {
+		str, err := p.str(v, where+".timeout")
+		if err != nil {
+			return s, err
+		}
+		if s.Timeout, err = time.ParseDuration(str); err != nil || s.Timeout <= 0 {
+			return s, p.errAt(v, where+".timeout", "%q is not a positive duration such as 10s", str)
+		}
+	}
+	if v := f["concurrency"]; v != nil {
+		if s.Concurrency, err = p.integer(v, where+".concurrency"); err != nil {
+			return s, err
+		}
+		if s.Concurrency < 1 {
+			return s, p.errAt(v, where+".concurrency", "must be at least 1")
+		}
+	}
+	if v := f["retries"]; v != nil {
+		if s.Retries, err = p.integer(v, where+".retries"); err != nil {
+			return s, err
+		}
+		if s.Retries == 0 {
+			s.Retries = -1 // an explicit 0: no retries
+		}
+	}
+	if v := f["headers"]; v != nil {
+		if v.Kind != yaml.MappingNode {
+			return s, p.errAt(v, where+".headers", "must be a mapping of header to value")
+		}
+		s.Headers = map[string]string{}
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			val, err := p.str(resolve(v.Content[i+1]), where+".headers."+v.Content[i].Value)
+			if err != nil {
+				return s, err
+			}
+			s.Headers[v.Content[i].Value] = val
+		}
+	}
+	if err := s.Validate(); err != nil {
+		return s, p.errAt(n, where, "%v", err)
+	}
+	return s, nil
+}
+
+func (p *parser) str(n *yaml.Node, key string) (string, error) {
+	n = resolve(n)
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		return "", p.errAt(n, key, "must be a string")
+	}
+	return n.Value, nil
+}
+
+func (p *parser) integer(n *yaml.Node, key string) (int, error) {
+	n = resolve(n)
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+		return 0, p.errAt(n, key, "must be an integer, not %q", n.Value)
+	}
+	v, err := strconv.Atoi(n.Value)
+	if err != nil {
+		return 0, p.errAt(n, key, "must be an integer, not %q", n.Value)
+	}
+	return v, nil
+}
+
+// intentSet reads a list of intent names, a number, or a string of names.
+func (p *parser) intentSet(n *yaml.Node, key string) (intents.Set, error) {
+	n = resolve(n)
+	var text string
+	switch n.Kind {
+	case yaml.SequenceNode:
+		var names []string
+		for _, c := range n.Content {
+			s, err := p.str(c, key)
+			if err != nil {
+				return 0, err
+			}
+			names = append(names, s)
+		}
+		text = strings.Join(names, ",")
+	case yaml.ScalarNode:
+		text = n.Value
+	default:
+		return 0, p.errAt(n, key, "must be a list of intent names or a number")
+	}
+	set, err := intents.Parse(text)
+	if err != nil {
+		return 0, p.errAt(n, key, "%v", err)
+	}
+	if set == 0 {
+		return 0, p.errAt(n, key, "names no intent")
+	}
+	return set, nil
+}
+
+// IsConfigError reports whether err is a problem in the file (as opposed
+// to reading it).
+func IsConfigError(err error) bool {
+	var ce *ConfigError
+	return errors.As(err, &ce)
+}

@@ -1,0 +1,535 @@
+// Package runner is the multi-account bot runner behind `qqgate run`: it
+// runs one client per configured account, isolated from the others (its
+// own token cache, connection, record, lock and backoff), hot-reloads the
+// configuration file, and exposes the accounts' state for health and
+// metrics.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/rs/zerolog"
+
+	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/internal/handler"
+	"github.com/qqgate/qqgate/internal/ops"
+	"github.com/qqgate/qqgate/sessionstore"
+)
+
+// Options configure a Runner.
+type Options struct {
+	// ConfigPath is the YAML configuration; it is watched and reloaded.
+	// When empty, Config is used as it is and never reloaded.
+	ConfigPath string
+	// Config is the configuration when ConfigPath is empty (the one-account
+	// flags of `qqgate run`).
+	Config *Config
+	// Listen overrides the file's listen address when set.
+	Listen string
+	// Stdout receives the JSON lines of stdout handlers.
+	Stdout io.Writer
+	// Logger receives the runner's logs.
+	Logger zerolog.Logger
+	// Getenv resolves secret_env; zero means os.Getenv.
+	Getenv Env
+	// ExitOnFatal ends Run at the first account's fatal error; otherwise
+	// Run ends only when no account is left running.
+	ExitOnFatal bool
+	// Reload delivers reload requests (SIGHUP).
+	Reload <-chan struct{}
+	// ReloadDebounce is the quiet time after a file change before it is
+	// read. Zero means 200ms.
+	ReloadDebounce time.Duration
+	// ShutdownTimeout bounds each account's graceful shutdown (the handler
+	// finishing the event in hand, the final write, the close). Zero means
+	// the client's default.
+	ShutdownTimeout time.Duration
+	// Client, when set, may adjust every account's client config (tests).
+	Client func(*client.Config)
+}
+
+// Runner runs the configured accounts. Create it with New; call Run once.
+type Runner struct {
+	opts    Options
+	log     zerolog.Logger
+	stdout  *handler.Stdout
+	limiter *client.IdentifyLimiter
+
+	mu            sync.Mutex
+	cfg           *Config
+	store         *sessionstore.FileStore
+	accounts      map[string]*account // by id; guarded by mu
+	order         []string            // ids in file order; guarded by mu
+	exited        chan string         // an account goroutine ended
+	reloads       atomic.Uint64
+	reloadErrors  atomic.Uint64
+	lastReloadErr atomic.Value // string
+}
+
+// account is one running (or stopped) account.
+type account struct {
+	cfg    Account
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	c       *client.Client
+	running bool
+	fatal   error
+
+	statsMu        sync.Mutex
+	receivedByType map[string]uint64
+	handledByType  map[string]uint64
+	failures       atomic.Uint64
+	latency        ops.Latency
+}
+
+// New loads the configuration (or takes Options.Config) and prepares the
+// runner. It starts nothing.
+func New(opts Options) (*Runner, error) {
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.ReloadDebounce == 0 {
+		opts.ReloadDebounce = 200 * time.Millisecond
+	}
+	r := &Runner{
+		opts:     opts,
+		log:      opts.Logger,
+		stdout:   handler.NewStdout(opts.Stdout),
+		limiter:  client.NewIdentifyLimiter(),
+		accounts: map[string]*account{},
+		exited:   make(chan string, 16),
+	}
+	cfg := opts.Config
+	if opts.ConfigPath != "" {
+		var err error
+		if cfg, err = LoadConfig(opts.ConfigPath, opts.Getenv); err != nil {
+			return nil, err
+		}
+	}
+	if cfg == nil || len(cfg.Accounts) == 0 {
+		return nil, errors.New("runner: no account configured")
+	}
+	dir := cfg.SessionDir
+	if dir == "" {
+		dir = sessionstore.DefaultDir()
+	}
+	store, err := sessionstore.NewFileStore(sessionstore.FileStoreConfig{Dir: dir, Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	r.cfg, r.store = cfg, store
+	return r, nil
+}
+
+// ErrAllStopped is wrapped by Run's error when every account stopped with
+// a fatal error.
+var ErrAllStopped = errors.New("no account left running")
+
+// Run starts every account and the health server, reloads on file changes
+// and Options.Reload, and returns when ctx ends (nil, after every account
+// shut down gracefully, in parallel) or when no account is left running
+// (an error naming the causes).
+func (r *Runner) Run(ctx context.Context) error {
+	defer r.store.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+
+	listen := r.opts.Listen
+	if listen == "" {
+		listen = r.cfg.Listen
+	}
+	srvErr := make(chan error, 1)
+	if listen != "" {
+		srv := ops.NewServer(r.Snapshot, r.log)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			srvErr <- srv.Serve(ctx, listen)
+		}()
+	}
+	fileEvents := make(chan struct{}, 1)
+	if r.opts.ConfigPath != "" {
+		w, err := fsnotify.NewWatcher()
+		if err != nil {
+			return fmt.Errorf("watch config: %w", err)
+		}
+		defer w.Close()
+		if err := w.Add(filepath.Dir(r.opts.ConfigPath)); err != nil {
+			return fmt.Errorf("watch config: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.watchFile(ctx, w, fileEvents)
+		}()
+	}
+
+	r.mu.Lock()
+	for _, a := range r.cfg.Accounts {
+		r.startLocked(ctx, &wg, a)
+	}
+	r.mu.Unlock()
+	r.log.Info().Int("accounts", len(r.cfg.Accounts)).Str("listen", listen).Msg("runner started")
+
+	defer r.stopAll()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-srvErr:
+			if err != nil {
+				return fmt.Errorf("health server on %s: %w", listen, err)
+			}
+		case <-r.opts.Reload:
+			r.reload(ctx, &wg, "SIGHUP")
+		case <-fileEvents:
+			r.reload(ctx, &wg, "file changed")
+		case id := <-r.exited:
+			if err := r.afterExit(id); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// afterExit decides whether one account's end ends the runner.
+func (r *Runner) afterExit(id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := r.accounts[id]
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	fatal := a.fatal
+	a.mu.Unlock()
+	if fatal == nil {
+		return nil
+	}
+	r.log.Error().Str("account", id).Err(fatal).Msg("account stopped")
+	if r.opts.ExitOnFatal {
+		return fmt.Errorf("account %s: %w", id, fatal)
+	}
+	var causes []error
+	for _, oid := range r.order {
+		o := r.accounts[oid]
+		o.mu.Lock()
+		running, ofatal := o.running, o.fatal
+		o.mu.Unlock()
+		if running {
+			return nil
+		}
+		if ofatal != nil {
+			causes = append(causes, fmt.Errorf("account %s: %w", oid, ofatal))
+		}
+	}
+	return fmt.Errorf("%w: %w", ErrAllStopped, errors.Join(causes...))
+}
+
+// startLocked starts one account's goroutine. r.mu is held.
+func (r *Runner) startLocked(ctx context.Context, wg *sync.WaitGroup, cfg Account) {
+	actx, cancel := context.WithCancel(ctx)
+	a := &account{cfg: cfg, cancel: cancel, done: make(chan struct{}), running: true,
+		receivedByType: map[string]uint64{}, handledByType: map[string]uint64{}}
+	r.accounts[cfg.ID] = a
+	r.order = r.orderWith(cfg.ID)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(a.done)
+		err := r.runAccount(actx, a)
+		a.mu.Lock()
+		a.running = false
+		if err != nil && actx.Err() == nil {
+			a.fatal = err
+		}
+		a.mu.Unlock()
+		select {
+		case r.exited <- cfg.ID:
+		case <-ctx.Done():
+		}
+	}()
+}
+
+func (r *Runner) orderWith(id string) []string {
+	for _, x := range r.order {
+		if x == id {
+			return r.order
+		}
+	}
+	return append(r.order, id)
+}
+
+// runAccount runs one account until ctx ends or a fatal error.
+func (r *Runner) runAccount(ctx context.Context, a *account) error {
+	log := r.log.With().Str("account", a.cfg.ID).Logger()
+	lock, err := r.store.Lock(a.cfg.ID)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	h, err := handler.New(a.cfg.Handler, handler.Options{
+		Stdout: r.stdout,
+		Logger: log,
+		OnResult: func(ev client.Event, attempts int, err error, took time.Duration) {
+			a.latency.Observe(took)
+			if err != nil {
+				a.failures.Add(1)
+				return
+			}
+			a.statsMu.Lock()
+			a.handledByType[ev.Type]++
+			a.statsMu.Unlock()
+		},
+	})
+	if err != nil {
+		return err
+	}
+	cfg := client.Config{
+		AppID:              a.cfg.AppID,
+		ClientSecret:       a.cfg.Secret,
+		AccountID:          a.cfg.ID,
+		APIBase:            a.cfg.APIBase,
+		TokenURL:           a.cfg.TokenURL,
+		Intents:            a.cfg.Intents,
+		HandlerConcurrency: a.cfg.Handler.Concurrency,
+		ShutdownTimeout:    r.opts.ShutdownTimeout,
+		IntentLevels:       a.cfg.IntentLevels,
+		Shard:              a.cfg.Shard,
+		Store:              r.store,
+		Handler:            h,
+		Logger:             log,
+		IdentifyLimiter:    r.limiter,
+		OnReceive: func(ev client.Event) {
+			a.statsMu.Lock()
+			a.receivedByType[ev.Type]++
+			a.statsMu.Unlock()
+		},
+		OnStateChange: func(s client.Status) {
+			log.Info().Stringer("state", s.State).Str("session", s.SessionID).Uint64("seq", s.LastSeqReceived).
+				Int("close_code", int(s.LastCloseCode)).Dur("next_delay", s.NextRetry).Msg("state changed")
+		},
+	}
+	if r.opts.Client != nil {
+		r.opts.Client(&cfg)
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.c = c
+	a.mu.Unlock()
+
+	// Another process rewriting or removing this account's record means two
+	// tools fight over one session: say so loudly.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = r.store.Watch(watchCtx, a.cfg.ID, func(ch sessionstore.Change) {
+			ev := log.Warn().Str("path", r.store.Path(a.cfg.ID))
+			switch {
+			case ch.Removed:
+				ev.Msg("another process removed this account's session record")
+			case ch.Err != nil:
+				ev.Err(ch.Err).Msg("another process wrote an unreadable session record")
+			default:
+				ev.Str("session", ch.Record.SessionID).Uint64("seq", ch.Record.LastSeq).
+					Msg("another process rewrote this account's session record; is a second runner or the openclaw plugin using it?")
+			}
+		})
+	}()
+	err = c.Run(ctx)
+	stopWatch()
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// stopAll shuts every account down in parallel and waits.
+func (r *Runner) stopAll() {
+	r.mu.Lock()
+	accs := make([]*account, 0, len(r.accounts))
+	for _, a := range r.accounts {
+		accs = append(accs, a)
+	}
+	r.mu.Unlock()
+	for _, a := range accs {
+		a.cancel()
+	}
+	for _, a := range accs {
+		<-a.done
+	}
+}
+
+// reload re-reads the file and applies the difference: accounts added,
+// removed or changed are started, stopped or restarted; the others keep
+// their connections. A broken file changes nothing.
+func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
+	if r.opts.ConfigPath == "" {
+		r.log.Info().Msg("reload requested, but there is no config file; nothing to do")
+		return
+	}
+	cfg, err := LoadConfig(r.opts.ConfigPath, r.opts.Getenv)
+	if err != nil {
+		r.reloadErrors.Add(1)
+		r.lastReloadErr.Store(err.Error())
+		r.log.Error().Err(err).Str("why", why).Msg("config reload failed; the running accounts are kept as they are")
+		return
+	}
+	r.reloads.Add(1)
+	r.lastReloadErr.Store("")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cfg.SessionDir != r.cfg.SessionDir {
+		r.log.Error().Str("from", r.cfg.SessionDir).Str("to", cfg.SessionDir).Msg("session_dir changed: it takes effect at the next restart")
+		cfg.SessionDir = r.cfg.SessionDir
+	}
+	if cfg.Listen != r.cfg.Listen {
+		r.log.Error().Str("from", r.cfg.Listen).Str("to", cfg.Listen).Msg("listen changed: it takes effect at the next restart")
+		cfg.Listen = r.cfg.Listen
+	}
+	want := map[string]Account{}
+	for _, a := range cfg.Accounts {
+		want[a.ID] = a
+	}
+	var stopped, started, restarted, kept []string
+	for id, a := range r.accounts {
+		if w, ok := want[id]; !ok {
+			a.cancel()
+			<-a.done
+			delete(r.accounts, id)
+			stopped = append(stopped, id)
+		} else if !w.Same(a.cfg) {
+			a.cancel()
+			<-a.done
+			delete(r.accounts, id)
+			restarted = append(restarted, id)
+		}
+	}
+	var order []string
+	for _, a := range cfg.Accounts {
+		order = append(order, a.ID)
+		if _, running := r.accounts[a.ID]; running {
+			kept = append(kept, a.ID)
+			continue
+		}
+		if !contains(restarted, a.ID) {
+			started = append(started, a.ID)
+		}
+		r.startLocked(ctx, wg, a)
+	}
+	r.order = order
+	r.cfg = cfg
+	sort.Strings(stopped)
+	r.log.Info().Str("why", why).Strs("added", started).Strs("removed", stopped).Strs("restarted", restarted).
+		Int("unchanged", len(kept)).Msg("config reloaded")
+}
+
+// watchFile turns changes of the config file into debounced reload
+// requests. Exit: ctx ends or the watcher closes.
+func (r *Runner) watchFile(ctx context.Context, w *fsnotify.Watcher, out chan<- struct{}) {
+	name := filepath.Clean(r.opts.ConfigPath)
+	var timer *time.Timer
+	var fire <-chan time.Time
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			if filepath.Clean(ev.Name) != name {
+				continue
+			}
+			if timer == nil {
+				timer = time.NewTimer(r.opts.ReloadDebounce)
+			} else {
+				timer.Reset(r.opts.ReloadDebounce)
+			}
+			fire = timer.C
+		case err, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+			r.log.Warn().Err(err).Msg("config watch error")
+		case <-fire:
+			fire = nil
+			select {
+			case out <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// Snapshot returns every configured account's state, in file order.
+func (r *Runner) Snapshot() []ops.AccountState {
+	r.mu.Lock()
+	ids := append([]string(nil), r.order...)
+	accs := make([]*account, 0, len(ids))
+	for _, id := range ids {
+		if a := r.accounts[id]; a != nil {
+			accs = append(accs, a)
+		}
+	}
+	r.mu.Unlock()
+	out := make([]ops.AccountState, 0, len(accs))
+	for _, a := range accs {
+		a.mu.Lock()
+		c, running, fatal := a.c, a.running, a.fatal
+		a.mu.Unlock()
+		st := ops.AccountState{ID: a.cfg.ID, AppID: a.cfg.AppID, Running: running}
+		if fatal != nil {
+			st.Fatal = fatal.Error()
+		}
+		if c != nil {
+			st.Status = c.Status()
+		}
+		a.statsMu.Lock()
+		st.ReceivedByType = copyCounts(a.receivedByType)
+		st.HandledByType = copyCounts(a.handledByType)
+		a.statsMu.Unlock()
+		st.HandlerFailures = a.failures.Load()
+		st.HandlerLatency = a.latency.Snapshot()
+		ws := r.store.Stats(a.cfg.ID)
+		st.StoreWrites, st.StoreErrors = ws.Writes, ws.Errors
+		out = append(out, st)
+	}
+	return out
+}
+
+func copyCounts(m map[string]uint64) map[string]uint64 {
+	out := make(map[string]uint64, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
