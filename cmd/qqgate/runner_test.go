@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/wire"
+)
+
+// freeAddr returns a loopback address with a port nothing listens on.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// startConfig runs `qqgate run --config` as a subprocess.
+func startConfig(t testing.TB, path string, extra ...string) *proc {
+	t.Helper()
+	args := append([]string{"run", "--config", path, "--log-level", "info"}, extra...)
+	cmd := exec.Command(qqgateBinary(t), args...)
+	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	p := &proc{t: t, cmd: cmd, lines: make(chan eventLine, 4096), stderr: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	require.NoError(t, cmd.Start())
+	go func() {
+		defer close(p.done)
+		p.scan(out)
+		p.err = cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	require.NoError(t, os.WriteFile(tmp, []byte(content), 0o600))
+	require.NoError(t, os.Rename(tmp, path))
+}
+
+func accountsYAML(srv *gatewaytest.Server, dir, listen string, ids ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "session_dir: %s\nlisten: %s\ndefaults:\n  api_base: %s\n  token_url: %s\naccounts:\n", dir, listen, srv.URL(), srv.TokenURL())
+	for _, id := range ids {
+		fmt.Fprintf(&b, "  - id: bot-%s\n    app_id: %q\n    secret: s-%s\n", id, id, id)
+	}
+	return b.String()
+}
+
+func httpGet(t testing.TB, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+func TestRunConfigThreeAccountsHotReload(t *testing.T) {
+	apps := map[string]string{}
+	for _, id := range []string{"1001", "1002", "1003", "1004"} {
+		apps[id] = "s-" + id
+	}
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{Apps: apps,
+		SessionStartLimit: wire.SessionStartLimit{Total: 1000, Remaining: 1000, ResetAfter: 86_400_000, MaxConcurrency: 100}})
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "qqgate.yaml")
+	listen := freeAddr(t)
+	writeFile(t, cfg, accountsYAML(srv, filepath.Join(dir, "sessions"), listen, "1001", "1002", "1003"))
+	p := startConfig(t, cfg)
+
+	ready := map[string]bool{}
+	for len(ready) < 3 {
+		if l := p.next(); l.Type == wire.EventReady {
+			ready[l.Account] = true
+		}
+	}
+	assert.Equal(t, map[string]bool{"bot-1001": true, "bot-1002": true, "bot-1003": true}, ready)
+	conns := map[string]int{}
+	for _, app := range []string{"1001", "1002", "1003"} {
+		sess := srv.Session(app)
+		require.NotNil(t, sess)
+		conns[app] = sess.Conn()
+		_, err := sess.EmitMessage(wire.EventC2CMessageCreate)
+		require.NoError(t, err)
+	}
+	seen := map[string]uint64{}
+	for len(seen) < 3 {
+		if l := p.next(); l.Type == wire.EventC2CMessageCreate {
+			seen[l.Account] = l.Seq
+		}
+	}
+	code, body := httpGet(t, "http://"+listen+"/healthz")
+	assert.Equal(t, http.StatusOK, code, body)
+	_, metrics := httpGet(t, "http://"+listen+"/metrics")
+	assert.Contains(t, metrics, `qqgate_events_received_total{account="bot-1001",type="C2C_MESSAGE_CREATE"} 1`)
+
+	// Add a fourth: it connects; the three keep their connections.
+	writeFile(t, cfg, accountsYAML(srv, filepath.Join(dir, "sessions"), listen, "1001", "1002", "1003", "1004"))
+	for {
+		if l := p.next(); l.Type == wire.EventReady && l.Account == "bot-1004" {
+			break
+		}
+	}
+	for app, conn := range conns {
+		assert.Equal(t, conn, srv.Session(app).Conn(), "app %s kept its connection", app)
+	}
+	assert.Len(t, srv.Identifies(), 4)
+	assert.Empty(t, srv.Resumes())
+
+	// Remove one: only that one closes.
+	writeFile(t, cfg, accountsYAML(srv, filepath.Join(dir, "sessions"), listen, "1001", "1003", "1004"))
+	ctx, cancel := context.WithTimeout(context.Background(), procWait)
+	defer cancel()
+	require.NoError(t, srv.Wait(ctx, func() bool { return srv.Session("1002").Conn() == 0 }))
+	assert.Equal(t, conns["1001"], srv.Session("1001").Conn())
+	assert.Equal(t, conns["1003"], srv.Session("1003").Conn())
+
+	// A malformed edit changes nothing and is reported.
+	before := srv.Connections()
+	writeFile(t, cfg, "accounts:\n  - id: [broken\n")
+	require.Eventually(t, func() bool { return strings.Contains(p.stderr.String(), "config reload failed") }, procWait, time.Millisecond)
+	assert.Contains(t, p.stderr.String(), "qqgate.yaml")
+	assert.Equal(t, before, srv.Connections())
+	assert.Equal(t, conns["1001"], srv.Session("1001").Conn())
+	_, err := srv.Session("1001").EmitMessage(wire.EventFriendAdd)
+	require.NoError(t, err)
+	for {
+		if l := p.next(); l.Type == wire.EventFriendAdd {
+			assert.Equal(t, "bot-1001", l.Account)
+			assert.Equal(t, seen["bot-1001"]+1, l.Seq, "seqs go on where they were")
+			break
+		}
+	}
+
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.wait(), "stderr:\n%s", p.stderr.String())
+}
+
+func TestRunExecHandlerKilledRunnerRedeliversUnsucceeded(t *testing.T) {
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	dir := t.TempDir()
+	script := filepath.Join(dir, "handle.sh")
+	// Seq 3 fails until the file "ok" exists; everything handled is logged.
+	writeFile(t, script, fmt.Sprintf(`#!/bin/sh
+cat >/dev/null
+if [ "$QQGATE_SEQ" = 3 ] && [ ! -f %[1]s/ok ]; then echo "fail $QQGATE_SEQ" >> %[1]s/attempts; exit 1; fi
+echo "$QQGATE_SEQ $QQGATE_TYPE $QQGATE_ACCOUNT" >> %[1]s/handled
+`, dir))
+	require.NoError(t, os.Chmod(script, 0o700))
+	cfg := filepath.Join(dir, "qqgate.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`session_dir: %s
+accounts:
+  - id: exec-bot
+    app_id: %q
+    secret: %s
+    api_base: %s
+    token_url: %s
+    handler: {type: exec, command: [%s], timeout: 10s, retries: 100}
+`, filepath.Join(dir, "sessions"), gatewaytest.DefaultAppID, gatewaytest.DefaultSecret, srv.URL(), srv.TokenURL(), script))
+	read := func(name string) string {
+		b, _ := os.ReadFile(filepath.Join(dir, name))
+		return string(b)
+	}
+
+	p := startConfig(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), procWait)
+	defer cancel()
+	sess, err := srv.WaitSession(ctx)
+	require.NoError(t, err)
+	for i := 0; i < 3; i++ {
+		_, err := sess.EmitMessage(wire.EventGroupAtMessageCreate)
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return strings.Contains(read("attempts"), "fail 3") }, procWait, time.Millisecond)
+	assert.Equal(t, "1 READY exec-bot\n2 GROUP_AT_MESSAGE_CREATE exec-bot\n", read("handled"), "seq 4 waits behind the failing seq 3")
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	_ = p.wait()
+
+	writeFile(t, filepath.Join(dir, "ok"), "")
+	startConfig(t, cfg)
+	require.Eventually(t, func() bool { return strings.Contains(read("handled"), "4 GROUP_AT_MESSAGE_CREATE") }, procWait, time.Millisecond)
+	handled := strings.Split(strings.TrimSpace(read("handled")), "\n")
+	assert.Contains(t, handled, "3 GROUP_AT_MESSAGE_CREATE exec-bot", "the unsucceeded event was redelivered")
+	assert.Equal(t, "4 GROUP_AT_MESSAGE_CREATE exec-bot", handled[len(handled)-1])
+	require.Len(t, srv.Resumes(), 1)
+	assert.LessOrEqual(t, srv.Resumes()[0].Seq, uint64(2), "the record never committed past the failing event")
+	assert.Equal(t, sess.ID(), srv.Resumes()[0].SessionID)
+}
