@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"strconv"
@@ -71,6 +72,7 @@ func (e *ConfigError) Error() string {
 }
 
 // Env reads environment variables (secret_env); os.Getenv in production.
+// A nil Env means os.Getenv.
 type Env func(string) string
 
 // LoadConfig reads and validates the file at path.
@@ -91,10 +93,16 @@ func ParseConfig(path string, data []byte, getenv Env) (*Config, error) {
 	if len(data) > maxConfigBytes {
 		return nil, &ConfigError{Path: path, Msg: fmt.Sprintf("file is larger than %d bytes", maxConfigBytes)}
 	}
+	if getenv == nil {
+		getenv = os.Getenv
+	}
 	p := &parser{path: path, getenv: getenv}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &ConfigError{Path: path, Msg: "file is empty"}
+		}
 		return nil, &ConfigError{Path: path, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
 	var extra yaml.Node
@@ -311,16 +319,27 @@ func (p *parser) account(an *yaml.Node, where string, f, defaults map[string]*ya
 			a.TokenURL = s
 		}
 	}
+	// intents and intent_levels exclude each other where they are given
+	// together (both in the account, or both in defaults); one given in the
+	// account replaces the other given in defaults.
+	if f["intents"] != nil && f["intent_levels"] != nil {
+		intentsDefault := f["intents"] == defaults["intents"]
+		levelsDefault := f["intent_levels"] == defaults["intent_levels"]
+		switch {
+		case intentsDefault == levelsDefault:
+			return a, p.errAt(f["intent_levels"], key("intent_levels"), "replaces intents; give one of them")
+		case levelsDefault:
+			delete(f, "intent_levels")
+		default:
+			delete(f, "intents")
+		}
+	}
 	if n := f["intents"]; n != nil {
 		if a.Intents, err = p.intentSet(n, key("intents")); err != nil {
 			return a, err
 		}
 	}
 	if n := f["intent_levels"]; n != nil {
-		if f["intents"] != nil && f["intents"] != defaults["intents"] {
-			return a, p.errAt(n, key("intent_levels"), "replaces intents; give one of them")
-		}
-		a.Intents = 0
 		if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
 			return a, p.errAt(n, key("intent_levels"), "must be a list of intent lists, full first")
 		}

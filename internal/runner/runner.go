@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -56,6 +57,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Client, when set, may adjust every account's client config (tests).
 	Client func(*client.Config)
+	// HandlerBackoff tunes the waits between a handler's retries; the zero
+	// value means the handler package's defaults.
+	HandlerBackoff handler.Backoff
 }
 
 // Runner runs the configured accounts. Create it with New; call Run once.
@@ -71,6 +75,7 @@ type Runner struct {
 	accounts      map[string]*account // by id; guarded by mu
 	order         []string            // ids in file order; guarded by mu
 	exited        chan string         // an account goroutine ended
+	addr          atomic.Value        // net.Addr of the ops server, once listening
 	reloads       atomic.Uint64
 	reloadErrors  atomic.Uint64
 	lastReloadErr atomic.Value // string
@@ -147,9 +152,17 @@ var ErrAllStopped = errors.New("no account left running")
 func (r *Runner) Run(ctx context.Context) error {
 	defer r.store.Close()
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	// On every return: stop the accounts (in parallel, gracefully), then
+	// end ctx so that the ops server, the file watcher and any account
+	// goroutine still reporting its exit return, then wait for them all.
+	// ctx must end before wg.Wait: Run may return (a fatal error, the ops
+	// server failing) while its parent context is still live.
+	defer func() {
+		r.stopAll()
+		cancel()
+		wg.Wait()
+	}()
 
 	listen := r.opts.Listen
 	if listen == "" {
@@ -157,11 +170,19 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	srvErr := make(chan error, 1)
 	if listen != "" {
+		// Listen here, not in the server goroutine, so that a bad address
+		// fails Run at once and Addr reports the port of ":0".
+		var lc net.ListenConfig
+		ln, err := lc.Listen(ctx, "tcp", listen)
+		if err != nil {
+			return fmt.Errorf("health server on %s: %w", listen, err)
+		}
+		r.addr.Store(ln.Addr())
 		srv := ops.NewServer(r.Snapshot, r.log)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			srvErr <- srv.Serve(ctx, listen)
+			srvErr <- srv.ServeListener(ctx, ln)
 		}()
 	}
 	fileEvents := make(chan struct{}, 1)
@@ -170,13 +191,14 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("watch config: %w", err)
 		}
-		defer w.Close()
 		if err := w.Add(filepath.Dir(r.opts.ConfigPath)); err != nil {
+			w.Close()
 			return fmt.Errorf("watch config: %w", err)
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer w.Close()
 			r.watchFile(ctx, w, fileEvents)
 		}()
 	}
@@ -188,7 +210,6 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.mu.Unlock()
 	r.log.Info().Int("accounts", len(r.cfg.Accounts)).Str("listen", listen).Msg("runner started")
 
-	defer r.stopAll()
 	for {
 		select {
 		case <-ctx.Done():
@@ -253,7 +274,6 @@ func (r *Runner) startLocked(ctx context.Context, wg *sync.WaitGroup, cfg Accoun
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		defer close(a.done)
 		err := r.runAccount(actx, a)
 		a.mu.Lock()
 		a.running = false
@@ -261,6 +281,10 @@ func (r *Runner) startLocked(ctx context.Context, wg *sync.WaitGroup, cfg Accoun
 			a.fatal = err
 		}
 		a.mu.Unlock()
+		// done before the report: reload and stopAll wait for done on the
+		// goroutine that drains exited, so reporting first could block
+		// them forever once exited's buffer is full.
+		close(a.done)
 		select {
 		case r.exited <- cfg.ID:
 		case <-ctx.Done():
@@ -286,8 +310,9 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 	}
 	defer lock.Unlock()
 	h, err := handler.New(a.cfg.Handler, handler.Options{
-		Stdout: r.stdout,
-		Logger: log,
+		Stdout:  r.stdout,
+		Logger:  log,
+		Backoff: r.opts.HandlerBackoff,
 		OnResult: func(ev client.Event, attempts int, err error, took time.Duration) {
 			a.latency.Observe(took)
 			if err != nil {
@@ -415,18 +440,23 @@ func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 		want[a.ID] = a
 	}
 	var stopped, started, restarted, kept []string
+	var ending []*account
 	for id, a := range r.accounts {
 		if w, ok := want[id]; !ok {
-			a.cancel()
-			<-a.done
-			delete(r.accounts, id)
 			stopped = append(stopped, id)
 		} else if !w.Same(a.cfg) {
-			a.cancel()
-			<-a.done
-			delete(r.accounts, id)
 			restarted = append(restarted, id)
+		} else {
+			continue
 		}
+		a.cancel()
+		ending = append(ending, a)
+		delete(r.accounts, id)
+	}
+	// Stop them in parallel; a restarted account's new client must not
+	// start before the old one released its lock.
+	for _, a := range ending {
+		<-a.done
 	}
 	var order []string
 	for _, a := range cfg.Accounts {
@@ -443,6 +473,7 @@ func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 	r.order = order
 	r.cfg = cfg
 	sort.Strings(stopped)
+	sort.Strings(restarted)
 	r.log.Info().Str("why", why).Strs("added", started).Strs("removed", stopped).Strs("restarted", restarted).
 		Int("unchanged", len(kept)).Msg("config reloaded")
 }
@@ -488,6 +519,26 @@ func (r *Runner) watchFile(ctx context.Context, w *fsnotify.Watcher, out chan<- 
 			}
 		}
 	}
+}
+
+// Addr returns the address the ops server (/healthz, /status, /metrics)
+// listens on, or nil when there is none or Run has not opened it yet.
+func (r *Runner) Addr() net.Addr {
+	a, _ := r.addr.Load().(net.Addr)
+	return a
+}
+
+// ReloadStatus counts the configuration reloads.
+type ReloadStatus struct {
+	Applied   uint64 // reloads that read a valid file and applied it
+	Failed    uint64 // reloads refused because the file was broken
+	LastError string // the latest refusal, "" once a later reload succeeded
+}
+
+// Reloads returns the reload counters.
+func (r *Runner) Reloads() ReloadStatus {
+	last, _ := r.lastReloadErr.Load().(string)
+	return ReloadStatus{Applied: r.reloads.Load(), Failed: r.reloadErrors.Load(), LastError: last}
 }
 
 // Snapshot returns every configured account's state, in file order.
