@@ -304,3 +304,20 @@ func TestHandlerConcurrencyCommitsBelowTheSlowest(t *testing.T) {
 	close(release)
 	h.eventually(func() bool { return h.c.Status().LastSeqHandled == 5 }, "committed catches up")
 }
+
+func TestDedupeWindowForgetsTheOldest(t *testing.T) {
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	h := newHarness(t, srv, func(c *client.Config) { c.DedupeWindow = 2 }).start()
+	sess := h.session()
+	first, err := sess.EmitMessage(wire.EventC2CMessageCreate)
+	require.NoError(t, err)
+	for i := 0; i < 2; i++ {
+		_, err := sess.EmitMessage(wire.EventC2CMessageCreate)
+		require.NoError(t, err)
+	}
+	dup, err := sess.EmitDuplicate(first) // out of the window of 2: delivered again
+	require.NoError(t, err)
+	h.eventually(func() bool { return h.c.Status().LastSeqHandled == dup }, "all handled")
+	assert.Equal(t, 4, h.rec.count(wire.EventC2CMessageCreate))
+	assert.EqualValues(t, 0, h.c.Status().DuplicatesDropped)
+}

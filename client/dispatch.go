@@ -166,16 +166,18 @@ func (c *Client) commit(ev Event) {
 	c.persist(context.Background(), false)
 }
 
-// dedupe remembers the ids of recent events in a ring.
+// dedupe remembers the ids of recent events in a ring that grows up to its
+// size, so an idle client costs next to nothing.
 type dedupe struct {
 	mu   sync.Mutex
+	size int
 	ring []string
 	next int
 	seen map[string]struct{}
 }
 
 func newDedupe(n int) *dedupe {
-	return &dedupe{ring: make([]string, n), seen: make(map[string]struct{}, n)}
+	return &dedupe{size: n, seen: map[string]struct{}{}}
 }
 
 // add records id and reports whether it was new.
@@ -185,19 +187,21 @@ func (d *dedupe) add(id string) bool {
 	if _, ok := d.seen[id]; ok {
 		return false
 	}
-	if old := d.ring[d.next]; old != "" {
-		delete(d.seen, old)
+	if len(d.ring) < d.size {
+		d.ring = append(d.ring, id)
+	} else {
+		delete(d.seen, d.ring[d.next])
+		d.ring[d.next] = id
+		d.next = (d.next + 1) % d.size
 	}
-	d.ring[d.next] = id
 	d.seen[id] = struct{}{}
-	d.next = (d.next + 1) % len(d.ring)
 	return true
 }
 
 func (d *dedupe) reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	clear(d.seen)
-	clear(d.ring)
+	d.seen = map[string]struct{}{}
+	d.ring = nil
 	d.next = 0
 }

@@ -80,6 +80,9 @@ type FileStore struct {
 
 	inProcLocks sync.Map // Lock where flock(2) is missing (not unix)
 
+	hubMu sync.Mutex
+	hub   *dirWatch // the shared directory watcher, while any Watch runs; guarded by hubMu
+
 	statsMu sync.Mutex
 	stats   map[string]WriteStats // by account id; guarded by statsMu
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -229,4 +230,45 @@ func ExampleLockedError() {
 	err := &LockedError{Path: "/home/bot/.openclaw/qqbot/sessions/session-main.lock", PID: 4242}
 	fmt.Println(err)
 	// Output: sessionstore: account is in use by process with pid 4242 (lock /home/bot/.openclaw/qqbot/sessions/session-main.lock)
+}
+
+func TestWatchersShareOneDirectoryWatcher(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	watcher, err := NewFileStore(FileStoreConfig{Dir: dir, WatchDebounce: time.Millisecond})
+	require.NoError(t, err)
+	defer watcher.Close()
+	other, err := NewFileStore(FileStoreConfig{Dir: dir})
+	require.NoError(t, err)
+	defer other.Close()
+
+	var ready sync.WaitGroup
+	ready.Add(2)
+	watcher.watchReady = ready.Done
+	changes := make(chan Change, 16)
+	done := make(chan error, 2)
+	for _, acct := range []string{"a", "b"} {
+		go func() { done <- watcher.Watch(ctx, acct, func(c Change) { changes <- c }) }()
+	}
+	ready.Wait()
+	watcher.hubMu.Lock()
+	hub := watcher.hub
+	watcher.hubMu.Unlock()
+	require.NotNil(t, hub)
+	assert.Equal(t, 2, hub.n, "two watches, one watcher")
+
+	require.NoError(t, other.SaveNow(ctx, rec("b", 7)))
+	c := <-changes
+	assert.Equal(t, "b", c.AccountID, "only b's watch hears of b's record")
+	require.NoError(t, other.SaveNow(ctx, rec("a", 8)))
+	c = <-changes
+	assert.Equal(t, "a", c.AccountID)
+
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	require.ErrorIs(t, <-done, context.Canceled)
+	watcher.hubMu.Lock()
+	assert.Nil(t, watcher.hub, "the last watch to leave closes the watcher")
+	watcher.hubMu.Unlock()
 }

@@ -24,16 +24,13 @@ func (s *FileStore) Watch(ctx context.Context, accountID string, fn func(Change)
 	if err := s.ensureDir(); err != nil {
 		return fmt.Errorf("watch session: %w", err)
 	}
-	w, err := fsnotify.NewWatcher()
+	path := s.Path(accountID)
+	name := filepath.Base(path)
+	events, unsubscribe, err := s.subscribe(name)
 	if err != nil {
 		return fmt.Errorf("watch session: %w", err)
 	}
-	defer w.Close()
-	if err := w.Add(s.dir); err != nil {
-		return fmt.Errorf("watch session: %w", err)
-	}
-	path := s.Path(accountID)
-	name := filepath.Base(path)
+	defer unsubscribe()
 	seen, _ := s.snapshot(path) // baseline: only changes from here on
 	if s.watchReady != nil {
 		s.watchReady()
@@ -52,12 +49,9 @@ func (s *FileStore) Watch(ctx context.Context, accountID string, fn func(Change)
 			return ctx.Err()
 		case <-s.t.done:
 			return ErrClosed
-		case ev, ok := <-w.Events:
+		case _, ok := <-events:
 			if !ok {
 				return errors.New("watch session: watcher closed")
-			}
-			if filepath.Base(ev.Name) != name {
-				continue
 			}
 			if settle == nil {
 				settle = time.NewTimer(s.debounce)
@@ -65,11 +59,6 @@ func (s *FileStore) Watch(ctx context.Context, accountID string, fn func(Change)
 				settle.Reset(s.debounce)
 			}
 			settleC = settle.C
-		case err, ok := <-w.Errors:
-			if !ok {
-				return errors.New("watch session: watcher closed")
-			}
-			s.log.Warn().Err(err).Str("dir", s.dir).Msg("session watch")
 		case <-settleC:
 			settleC = nil
 			cur, readErr := s.snapshot(path)
@@ -118,4 +107,87 @@ func (s *FileStore) change(accountID, path string, cur []byte) Change {
 		c.Record = r
 	}
 	return c
+}
+
+// dirWatch is the one fsnotify watcher of a FileStore's directory, shared
+// by every Watch call (an inotify instance and its buffers cost tens of
+// KiB; a runner may watch hundreds of accounts). It lives while at least
+// one Watch runs; its goroutine is waited for by the last to leave.
+type dirWatch struct {
+	w    *fsnotify.Watcher
+	subs map[string]map[chan struct{}]struct{} // by file name; guarded by FileStore.hubMu
+	n    int                                   // subscribers; guarded by FileStore.hubMu
+	done chan struct{}                         // closed when the goroutine exits
+}
+
+// subscribe registers interest in changes of the file name. The channel
+// gets a value (coalesced) after each change. unsubscribe must be called
+// once.
+func (s *FileStore) subscribe(name string) (<-chan struct{}, func(), error) {
+	s.hubMu.Lock()
+	defer s.hubMu.Unlock()
+	if s.hub == nil {
+		w, err := fsnotify.NewWatcher()
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := w.Add(s.dir); err != nil {
+			w.Close()
+			return nil, nil, err
+		}
+		s.hub = &dirWatch{w: w, subs: map[string]map[chan struct{}]struct{}{}, done: make(chan struct{})}
+		go s.fanOut(s.hub)
+	}
+	h := s.hub
+	ch := make(chan struct{}, 1)
+	if h.subs[name] == nil {
+		h.subs[name] = map[chan struct{}]struct{}{}
+	}
+	h.subs[name][ch] = struct{}{}
+	h.n++
+	return ch, func() {
+		s.hubMu.Lock()
+		delete(h.subs[name], ch)
+		if len(h.subs[name]) == 0 {
+			delete(h.subs, name)
+		}
+		h.n--
+		last := h.n == 0
+		if last && s.hub == h {
+			s.hub = nil
+		}
+		s.hubMu.Unlock()
+		if last {
+			h.w.Close()
+			<-h.done
+		}
+	}, nil
+}
+
+// fanOut forwards directory events to the subscribers of each file name.
+// Exit: the watcher is closed (by the last unsubscribe).
+func (s *FileStore) fanOut(h *dirWatch) {
+	defer close(h.done)
+	for {
+		select {
+		case ev, ok := <-h.w.Events:
+			if !ok {
+				return
+			}
+			name := filepath.Base(ev.Name)
+			s.hubMu.Lock()
+			for ch := range h.subs[name] {
+				select {
+				case ch <- struct{}{}:
+				default: // already pending
+				}
+			}
+			s.hubMu.Unlock()
+		case err, ok := <-h.w.Errors:
+			if !ok {
+				return
+			}
+			s.log.Warn().Err(err).Str("dir", s.dir).Msg("session watch")
+		}
+	}
 }
