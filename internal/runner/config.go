@@ -243,6 +243,15 @@ func orNode(n, fallback *yaml.Node) *yaml.Node {
 	return fallback
 }
 
+func hasLevel(levels []intents.Level, set intents.Set) bool {
+	for _, l := range levels {
+		if l.Intents == set {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *parser) account(an *yaml.Node, where string, f, defaults map[string]*yaml.Node) (Account, error) {
 	a := Account{Line: an.Line, Shard: [2]int{0, 1}}
 	key := func(k string) string {
@@ -319,15 +328,17 @@ func (p *parser) account(an *yaml.Node, where string, f, defaults map[string]*ya
 			a.TokenURL = s
 		}
 	}
-	// intents and intent_levels exclude each other where they are given
-	// together (both in the account, or both in defaults); one given in the
-	// account replaces the other given in defaults.
+	// intent_levels replaces intents. One given in the account replaces the
+	// other given in defaults. Given together at one place (as in the
+	// issue's schema), intents must be one of the levels (the reduced set
+	// the bot needs at least, say): anything else is ambiguous.
+	var together *yaml.Node
 	if f["intents"] != nil && f["intent_levels"] != nil {
 		intentsDefault := f["intents"] == defaults["intents"]
 		levelsDefault := f["intent_levels"] == defaults["intent_levels"]
 		switch {
 		case intentsDefault == levelsDefault:
-			return a, p.errAt(f["intent_levels"], key("intent_levels"), "replaces intents; give one of them")
+			together = f["intents"]
 		case levelsDefault:
 			delete(f, "intent_levels")
 		default:
@@ -340,6 +351,7 @@ func (p *parser) account(an *yaml.Node, where string, f, defaults map[string]*ya
 		}
 	}
 	if n := f["intent_levels"]; n != nil {
+		given := a.Intents
 		if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
 			return a, p.errAt(n, key("intent_levels"), "must be a list of intent lists, full first")
 		}
@@ -350,6 +362,10 @@ func (p *parser) account(an *yaml.Node, where string, f, defaults map[string]*ya
 			}
 			a.IntentLevels = append(a.IntentLevels, intents.Level{Name: fmt.Sprintf("level %d", i), Intents: set})
 		}
+		if together != nil && !hasLevel(a.IntentLevels, given) {
+			return a, p.errAt(n, key("intent_levels"), "replaces intents, and intents %s is none of its levels; give one of them", given)
+		}
+		a.Intents = 0
 	}
 	if n := f["shard"]; n != nil {
 		if n.Kind != yaml.SequenceNode || len(n.Content) != 2 {
