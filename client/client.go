@@ -322,12 +322,7 @@ func (c *Client) loadRecord(ctx context.Context) resume.Mode {
 	if !rec.Resumable(c.now(), c.cfg.AppID) {
 		return resume.Identify
 	}
-	c.mu.Lock()
-	c.sess.id = rec.SessionID
-	c.sess.epoch++
-	c.epoch.Store(c.sess.epoch)
-	c.mu.Unlock()
-	c.wm.Set(rec.LastSeq)
+	c.startSession(rec.SessionID, rec.LastSeq)
 	c.log.Info().Str("session", rec.SessionID).Uint64("seq", rec.LastSeq).
 		Dur("age", c.now().Sub(rec.SavedAt)).Msg("resumable session record found")
 	return resume.Resume
@@ -372,17 +367,23 @@ func (c *Client) storeError(err error, what string) {
 
 // clearSession forgets the session in memory and on disk.
 func (c *Client) clearSession(ctx context.Context) {
+	c.startSession("", 0)
+	if err := c.clearRecord(ctx); err != nil {
+		c.storeError(err, "clear session record")
+	}
+}
+
+// startSession makes id (possibly none) the session, its seqs starting at
+// seq. Events of the previous session still queued never commit.
+func (c *Client) startSession(id string, seq uint64) {
 	c.mu.Lock()
-	c.sess.id = ""
+	c.sess.id = id
 	c.sess.epoch++
 	c.epoch.Store(c.sess.epoch)
 	c.mu.Unlock()
-	c.wm.Set(0)
+	c.wm.Set(seq)
 	if c.dedupe != nil {
 		c.dedupe.reset()
-	}
-	if err := c.clearRecord(ctx); err != nil {
-		c.storeError(err, "clear session record")
 	}
 }
 

@@ -534,16 +534,8 @@ func (c *Client) accept(f wire.Frame) (Event, bool) {
 			c.log.Warn().Msg("READY without a session id skipped")
 			return Event{}, false
 		}
-		c.mu.Lock()
-		c.sess.id = r.SessionID
-		c.sess.epoch++
-		c.epoch.Store(c.sess.epoch)
-		c.mu.Unlock()
 		// READY is protocol: its seq counts as handled at once.
-		c.wm.Set(f.S)
-		if c.dedupe != nil {
-			c.dedupe.reset()
-		}
+		c.startSession(r.SessionID, f.S)
 	} else if f.S != 0 && f.S <= c.wm.Highest() && f.T != wire.EventResumed {
 		c.update(func(s *Status) { s.DuplicatesDropped++ })
 		c.log.Debug().Uint64("seq", f.S).Msg("replayed event already received; dropped")

@@ -57,8 +57,15 @@ func startRun(t testing.TB, srv *gatewaytest.Server, dir, secret string, extra .
 	t.Helper()
 	args := append([]string{"run", "--api-base", srv.URL(), "--token-url", srv.TokenURL(),
 		"--session-dir", dir, "--log-level", "debug"}, extra...)
+	return spawn(t, args, []string{"QQBOT_APP_ID=" + gatewaytest.DefaultAppID, "QQBOT_CLIENT_SECRET=" + secret, "HOME=" + dir})
+}
+
+// spawn starts the built binary with args and env, collecting its stdout
+// lines and stderr; the test's cleanup kills it if it still runs.
+func spawn(t testing.TB, args, env []string) *proc {
+	t.Helper()
 	cmd := exec.Command(qqgateBinary(t), args...)
-	cmd.Env = []string{"QQBOT_APP_ID=" + gatewaytest.DefaultAppID, "QQBOT_CLIENT_SECRET=" + secret, "HOME=" + dir}
+	cmd.Env = env
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	p := &proc{t: t, cmd: cmd, lines: make(chan eventLine, 4096), stderr: &syncBuffer{}, done: make(chan struct{})}

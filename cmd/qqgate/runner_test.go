@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -35,23 +34,7 @@ func freeAddr(t testing.TB) string {
 func startConfig(t testing.TB, path string, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"run", "--config", path, "--log-level", "info"}, extra...)
-	cmd := exec.Command(qqgateBinary(t), args...)
-	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	p := &proc{t: t, cmd: cmd, lines: make(chan eventLine, 4096), stderr: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stderr = p.stderr
-	require.NoError(t, cmd.Start())
-	go func() {
-		defer close(p.done)
-		p.scan(out)
-		p.err = cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-	})
-	return p
+	return spawn(t, args, []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")})
 }
 
 func writeFile(t testing.TB, path, content string) {
