@@ -13,7 +13,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,7 +85,8 @@ type Runner struct {
 
 // account is one running (or stopped) account.
 type account struct {
-	cfg    Account
+	cfg     Account
+	hideEnv []string // environment variables its exec handler must not pass on
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -267,7 +270,7 @@ func (r *Runner) afterExit(id string) error {
 // startLocked starts one account's goroutine. r.mu is held.
 func (r *Runner) startLocked(ctx context.Context, wg *sync.WaitGroup, cfg Account) {
 	actx, cancel := context.WithCancel(ctx)
-	a := &account{cfg: cfg, cancel: cancel, done: make(chan struct{}), running: true,
+	a := &account{cfg: cfg, hideEnv: r.secretEnvsLocked(), cancel: cancel, done: make(chan struct{}), running: true,
 		receivedByType: map[string]uint64{}, handledByType: map[string]uint64{}}
 	r.accounts[cfg.ID] = a
 	r.order = r.orderWith(cfg.ID)
@@ -392,6 +395,18 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 	return err
 }
 
+// secretEnvs names the environment variables that hold secrets: the
+// one-account flag's and every secret_env of the configuration.
+func (r *Runner) secretEnvsLocked() []string {
+	names := []string{"QQBOT_CLIENT_SECRET"}
+	for _, a := range r.cfg.Accounts {
+		if name, ok := strings.CutPrefix(a.SecretFrom, "env "); ok {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
 // stopAll shuts every account down in parallel and waits.
 func (r *Runner) stopAll() {
 	r.mu.Lock()
@@ -439,13 +454,16 @@ func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 	for _, a := range cfg.Accounts {
 		want[a.ID] = a
 	}
-	var stopped, started, restarted, kept []string
+	var stopped, started, restarted, kept, fresh []string
 	var ending []*account
 	for id, a := range r.accounts {
 		if w, ok := want[id]; !ok {
 			stopped = append(stopped, id)
 		} else if !w.Same(a.cfg) {
 			restarted = append(restarted, id)
+			if sessionChanged(a.cfg, w) {
+				fresh = append(fresh, id)
+			}
 		} else {
 			continue
 		}
@@ -458,6 +476,17 @@ func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 	for _, a := range ending {
 		<-a.done
 	}
+	// A RESUME keeps the gateway session's intents and shard: an account
+	// whose intents, levels or shard changed must IDENTIFY anew, so its
+	// record (session and intent level) goes.
+	for _, id := range fresh {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := r.store.Clear(cctx, id); err != nil {
+			r.log.Error().Err(err).Str("account", id).Msg("clear the session record of an account whose intents or shard changed; it may resume its old session")
+		}
+		cancel()
+	}
+	r.cfg = cfg
 	var order []string
 	for _, a := range cfg.Accounts {
 		order = append(order, a.ID)
@@ -471,11 +500,16 @@ func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 		r.startLocked(ctx, wg, a)
 	}
 	r.order = order
-	r.cfg = cfg
 	sort.Strings(stopped)
 	sort.Strings(restarted)
 	r.log.Info().Str("why", why).Strs("added", started).Strs("removed", stopped).Strs("restarted", restarted).
 		Int("unchanged", len(kept)).Msg("config reloaded")
+}
+
+// sessionChanged reports whether b's gateway session cannot be a resume of
+// a's: other intents, intent levels or shard.
+func sessionChanged(a, b Account) bool {
+	return a.Intents != b.Intents || a.Shard != b.Shard || !reflect.DeepEqual(a.IntentLevels, b.IntentLevels)
 }
 
 // watchFile turns changes of the config file into debounced reload
