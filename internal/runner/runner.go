@@ -314,7 +314,7 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 	defer lock.Unlock()
 	h, err := handler.New(a.cfg.Handler, handler.Options{
 		Stdout:  r.stdout,
-		Logger:  log,
+		Logger:  r.log, // the handler names the account itself
 		Backoff: r.opts.HandlerBackoff,
 		OnResult: func(ev client.Event, attempts int, err error, took time.Duration) {
 			a.latency.Observe(took)
@@ -343,7 +343,7 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 		Shard:              a.cfg.Shard,
 		Store:              r.store,
 		Handler:            h,
-		Logger:             log,
+		Logger:             r.log, // the client names the account itself
 		IdentifyLimiter:    r.limiter,
 		OnReceive: func(ev client.Event) {
 			a.statsMu.Lock()

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -82,6 +83,14 @@ type acct struct {
 	extra string
 }
 
+// newGateway is a fake gateway for apps whose session_start_limit lets
+// IDENTIFYs go at once (max_concurrency 1 spaces them 5 s apart).
+func newGateway(t testing.TB) *gatewaytest.Server {
+	limit := gatewaytest.DefaultSessionStartLimit
+	limit.MaxConcurrency = 64
+	return gatewaytest.NewTestServer(t, gatewaytest.Options{Apps: apps, SessionStartLimit: limit})
+}
+
 // rig is a runner on a fake gateway, with its config file.
 type rig struct {
 	t      *testing.T
@@ -99,7 +108,7 @@ func newRig(t *testing.T, mutate func(*Options), accounts ...acct) *rig {
 	t.Helper()
 	g := &rig{
 		t:      t,
-		srv:    gatewaytest.NewTestServer(t, gatewaytest.Options{Apps: apps}),
+		srv:    newGateway(t),
 		dir:    t.TempDir(),
 		out:    &syncBuffer{},
 		reload: make(chan struct{}, 1),
@@ -116,6 +125,9 @@ func newRig(t *testing.T, mutate func(*Options), accounts ...acct) *rig {
 			c.Backoff.Max = 5 * time.Millisecond
 		},
 		HandlerBackoff: handler.Backoff{Initial: time.Millisecond, Max: time.Millisecond, Jitter: -1},
+	}
+	if os.Getenv("QQGATE_TEST_LOG") != "" {
+		opts.Logger = zerolog.New(zerolog.NewTestWriter(t)).With().Timestamp().Logger()
 	}
 	if mutate != nil {
 		mutate(&opts)
@@ -355,6 +367,19 @@ func TestRunnerReload(t *testing.T) {
 	after := g.conns("101", "103")
 	assert.Equal(t, kept["101"], after["101"])
 	assert.Equal(t, kept["103"], after["103"])
+
+	// A change that leaves the gateway session as it was (the handler)
+	// restarts the account, which resumes its session.
+	g.emit("103", 1)
+	seq103 := g.srv.Session("103").LastSeq()
+	g.write(a101, acct{app: "103", extra: "    handler: {type: stdout, retries: 1}\n"}, acct{app: "104", extra: "    intents: [public_guild_messages]\n"})
+	g.reloaded(4)
+	g.waitGateway("103 resumed", func() bool { return g.srv.Session("103").Resumes() == 1 && g.srv.Session("103").Conn() != 0 })
+	assert.Equal(t, kept["103"].session, g.srv.Session("103").ID())
+	g.connected("103")
+	st, _ := g.state("bot-103")
+	assert.Equal(t, seq103+1, st.Status.LastSeqReceived, "resumed after its seq (RESUMED)")
+	assert.Equal(t, kept["101"], g.conns("101")["101"])
 	assert.True(t, g.running())
 }
 
@@ -672,7 +697,7 @@ func TestRunnerHTTPHandler(t *testing.T) {
 // TestRunnerNoFile: with Options.Config and no file, a reload request
 // does nothing, and Run ends cleanly on cancel.
 func TestRunnerNoFile(t *testing.T) {
-	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{Apps: apps})
+	srv := newGateway(t)
 	cfg := &Config{SessionDir: t.TempDir(), Accounts: []Account{{
 		ID: "solo", AppID: "101", Secret: "sec-101", APIBase: srv.URL(), TokenURL: srv.TokenURL(), Shard: [2]int{0, 1},
 	}}}
