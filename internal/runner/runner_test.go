@@ -707,7 +707,7 @@ func TestRunnerNoFile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- r.Run(ctx) }()
-	wctx, wcancel := context.WithTimeout(ctx, waitFor)
+	wctx, wcancel := context.WithTimeout(context.Background(), waitFor)
 	defer wcancel()
 	require.NoError(t, srv.Wait(wctx, func() bool { s := srv.Session("101"); return s != nil && s.Conn() != 0 }))
 	reload <- struct{}{}
