@@ -87,8 +87,8 @@ type Runner struct {
 type account struct {
 	cfg     Account
 	hideEnv []string // environment variables its exec handler must not pass on
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
 
 	mu      sync.Mutex
 	c       *client.Client
