@@ -35,6 +35,7 @@ type execHandler struct {
 	timeout time.Duration
 	sem     chan struct{}
 	log     zerolog.Logger
+	hide    map[string]bool // environment variables not passed on
 }
 
 func newExec(spec Spec, opts Options) (*execHandler, error) {
@@ -51,6 +52,12 @@ func newExec(spec Spec, opts Options) (*execHandler, error) {
 		timeout: spec.Timeout,
 		log:     opts.Logger,
 	}
+	for _, name := range opts.HideEnv {
+		if e.hide == nil {
+			e.hide = map[string]bool{}
+		}
+		e.hide[name] = true
+	}
 	if e.timeout == 0 {
 		e.timeout = DefaultExecTimeout
 	}
@@ -60,6 +67,23 @@ func newExec(spec Spec, opts Options) (*execHandler, error) {
 	}
 	e.sem = make(chan struct{}, n)
 	return e, nil
+}
+
+// environ is the runner's environment without the variables that hold
+// secrets (Options.HideEnv).
+func (e *execHandler) environ() []string {
+	env := os.Environ()
+	if len(e.hide) == 0 {
+		return env
+	}
+	out := env[:0:0]
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !e.hide[name] {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // attempt runs the command once, holding a concurrency slot.
@@ -75,7 +99,7 @@ func (e *execHandler) attempt(ctx context.Context, ev client.Event, line []byte)
 	defer cancel()
 	cmd := exec.CommandContext(actx, e.path, e.args...)
 	cmd.Stdin = bytes.NewReader(append(line[:len(line):len(line)], '\n'))
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(e.environ(),
 		"QQGATE_ACCOUNT="+ev.AccountID,
 		"QQGATE_TYPE="+ev.Type,
 		"QQGATE_SEQ="+strconv.FormatUint(ev.Seq, 10),

@@ -319,6 +319,10 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Backoff tunes the waits between attempts.
 	Backoff Backoff
+	// HideEnv names environment variables the exec handler does not pass
+	// on to its commands (the ones holding secrets). Zero passes the whole
+	// environment.
+	HideEnv []string
 	// OnResult, when set, is called once per event with its final outcome:
 	// the attempts made, the error HandleEvent returns (nil on success) and
 	// the time from the call to the outcome, retry waits included. It must
