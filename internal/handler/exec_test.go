@@ -231,3 +231,21 @@ rmdir "$1/slot$i"`)
 	defer rec.mu.Unlock()
 	assert.Len(t, rec.results, n)
 }
+
+func TestExecDoesNotPassSecretsOn(t *testing.T) {
+	t.Setenv("QQBOT_CLIENT_SECRET", "top-secret")
+	t.Setenv("SHOP_BOT_SECRET", "also-secret")
+	t.Setenv("QQGATE_TEST_INHERITED", "inherited")
+	path, dir := script(t, `env > "$1/env"`)
+	var rec recorder
+	opts := rec.options()
+	opts.HideEnv = []string{"QQBOT_CLIENT_SECRET", "SHOP_BOT_SECRET"}
+	h, err := handler.New(handler.Spec{Type: "exec", Command: []string{path, dir}}, opts)
+	require.NoError(t, err)
+	require.NoError(t, h.HandleEvent(t.Context(), event(1)))
+	env := readLines(t, filepath.Join(dir, "env"))
+	assert.Contains(t, env, "QQGATE_TEST_INHERITED=inherited")
+	for _, kv := range env {
+		assert.NotContains(t, kv, "secret", "a secret reached the command: %s", kv)
+	}
+}
