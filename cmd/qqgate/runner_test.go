@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -193,4 +194,43 @@ accounts:
 	require.Len(t, srv.Resumes(), 1)
 	assert.LessOrEqual(t, srv.Resumes()[0].Seq, uint64(2), "the record never committed past the failing event")
 	assert.Equal(t, sess.ID(), srv.Resumes()[0].SessionID)
+}
+
+func TestRunSecondSignalForcesExit(t *testing.T) {
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	dir := t.TempDir()
+	script := filepath.Join(dir, "hang.sh")
+	writeFile(t, script, fmt.Sprintf("#!/bin/sh\ncat >/dev/null\necho $$ > %s/entered.tmp && mv %[1]s/entered.tmp %[1]s/entered\nexec sleep 600\n", dir))
+	require.NoError(t, os.Chmod(script, 0o700))
+	cfg := filepath.Join(dir, "qqgate.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`session_dir: %s
+accounts:
+  - id: stuck-bot
+    app_id: %q
+    secret: %s
+    api_base: %s
+    token_url: %s
+    handler: {type: exec, command: [%s], timeout: 10m}
+`, filepath.Join(dir, "sessions"), gatewaytest.DefaultAppID, gatewaytest.DefaultSecret, srv.URL(), srv.TokenURL(), script))
+	p := startConfig(t, cfg, "--shutdown-timeout", "10m")
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join(dir, "entered"))
+		return err == nil
+	}, procWait, time.Millisecond, "the handler is busy with READY")
+	t.Cleanup(func() { // the forced exit leaves the handler's command behind
+		if b, err := os.ReadFile(filepath.Join(dir, "entered")); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	// Signals of one kind coalesce while pending: wait until the first
+	// one started the graceful shutdown, which waits on the busy handler.
+	require.Eventually(t, func() bool { return strings.Contains(p.stderr.String(), `"state":"closing"`) },
+		procWait, time.Millisecond)
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	err := p.wait()
+	assert.Equal(t, 1, exitCode(err))
+	assert.Contains(t, p.stderr.String(), "second signal")
 }
