@@ -43,7 +43,6 @@ type Client struct {
 	sess   sessionState
 
 	wm        resume.Watermark
-	epoch     atomic.Uint64 // mirrors sess.epoch for the hot path
 	events    atomic.Uint64 // Status.Events
 	handled   atomic.Uint64 // Status.Handled
 	dedupe    *dedupe
@@ -94,6 +93,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.DedupeWindow > 0 {
 		c.dedupe = newDedupe(cfg.DedupeWindow)
 	}
+	c.queue = make(chan Event, cfg.QueueSize)
 	c.status = Status{AccountID: cfg.AccountID, State: StateIdle}
 	c.setLevel(0)
 	return c, nil
@@ -194,10 +194,9 @@ func (c *Client) Logout(ctx context.Context) error {
 	if err := c.Close(ctx); err != nil {
 		return err
 	}
-	if !c.running.Load() {
-		return c.clearRecord(ctx)
-	}
-	return nil
+	// Run (if any) has returned; clearing again is harmless and covers a
+	// Run that ended before Logout was called.
+	return c.clearRecord(ctx)
 }
 
 func (c *Client) closeOwnedStore() error {
@@ -239,7 +238,6 @@ func (c *Client) Run(ctx context.Context) (err error) {
 		return ErrClosed
 	}
 
-	c.queue = make(chan Event, c.cfg.QueueSize)
 	d := newDispatcher(c, c.queue)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -367,6 +365,10 @@ func (c *Client) storeError(err error, what string) {
 
 // clearSession forgets the session in memory and on disk.
 func (c *Client) clearSession(ctx context.Context) {
+	// Under persistMu, so that no save of the old session can land after
+	// the clear.
+	c.persistMu.Lock()
+	defer c.persistMu.Unlock()
 	c.startSession("", 0)
 	if err := c.clearRecord(ctx); err != nil {
 		c.storeError(err, "clear session record")
@@ -379,9 +381,8 @@ func (c *Client) startSession(id string, seq uint64) {
 	c.mu.Lock()
 	c.sess.id = id
 	c.sess.epoch++
-	c.epoch.Store(c.sess.epoch)
-	c.mu.Unlock()
 	c.wm.Set(seq)
+	c.mu.Unlock()
 	if c.dedupe != nil {
 		c.dedupe.reset()
 	}

@@ -18,6 +18,10 @@ import (
 	"github.com/qqgate/qqgate/wire"
 )
 
+// maxHeartbeatMillis bounds HELLO's heartbeat_interval (an hour): a larger
+// one is a hostile or broken HELLO, not a heartbeat plan.
+const maxHeartbeatMillis = 3_600_000
+
 // closeGraceful is the code of our own closes: it keeps the session
 // resumable on the server (A5), where 1000/1001 may end it.
 const closeGraceful = websocket.StatusCode(wire.CloseUnknownError)
@@ -159,6 +163,23 @@ func (c *Client) attempt(ctx context.Context, d *dispatcher, st *resume.State, b
 		return c.preFailure(err)
 	}
 	c.limiter.Update(c.cfg.AppID, gw.SessionStartLimit)
+	c.mu.Lock()
+	identify := st.Mode != resume.Resume || c.sess.id == ""
+	c.mu.Unlock()
+	if identify {
+		// Wait for the identify budget before dialing, not on an open and
+		// silent socket the server would drop.
+		maxConc := 1
+		if gw.SessionStartLimit != nil {
+			maxConc = gw.SessionStartLimit.MaxConcurrency
+		}
+		if wait := c.limiter.Reserve(c.cfg.AppID, maxConc); wait > 0 {
+			c.log.Info().Dur("wait", wait).Msg("waiting for the identify budget")
+			if err := c.sleep(ctx, wait); err != nil {
+				return attempt{err: err}
+			}
+		}
+	}
 	ws, _, err := websocket.Dial(ctx, gw.URL, &websocket.DialOptions{
 		HTTPClient: c.cfg.HTTPClient,
 		HTTPHeader: http.Header{"User-Agent": {defaultUserAgent}},
@@ -192,6 +213,9 @@ type conn struct {
 	err     error           // why the reader exited; read after done
 	frames  atomic.Uint64   // frames read
 	blocked atomic.Bool     // the reader waits on a full queue
+	// replaying is true from a RESUME until RESUMED: the events between
+	// are replays. Set before the reader starts, then owned by it.
+	replaying bool
 }
 
 // runConn runs the protocol on an open WebSocket until it ends. The loop
@@ -201,14 +225,22 @@ type conn struct {
 func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gateway, token string, d *dispatcher, st *resume.State, bo *backoff.ExponentialBackOff) (a attempt) {
 	a.opened = true
 	connCtx, cancel := context.WithCancel(ctx)
+	// The reader reads with a context of its own: cancelling a blocked read
+	// makes coder/websocket drop the TCP connection, and a graceful close
+	// must still send its close frame (A5) and read the answer.
+	readCtx, cancelRead := context.WithCancel(context.WithoutCancel(ctx))
 	cn := &conn{ws: ws, ctrl: make(chan wire.Frame, 16), done: make(chan struct{})}
-	go c.read(connCtx, cn, d)
+	c.mu.Lock()
+	cn.replaying = st.Mode == resume.Resume && c.sess.id != ""
+	c.mu.Unlock()
+	go c.read(connCtx, readCtx, cn, d)
 	graceful := false
 	defer func() {
 		if !graceful {
 			ws.CloseNow()
 		}
 		cancel()
+		cancelRead()
 		<-cn.done
 	}()
 
@@ -217,7 +249,9 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		if err != nil {
 			return err
 		}
-		wctx, wcancel := context.WithTimeout(connCtx, 10*time.Second)
+		// Not bound to ctx: a write cut by cancellation would drop the TCP
+		// connection without the close frame of a graceful shutdown.
+		wctx, wcancel := context.WithTimeout(readCtx, 10*time.Second)
 		defer wcancel()
 		return ws.Write(wctx, websocket.MessageText, b)
 	}
@@ -276,6 +310,23 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		return c.signalOf(err)
 	}
 
+	// shutdown is the graceful close (A5): the handler finishes the event
+	// in hand, the record is written, then we close with 4000 (1000 for a
+	// logout).
+	shutdown := func() attempt {
+		graceful = true
+		c.setState(StateClosing)
+		c.finish(d, false)
+		code, reason := closeGraceful, "qqgate shutting down"
+		if c.logout.Load() {
+			code, reason = websocket.StatusNormalClosure, "qqgate logout"
+		}
+		if err := ws.Close(code, reason); err != nil {
+			c.log.Debug().Err(err).Msg("close handshake")
+		}
+		return a
+	}
+
 	// HELLO first (A4: within HelloTimeout).
 	helloT := time.NewTimer(c.cfg.HelloTimeout)
 	defer helloT.Stop()
@@ -283,7 +334,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 	for waiting := true; waiting; {
 		select {
 		case <-ctx.Done():
-			return a
+			return shutdown()
 		case <-cn.done:
 			a.sig = ended()
 			return a
@@ -295,7 +346,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 				c.log.Debug().Stringer("op", f.Op).Msg("frame before HELLO ignored")
 				continue
 			}
-			if err := json.Unmarshal(f.D, &hello); err != nil || hello.HeartbeatInterval <= 0 {
+			if err := json.Unmarshal(f.D, &hello); err != nil || hello.HeartbeatInterval <= 0 || hello.HeartbeatInterval > maxHeartbeatMillis {
 				a.sig = resume.Signal{Kind: resume.SigNetwork, Reason: "HELLO without a heartbeat interval"}
 				return a
 			}
@@ -322,16 +373,6 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		c.log.Info().Str("session", sessionID).Uint64("seq", seq).Msg("RESUME sent")
 	} else {
 		st.Mode = resume.Identify
-		maxConc := 1
-		if gw.SessionStartLimit != nil {
-			maxConc = gw.SessionStartLimit.MaxConcurrency
-		}
-		if wait := c.limiter.Reserve(c.cfg.AppID, maxConc); wait > 0 {
-			c.log.Info().Dur("wait", wait).Msg("waiting for the identify budget")
-			if err := c.sleep(ctx, wait); err != nil {
-				return a
-			}
-		}
 		l := c.cfg.IntentLevels[c.level()]
 		c.update(func(s *Status) { s.State = StateIdentifying; s.Identifies++ }) // counted before READY can race in
 		if err := send(wire.OpIdentify, wire.Identify{Token: wire.TokenPrefix + token, Intents: uint32(l.Intents), Shard: c.cfg.Shard}); err != nil {
@@ -364,6 +405,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 	defer ticker.Stop()
 	readyT = time.NewTimer(c.cfg.ReadyTimeout)
 	defer readyT.Stop()
+	framesAtReadyCheck := cn.frames.Load()
 	// done is the reader's end. When it ends with control frames still
 	// queued, those come first: op 7 or op 9 and the close that follows
 	// (4009, 4903, 4006) are one event (A3), and a READY read before a
@@ -377,19 +419,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		}
 		select {
 		case <-ctx.Done():
-			// Graceful shutdown (A5): the handler finishes the event in
-			// hand, the record is written, then we close with 4000.
-			graceful = true
-			c.setState(StateClosing)
-			c.finish(d, false)
-			code, reason := closeGraceful, "qqgate shutting down"
-			if c.logout.Load() {
-				code, reason = websocket.StatusNormalClosure, "qqgate logout"
-			}
-			if err := ws.Close(code, reason); err != nil {
-				c.log.Debug().Err(err).Msg("close handshake")
-			}
-			return a
+			return shutdown()
 		case <-done:
 			if len(cn.ctrl) > 0 {
 				done = nil
@@ -398,6 +428,14 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 			a.sig = ended()
 			return a
 		case <-readyT.C:
+			// A long replay in front of RESUMED is progress, not a stall:
+			// only a connection that delivered nothing for a whole
+			// ReadyTimeout has failed.
+			if n := cn.frames.Load(); n != framesAtReadyCheck || cn.blocked.Load() {
+				framesAtReadyCheck = n
+				readyT.Reset(c.cfg.ReadyTimeout)
+				continue
+			}
 			a.sig = resume.Signal{Kind: resume.SigNetwork, Reason: "no READY/RESUMED within " + c.cfg.ReadyTimeout.String()}
 			return a
 		case <-stableC:
@@ -475,11 +513,11 @@ func (c *Client) signalOf(err error) resume.Signal {
 // read is the reader goroutine. Exit: a read error (the connection ended
 // or ctx was cancelled, which closes it). It feeds dispatch events to the
 // queue, waiting when it is full, and everything else to the loop.
-func (c *Client) read(ctx context.Context, cn *conn, d *dispatcher) {
+func (c *Client) read(ctx, readCtx context.Context, cn *conn, d *dispatcher) {
 	defer close(cn.done)
 	var buf bytes.Buffer
 	for {
-		_, r, err := cn.ws.Reader(ctx)
+		_, r, err := cn.ws.Reader(readCtx)
 		if err != nil {
 			cn.err = err
 			return
@@ -505,7 +543,10 @@ func (c *Client) read(ctx context.Context, cn *conn, d *dispatcher) {
 			}
 			continue
 		}
-		ev, ok := c.accept(f)
+		ev, ok := c.accept(f, cn.replaying)
+		if f.T == wire.EventResumed {
+			cn.replaying = false
+		}
 		if !ok {
 			continue
 		}
@@ -526,7 +567,7 @@ func (c *Client) read(ctx context.Context, cn *conn, d *dispatcher) {
 
 // accept turns a dispatch frame into an Event, starting a new session on
 // READY and dropping replays and duplicates (A6).
-func (c *Client) accept(f wire.Frame) (Event, bool) {
+func (c *Client) accept(f wire.Frame, replaying bool) (Event, bool) {
 	if f.T == wire.EventReady {
 		var r wire.Ready
 		if err := json.Unmarshal(f.D, &r); err != nil || r.SessionID == "" {
@@ -551,7 +592,6 @@ func (c *Client) accept(f wire.Frame) (Event, bool) {
 	c.mu.Lock()
 	ev := Event{AccountID: c.cfg.AccountID, Type: f.T, Seq: f.S, ID: f.ID, Data: f.D,
 		ReceivedAt: time.Now(), SessionID: c.sess.id, epoch: c.sess.epoch}
-	st := c.status.State
 	c.mu.Unlock()
 	c.events.Add(1)
 	if c.cfg.OnReceive != nil {
@@ -560,7 +600,7 @@ func (c *Client) accept(f wire.Frame) (Event, bool) {
 	switch {
 	case f.T == wire.EventResumed:
 		c.update(func(s *Status) { s.Resumes++ })
-	case st == StateResuming:
+	case replaying:
 		c.update(func(s *Status) { s.Replayed++ })
 	}
 	return ev, true

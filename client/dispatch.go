@@ -125,7 +125,6 @@ func (d *dispatcher) enqueue(ctx context.Context, ev Event, blocked *atomic.Bool
 func (d *dispatcher) handle(ev Event) {
 	c := d.c
 	err, panicked := d.call(ev)
-	c.handled.Add(1)
 	if panicked || err != nil {
 		c.update(func(s *Status) {
 			if panicked {
@@ -135,10 +134,17 @@ func (d *dispatcher) handle(ev Event) {
 			}
 		})
 	}
+	if d.hctx.Err() != nil {
+		// Aborted at shutdown: the handler did not get to finish, so the
+		// event is not committed and a restart redelivers it.
+		c.log.Warn().Str("type", ev.Type).Uint64("seq", ev.Seq).Msg("handler aborted at shutdown; event left uncommitted")
+		return
+	}
 	if err != nil {
 		c.log.Error().Err(err).Str("type", ev.Type).Uint64("seq", ev.Seq).Str("id", ev.ID).Msg("handler failed; event counted as handled")
 	}
 	c.commit(ev)
+	c.handled.Add(1) // last: once Handled counts it, its commit is done
 }
 
 func (d *dispatcher) call(ev Event) (err error, panicked bool) {
@@ -158,10 +164,21 @@ func (d *dispatcher) call(ev Event) (err error, panicked bool) {
 // commit marks ev handled and writes the committed seq (throttled) if ev
 // belongs to the current session.
 func (c *Client) commit(ev Event) {
-	if ev.epoch != c.epoch.Load() || ev.Seq == 0 {
+	if ev.Seq == 0 {
 		return
 	}
-	c.wm.Handled(ev.Seq)
+	// The epoch check and Handled are one step under c.mu, as is the
+	// epoch bump and Set in startSession: an event of an older session
+	// never marks a seq of the new one.
+	c.mu.Lock()
+	current := ev.epoch == c.sess.epoch
+	if current {
+		c.wm.Handled(ev.Seq)
+	}
+	c.mu.Unlock()
+	if !current {
+		return
+	}
 	// A throttled save only records the state; the store's timer writes it.
 	c.persist(context.Background(), false)
 }

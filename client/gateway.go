@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -39,7 +40,7 @@ func (c *Client) discover(ctx context.Context, token string) (wire.Gateway, erro
 	gw, err := c.getGateway(ctx, c.cfg.APIBase+"/gateway/bot", token)
 	if err != nil {
 		var ge *GatewayError
-		if ctx.Err() != nil || (asGatewayError(err, &ge) && ge.Status == http.StatusUnauthorized) {
+		if ctx.Err() != nil || errors.Is(err, ErrRateLimited) || (asGatewayError(err, &ge) && ge.Status == http.StatusUnauthorized) {
 			return gw, err
 		}
 		c.log.Debug().Err(err).Msg("gateway/bot failed; trying /gateway")
@@ -72,9 +73,9 @@ func (c *Client) getGateway(ctx context.Context, u, token string) (wire.Gateway,
 	if err != nil {
 		return gw, fmt.Errorf("gateway discovery: read body: %w", err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		var ae wire.APIError
-		_ = json.Unmarshal(raw, &ae)
+	var ae wire.APIError
+	_ = json.Unmarshal(raw, &ae)
+	if resp.StatusCode != http.StatusOK || ae.Code != 0 {
 		if ae.Message == "" {
 			ae.Message = http.StatusText(resp.StatusCode)
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
@@ -31,7 +32,6 @@ func TestHostileFramesAreSkippedNotFatal(t *testing.T) {
 		`{"op":9,"d":"maybe"}`,
 	}
 	var wg sync.WaitGroup
-	done := make(chan struct{})
 	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		wg.Add(1)
 		defer wg.Done()
@@ -57,11 +57,17 @@ func TestHostileFramesAreSkippedNotFatal(t *testing.T) {
 				write(h)
 			}
 			write(`{"op":0,"s":4,"t":"FRIEND_ADD","id":"FRIEND_ADD:1","d":{"openid":"o","timestamp":1}}`)
-			<-done
-			return
+			for { // keep reading (heartbeats, the close handshake) until the client goes
+				if _, _, err := c.Read(ctx); err != nil {
+					return
+				}
+			}
 		}
 	}))
-	defer func() { close(done); ws.Close(); wg.Wait() }()
+	// Registered before the harness: cleanups run last-first, so the client
+	// stops before this server does (a client still running would
+	// reconnect and RESUME, which this server never answers).
+	t.Cleanup(func() { ws.Close(); wg.Wait() })
 
 	h := newHarness(t, tokens, func(c *client.Config) {
 		c.GatewayURL = "ws" + strings.TrimPrefix(ws.URL, "http")
@@ -72,4 +78,40 @@ func TestHostileFramesAreSkippedNotFatal(t *testing.T) {
 	assert.Equal(t, "s-1", st.SessionID, "a hostile READY does not replace the session")
 	assert.EqualValues(t, 1, st.Connects, "no reconnect")
 	require.Equal(t, []string{wire.EventReady, wire.EventFriendAdd}, h.rec.types())
+}
+
+func TestHostileHelloIntervalIsRejectedNotAPanic(t *testing.T) {
+	tokens := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	var wg sync.WaitGroup
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wg.Add(1)
+		defer wg.Done()
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		_ = c.Write(r.Context(), websocket.MessageText, []byte(`{"op":10,"d":{"heartbeat_interval":9223372036855}}`))
+		for {
+			if _, _, err := c.Read(r.Context()); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(func() { ws.Close(); wg.Wait() })
+	h := newHarness(t, tokens, func(c *client.Config) {
+		c.GatewayURL = "ws" + strings.TrimPrefix(ws.URL, "http")
+	}).start()
+	h.eventually(func() bool { return h.c.Status().Connects >= 2 }, "a reconnect after the bad HELLO")
+	assert.Empty(t, tokens.Identifies())
+}
+
+func TestRateLimitedGatewayWaitsAMinute(t *testing.T) {
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	srv.FailNextGateways(1, http.StatusTooManyRequests, 100001, "Too many requests")
+	h := newHarness(t, srv, nil).start()
+	h.session()
+	waits := h.recordedWaits()
+	require.NotEmpty(t, waits)
+	assert.GreaterOrEqual(t, waits[0], 60*time.Second)
 }

@@ -55,7 +55,7 @@ type Status struct {
 	QueueLength     int
 
 	Events            uint64 // dispatch events handed to the queue
-	Handled           uint64 // events whose handler returned
+	Handled           uint64 // events whose handler returned (and whose seq is committed, if it can be)
 	HandlerErrors     uint64 // handler returned an error
 	HandlerPanics     uint64 // handler panicked
 	BadFrames         uint64 // frames that did not decode, skipped

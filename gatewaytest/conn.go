@@ -2,6 +2,7 @@ package gatewaytest
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -55,6 +56,12 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		_, data, err := ws.Read(c.ctx)
 		if err != nil {
 			s.log.Debug().Int("conn", c.id).Err(err).Msg("connection ended")
+			var ce websocket.CloseError
+			if errors.As(err, &ce) {
+				s.mu.Lock()
+				s.clientCloses = append(s.clientCloses, ClientClose{Conn: c.id, Code: int(ce.Code), Reason: ce.Reason})
+				s.mu.Unlock()
+			}
 			break
 		}
 		s.handleMessage(c, data)
@@ -95,6 +102,21 @@ func (s *Server) openConn(ws *websocket.Conn) *conn {
 	}
 	s.notifyLocked()
 	return c
+}
+
+// ClientClose is a close frame a client sent.
+type ClientClose struct {
+	Conn   int    // connection id
+	Code   int    // the close code the client sent
+	Reason string // its reason
+}
+
+// ClientCloses returns the close frames clients sent, in order. A
+// connection a client dropped without a close frame is not in it.
+func (s *Server) ClientCloses() []ClientClose {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]ClientClose(nil), s.clientCloses...)
 }
 
 // connGone forgets a connection whose reader has stopped.

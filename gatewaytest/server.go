@@ -124,8 +124,9 @@ type Server struct {
 	order       []*Session // by creation
 	readyCursor int        // next index of order for WaitSession
 
-	received []Received
-	unique   uint64
+	received     []Received
+	unique       uint64
+	clientCloses []ClientClose // guarded by mu
 }
 
 // NewServer starts a server listening on Options.Addr (127.0.0.1:0 by

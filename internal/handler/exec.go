@@ -35,7 +35,7 @@ type execHandler struct {
 	timeout time.Duration
 	sem     chan struct{}
 	log     zerolog.Logger
-	hide    map[string]bool // environment variables not passed on
+	hide    func() []string // environment variables not passed on
 }
 
 func newExec(spec Spec, opts Options) (*execHandler, error) {
@@ -51,12 +51,7 @@ func newExec(spec Spec, opts Options) (*execHandler, error) {
 		args:    append([]string(nil), spec.Command[1:]...),
 		timeout: spec.Timeout,
 		log:     opts.Logger,
-	}
-	for _, name := range opts.HideEnv {
-		if e.hide == nil {
-			e.hide = map[string]bool{}
-		}
-		e.hide[name] = true
+		hide:    opts.HideEnv,
 	}
 	if e.timeout == 0 {
 		e.timeout = DefaultExecTimeout
@@ -73,13 +68,17 @@ func newExec(spec Spec, opts Options) (*execHandler, error) {
 // secrets (Options.HideEnv).
 func (e *execHandler) environ() []string {
 	env := os.Environ()
-	if len(e.hide) == 0 {
+	if e.hide == nil {
 		return env
+	}
+	hide := map[string]bool{}
+	for _, name := range e.hide() {
+		hide[name] = true
 	}
 	out := env[:0:0]
 	for _, kv := range env {
 		name, _, _ := strings.Cut(kv, "=")
-		if !e.hide[name] {
+		if !hide[name] {
 			out = append(out, kv)
 		}
 	}

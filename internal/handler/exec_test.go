@@ -239,7 +239,7 @@ func TestExecDoesNotPassSecretsOn(t *testing.T) {
 	path, dir := script(t, `env > "$1/env"`)
 	var rec recorder
 	opts := rec.options()
-	opts.HideEnv = []string{"QQBOT_CLIENT_SECRET", "SHOP_BOT_SECRET"}
+	opts.HideEnv = func() []string { return []string{"QQBOT_CLIENT_SECRET", "SHOP_BOT_SECRET"} }
 	h, err := handler.New(handler.Spec{Type: "exec", Command: []string{path, dir}}, opts)
 	require.NoError(t, err)
 	require.NoError(t, h.HandleEvent(t.Context(), event(1)))

@@ -319,10 +319,11 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Backoff tunes the waits between attempts.
 	Backoff Backoff
-	// HideEnv names environment variables the exec handler does not pass
-	// on to its commands (the ones holding secrets). Zero passes the whole
-	// environment.
-	HideEnv []string
+	// HideEnv, when set, names the environment variables the exec handler
+	// does not pass on to its commands (the ones holding secrets). It is
+	// called for every command, so the list may grow while handlers run.
+	// Zero passes the whole environment.
+	HideEnv func() []string
 	// OnResult, when set, is called once per event with its final outcome:
 	// the attempts made, the error HandleEvent returns (nil on success) and
 	// the time from the call to the outcome, retry waits included. It must

@@ -81,14 +81,16 @@ type Runner struct {
 	reloads       atomic.Uint64
 	reloadErrors  atomic.Uint64
 	lastReloadErr atomic.Value // string
+
+	hideMu sync.Mutex
+	hidden map[string]bool // secret variables exec handlers do not pass on; guarded by hideMu
 }
 
 // account is one running (or stopped) account.
 type account struct {
-	cfg     Account
-	hideEnv []string // environment variables its exec handler must not pass on
-	cancel  context.CancelFunc
-	done    chan struct{}
+	cfg    Account
+	cancel context.CancelFunc
+	done   chan struct{}
 
 	mu      sync.Mutex
 	c       *client.Client
@@ -270,7 +272,8 @@ func (r *Runner) afterExit(id string) error {
 // startLocked starts one account's goroutine. r.mu is held.
 func (r *Runner) startLocked(ctx context.Context, wg *sync.WaitGroup, cfg Account) {
 	actx, cancel := context.WithCancel(ctx)
-	a := &account{cfg: cfg, hideEnv: r.secretEnvsLocked(), cancel: cancel, done: make(chan struct{}), running: true,
+	r.noteSecretEnvsLocked(cfg)
+	a := &account{cfg: cfg, cancel: cancel, done: make(chan struct{}), running: true,
 		receivedByType: map[string]uint64{}, handledByType: map[string]uint64{}}
 	r.accounts[cfg.ID] = a
 	r.order = r.orderWith(cfg.ID)
@@ -314,6 +317,7 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 	defer lock.Unlock()
 	h, err := handler.New(a.cfg.Handler, handler.Options{
 		Stdout:  r.stdout,
+		HideEnv: r.hiddenEnv,
 		Logger:  r.log, // the handler names the account itself
 		Backoff: r.opts.HandlerBackoff,
 		OnResult: func(ev client.Event, attempts int, err error, took time.Duration) {
@@ -395,16 +399,29 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 	return err
 }
 
-// secretEnvs names the environment variables that hold secrets: the
-// one-account flag's and every secret_env of the configuration.
-func (r *Runner) secretEnvsLocked() []string {
-	names := []string{"QQBOT_CLIENT_SECRET"}
-	for _, a := range r.cfg.Accounts {
-		if name, ok := strings.CutPrefix(a.SecretFrom, "env "); ok {
-			names = append(names, name)
-		}
+// noteSecretEnvsLocked adds the account's secret_env to the variables
+// no exec handler passes on. The list only grows: a handler started
+// before a reload must not pass on a variable a later config names.
+func (r *Runner) noteSecretEnvsLocked(a Account) {
+	r.hideMu.Lock()
+	defer r.hideMu.Unlock()
+	if r.hidden == nil {
+		r.hidden = map[string]bool{"QQBOT_CLIENT_SECRET": true}
 	}
-	return names
+	if name, ok := strings.CutPrefix(a.SecretFrom, "env "); ok {
+		r.hidden[name] = true
+	}
+}
+
+// hiddenEnv lists the variables that hold secrets (handler.Options.HideEnv).
+func (r *Runner) hiddenEnv() []string {
+	r.hideMu.Lock()
+	defer r.hideMu.Unlock()
+	out := make([]string, 0, len(r.hidden))
+	for name := range r.hidden {
+		out = append(out, name)
+	}
+	return out
 }
 
 // stopAll shuts every account down in parallel and waits.
@@ -472,10 +489,14 @@ func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 		delete(r.accounts, id)
 	}
 	// Stop them in parallel; a restarted account's new client must not
-	// start before the old one released its lock.
+	// start before the old one released its lock. The wait (a graceful
+	// shutdown each) runs without r.mu, so /healthz and /metrics answer
+	// meanwhile; only Run's loop reloads, so nothing else changes the set.
+	r.mu.Unlock()
 	for _, a := range ending {
 		<-a.done
 	}
+	r.mu.Lock()
 	// A RESUME keeps the gateway session's intents and shard: an account
 	// whose intents, levels or shard changed must IDENTIFY anew, so its
 	// record (session and intent level) goes.
