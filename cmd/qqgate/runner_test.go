@@ -234,3 +234,36 @@ accounts:
 	assert.Equal(t, 1, exitCode(err))
 	assert.Contains(t, p.stderr.String(), "second signal")
 }
+
+func TestRunExecHandlersDoNotSeeSecrets(t *testing.T) {
+	const secret = "s3cr3t-of-env-bot"
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{Apps: map[string]string{"4242": secret}})
+	dir := t.TempDir()
+	script := filepath.Join(dir, "env.sh")
+	writeFile(t, script, fmt.Sprintf("#!/bin/sh\ncat >/dev/null\nenv > %s/env.tmp && mv %[1]s/env.tmp %[1]s/env\n", dir))
+	require.NoError(t, os.Chmod(script, 0o700))
+	cfg := filepath.Join(dir, "qqgate.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`session_dir: %s
+accounts:
+  - id: env-bot
+    app_id: %q
+    secret_env: ENV_BOT_SECRET
+    api_base: %s
+    token_url: %s
+    handler: {type: exec, command: [%s]}
+`, filepath.Join(dir, "sessions"), "4242", srv.URL(), srv.TokenURL(), script))
+	p := spawn(t, []string{"run", "--config", cfg}, []string{"HOME=" + dir, "PATH=" + os.Getenv("PATH"),
+		"ENV_BOT_SECRET=" + secret, "QQBOT_CLIENT_SECRET=another-secret", "KEEP_ME=visible"})
+	var env string
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "env"))
+		env = string(b)
+		return err == nil
+	}, procWait, time.Millisecond, "the handler ran for READY")
+	assert.Contains(t, env, "KEEP_ME=visible")
+	assert.Contains(t, env, "QQGATE_ACCOUNT=env-bot")
+	assert.NotContains(t, env, secret)
+	assert.NotContains(t, env, "another-secret")
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.wait())
+}
