@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,7 +10,10 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -60,4 +65,19 @@ type eventLine struct {
 	Type    string          `json:"type"`
 	ID      string          `json:"id"`
 	Data    json.RawMessage `json:"data"`
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	e := &env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }, now: time.Now}
+	require.Equal(t, 0, run(context.Background(), []string{"version"}, e))
+	assert.Regexp(t, `^qqgate \S+ \(commit \S+, go1\.\d+`, out.String())
+	out.Reset()
+	require.Equal(t, 0, run(context.Background(), []string{"help"}, e))
+	for _, cmd := range []string{"run", "demo", "session", "status", "version"} {
+		assert.Contains(t, out.String(), "  "+cmd+" ")
+	}
+	assert.Equal(t, 2, run(context.Background(), []string{"frobnicate"}, e))
+	assert.Contains(t, errb.String(), `unknown command "frobnicate"`)
+	assert.Equal(t, 2, run(context.Background(), nil, e))
 }
