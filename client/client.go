@@ -28,8 +28,9 @@ type Client struct {
 	limiter   *IdentifyLimiter
 
 	// sleep waits d or until ctx ends; tests replace it.
-	sleep func(ctx context.Context, d time.Duration) error
-	now   func() time.Time
+	sleep        func(ctx context.Context, d time.Duration) error
+	now          func() time.Time
+	refreshEvery time.Duration // savedAt refresh while connected; tests shorten it
 
 	running   atomic.Bool
 	closed    atomic.Bool
@@ -69,12 +70,13 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		cfg:     cfg,
-		tokens:  cfg.TokenSource,
-		store:   cfg.Store,
-		limiter: cfg.IdentifyLimiter,
-		sleep:   sleepCtx,
-		now:     time.Now,
+		cfg:          cfg,
+		tokens:       cfg.TokenSource,
+		store:        cfg.Store,
+		limiter:      cfg.IdentifyLimiter,
+		sleep:        sleepCtx,
+		now:          time.Now,
+		refreshEvery: savedAtRefresh,
 	}
 	c.log = cfg.Logger.With().Str("account", cfg.AccountID).Logger()
 	if cfg.Shard[1] > 1 {

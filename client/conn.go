@@ -22,6 +22,10 @@ import (
 // one is a hostile or broken HELLO, not a heartbeat plan.
 const maxHeartbeatMillis = 3_600_000
 
+// savedAtRefresh is how often the record is rewritten while connected
+// with no events (A1 asks for at least once a minute).
+const savedAtRefresh = 30 * time.Second
+
 // closeGraceful is the code of our own closes: it keeps the session
 // resumable on the server (A5), where 1000/1001 may end it.
 const closeGraceful = websocket.StatusCode(wire.CloseUnknownError)
@@ -403,6 +407,11 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 	}
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
+	// The record's savedAt is refreshed while connected, so its 5-minute
+	// expiry counts from when the connection was last known alive (A1),
+	// whatever the heartbeat interval.
+	refresh := time.NewTicker(c.refreshEvery)
+	defer refresh.Stop()
 	readyT = time.NewTimer(c.cfg.ReadyTimeout)
 	defer readyT.Stop()
 	framesAtReadyCheck := cn.frames.Load()
@@ -452,6 +461,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 				a.sig = failed(err)
 				return a
 			}
+		case <-refresh.C:
 			if a.established {
 				c.persist(ctx, false) // keeps savedAt fresh (A1)
 			}

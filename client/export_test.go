@@ -14,3 +14,6 @@ func SetTokenClock(s *AppTokenSource, now func() time.Time) { s.now = now }
 
 // SetLimiterClock replaces the identify limiter's clock.
 func SetLimiterClock(l *IdentifyLimiter, now func() time.Time) { l.now = now }
+
+// SetRefreshEvery shortens the savedAt refresh while connected.
+func SetRefreshEvery(c *Client, d time.Duration) { c.refreshEvery = d }

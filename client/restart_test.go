@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -205,4 +206,36 @@ func TestAbortedHandlerLeavesTheEventUncommitted(t *testing.T) {
 	rec, err := store.Load(context.Background(), gatewaytest.DefaultAppID, gatewaytest.DefaultAppID)
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, rec.LastSeq, "the aborted event (seq 2) is redelivered after a restart")
+}
+
+func TestSavedAtIsRefreshedWhileConnectedAndIdle(t *testing.T) {
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	// A store clock two seconds further on at every look: its one-second
+	// throttle never holds a write back.
+	store := sessionstore.NewMemoryStore(sessionstore.MemoryStoreConfig{Clock: &leapingClock{t: time.Unix(1_800_000_000, 0)}})
+	h := newHarness(t, srv, func(c *client.Config) { c.Store = store })
+	client.SetRefreshEvery(h.c, time.Millisecond)
+	h.start()
+	h.session()
+	h.eventually(func() bool { return store.Writes() >= 1 }, "READY written")
+	first := store.Writes()
+	// No events: only the refresh writes.
+	h.eventually(func() bool { return store.Writes() > first }, "savedAt refreshed with no events")
+}
+
+// leapingClock moves two seconds on at every Now.
+type leapingClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *leapingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(2 * time.Second)
+	return c.t
+}
+
+func (c *leapingClock) AfterFunc(d time.Duration, f func()) sessionstore.Timer {
+	return time.AfterFunc(0, f)
 }
