@@ -565,3 +565,23 @@ func TestFileStoreCountsWrites(t *testing.T) {
 	assert.Error(t, bad.SaveNow(ctx, Record{AccountID: "a", SessionID: "s", LastSeq: 1, HasSeq: true}))
 	assert.Equal(t, WriteStats{Errors: 1}, bad.Stats("a"))
 }
+
+func TestFailedTrailingWriteIsRetried(t *testing.T) {
+	root := t.TempDir()
+	parent := filepath.Join(root, "parent")
+	require.NoError(t, os.WriteFile(parent, nil, 0o600)) // the directory cannot be made
+	s, clk := newTestStoreIn(t, filepath.Join(parent, "sessions"))
+	ctx := context.Background()
+	assert.Error(t, s.Save(ctx, rec("a", 1)), "the first save writes at once, and fails")
+	require.NoError(t, s.Save(ctx, rec("a", 2)), "the second waits for the throttle")
+	clk.Advance(ThrottleInterval) // the trailing write fails, and is kept
+	assert.Equal(t, WriteStats{Errors: 2}, s.Stats("a"))
+
+	require.NoError(t, os.Remove(parent)) // the disk recovers
+	require.NoError(t, os.Mkdir(parent, 0o700))
+	clk.Advance(retryAfterFailure * ThrottleInterval)
+	assert.Equal(t, WriteStats{Writes: 1, Errors: 2}, s.Stats("a"), "retried with no further Save")
+	got, err := s.Peek(ctx, "a")
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, got.LastSeq)
+}

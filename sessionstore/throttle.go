@@ -82,6 +82,10 @@ func (a *acct) stopTimer() {
 	a.timerID++
 }
 
+// retryAfterFailure is how many throttle intervals a failed trailing write
+// waits before it is tried again.
+const retryAfterFailure = 5
+
 func (t *throttle) save(r Record) error {
 	t.mu.Lock()
 	if t.closed {
@@ -132,13 +136,20 @@ func (t *throttle) fire(a *acct, id uint64) {
 }
 
 // restore puts back a state whose write failed, unless something newer
-// came along.
+// came along, and arms a retry: with no later Save (a bot that went
+// quiet), the newest state must still reach the disk once it can.
 func (t *throttle) restore(a *acct, p *Record, g uint64) {
 	t.mu.Lock()
-	if a.pending == nil && a.gen == g {
-		a.pending, a.pendingGen = p, g
+	defer t.mu.Unlock()
+	if a.pending != nil || a.gen != g {
+		return
 	}
-	t.mu.Unlock()
+	a.pending, a.pendingGen = p, g
+	if a.timer == nil && !t.closed {
+		a.timerID++
+		id := a.timerID
+		a.timer = t.clock.AfterFunc(retryAfterFailure*t.interval, func() { t.fire(a, id) })
+	}
 }
 
 func (t *throttle) saveNow(r Record) error {
