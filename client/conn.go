@@ -36,6 +36,7 @@ type attempt struct {
 	opened      bool          // a WebSocket was open (sig is meaningful)
 	established bool          // READY or RESUMED arrived
 	stable      bool          // the connection stayed up StableAfter
+	tooBig      bool          // it ended on a frame larger than MaxMessageBytes
 	wait        time.Duration // a wait the pre-connection failure asks for
 	err         error         // a pre-connection failure, or a fatal error
 	fatal       bool
@@ -48,6 +49,8 @@ func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mod
 	st := resume.NewState(mode == resume.Resume, c.level(), len(c.cfg.IntentLevels))
 	failures := 0 // attempts in a row that did not reach READY/RESUMED
 	quick := 0    // connections in a row that did not stay up StableAfter
+	var tooBigAt uint64
+	tooBigRepeats := 0 // connections in a row that ended on an oversized frame after tooBigAt
 	for n := 0; ; n++ {
 		if n > 0 {
 			c.update(func(s *Status) { s.Reconnects++ })
@@ -121,6 +124,11 @@ func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mod
 				wait = bo.NextBackOff()
 			}
 			st.Mode = dec.Action.Mode()
+			if a.tooBig {
+				c.oversized(ctx, &tooBigAt, &tooBigRepeats)
+			} else {
+				tooBigRepeats = 0
+			}
 		}
 		c.mu.Lock()
 		hasSession := c.sess.id != ""
@@ -137,6 +145,30 @@ func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mod
 		}
 		c.update(func(s *Status) { s.NextRetry = 0 })
 	}
+}
+
+// oversized handles a connection that ended on a frame larger than
+// MaxMessageBytes. RESUME replays the same frame, so the second time in a
+// row after the same seq the session cannot go on: it is dropped, loudly,
+// and the next connection IDENTIFYs. Without this the client would retry
+// the unreadable frame forever and miss everything after it.
+func (c *Client) oversized(ctx context.Context, at *uint64, repeats *int) {
+	c.update(func(s *Status) { s.OversizedFrames++ })
+	seq := c.wm.Highest()
+	if *repeats > 0 && *at == seq {
+		*repeats++
+	} else {
+		*at, *repeats = seq, 1
+	}
+	if *repeats < 2 {
+		c.log.Warn().Uint64("after_seq", seq).Int64("max_message_bytes", c.cfg.MaxMessageBytes).
+			Msg("a gateway frame exceeds MaxMessageBytes; resuming once more")
+		return
+	}
+	c.log.Error().Uint64("after_seq", seq).Int64("max_message_bytes", c.cfg.MaxMessageBytes).
+		Msg("the gateway keeps replaying a frame larger than MaxMessageBytes after this seq: it cannot be read, so the session is dropped and a new one identified; events of the old session after this seq are lost (raise MaxMessageBytes to keep them)")
+	c.clearSession(ctx)
+	*repeats = 0
 }
 
 func (c *Client) waitFor(w resume.Wait, bo *backoff.ExponentialBackOff) time.Duration {
@@ -246,6 +278,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		cancel()
 		cancelRead()
 		<-cn.done
+		a.tooBig = errors.Is(cn.err, websocket.ErrMessageTooBig)
 	}()
 
 	send := func(op wire.Opcode, payload any) error {

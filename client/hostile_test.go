@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -114,4 +115,26 @@ func TestRateLimitedGatewayWaitsAMinute(t *testing.T) {
 	waits := h.recordedWaits()
 	require.NotEmpty(t, waits)
 	assert.GreaterOrEqual(t, waits[0], 60*time.Second)
+}
+
+func TestOversizedFrameReplayedTwiceStartsANewSession(t *testing.T) {
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	h := newHarness(t, srv, func(c *client.Config) { c.MaxMessageBytes = 2048 }).start()
+	sess := h.session()
+	_, err := sess.EmitMessage(wire.EventC2CMessageCreate)
+	require.NoError(t, err)
+	_, err = sess.Emit(wire.EventC2CMessageCreate, map[string]string{"id": "huge", "content": strings.Repeat("x", 4096)})
+	require.NoError(t, err)
+	h.serverWait(func() bool { return len(srv.Identifies()) == 2 }, "a new IDENTIFY after the frame came back")
+	next, err := srv.WaitSession(context.Background())
+	require.NoError(t, err)
+	assert.NotEqual(t, sess.ID(), next.ID())
+	_, err = next.EmitMessage(wire.EventFriendAdd)
+	require.NoError(t, err)
+	h.eventually(func() bool { return h.rec.has(wire.EventFriendAdd) }, "events flow on the new session")
+	assert.Len(t, srv.Resumes(), 1, "one RESUME that got the same frame again, then IDENTIFY")
+	st := h.c.Status()
+	assert.EqualValues(t, 2, st.OversizedFrames)
+	assert.Equal(t, next.ID(), st.SessionID)
+	assert.Equal(t, 1, h.rec.count(wire.EventC2CMessageCreate), "the oversized event never reached the handler")
 }

@@ -59,6 +59,7 @@ type Status struct {
 	HandlerErrors     uint64 // handler returned an error
 	HandlerPanics     uint64 // handler panicked
 	BadFrames         uint64 // frames that did not decode, skipped
+	OversizedFrames   uint64 // connections ended by a frame over MaxMessageBytes
 	DuplicatesDropped uint64 // replayed or duplicate events dropped
 	Replayed          uint64 // events received after RESUME, before RESUMED
 	Connects          uint64 // WebSocket connections opened
