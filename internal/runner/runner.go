@@ -474,8 +474,15 @@ func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 	var stopped, started, restarted, kept, fresh []string
 	var ending []*account
 	for id, a := range r.accounts {
+		a.mu.Lock()
+		failed := a.fatal != nil
+		a.mu.Unlock()
 		if w, ok := want[id]; !ok {
 			stopped = append(stopped, id)
+		} else if failed {
+			// A reload is the operator's way to retry an account that
+			// stopped on a fatal error (a ban lifted, a sandbox switch).
+			restarted = append(restarted, id)
 		} else if !w.Same(a.cfg) {
 			restarted = append(restarted, id)
 			if sessionChanged(a.cfg, w) {

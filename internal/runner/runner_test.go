@@ -731,3 +731,22 @@ func TestNewErrors(t *testing.T) {
 	_, err = New(Options{ConfigPath: path})
 	assert.True(t, IsConfigError(err))
 }
+
+func TestRunnerReloadRetriesAFailedAccount(t *testing.T) {
+	g := newRig(t, func(o *Options) { o.ReloadDebounce = time.Hour }, acct{app: "101"}, acct{app: "102"}).start()
+	g.connected("101", "102")
+	before := g.conns("101")
+	g.srv.Session("102").CloseWith(4915, "bot banned")
+	require.Eventually(t, func() bool {
+		st, _ := g.state("bot-102")
+		return st.State() == "failed" && !st.Running
+	}, waitFor, time.Millisecond)
+
+	g.reload <- struct{}{} // the file is unchanged
+	g.reloaded(1)
+	require.Eventually(t, func() bool {
+		st, _ := g.state("bot-102")
+		return st.Running && st.Fatal == "" && st.Status.State.String() == "connected"
+	}, waitFor, time.Millisecond, "the failed account runs again")
+	assert.Equal(t, before, g.conns("101"), "the healthy account was not touched")
+}
