@@ -94,7 +94,7 @@ func TestHeartbeatsCarryLastSeqNullFirst(t *testing.T) {
 }
 
 func TestWithheldACKsReconnectAndResume(t *testing.T) {
-	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{HeartbeatInterval: 5 * time.Millisecond})
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{HeartbeatInterval: 25 * time.Millisecond})
 	h := newHarness(t, srv, nil).start()
 	sess := h.session()
 	_, err := sess.EmitMessage(wire.EventC2CMessageCreate)
