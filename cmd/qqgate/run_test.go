@@ -266,11 +266,15 @@ func TestRunWarnsWhenAnotherProcessRewritesTheRecord(t *testing.T) {
 		_, err := other.Peek(context.Background(), gatewaytest.DefaultAppID)
 		return err == nil
 	}, procWait, time.Millisecond)
-	require.NoError(t, other.SaveNow(context.Background(), sessionstore.Record{
-		AccountID: gatewaytest.DefaultAppID, SessionID: "someone-else", LastSeq: 9, HasSeq: true}))
+	// Rewrite until it is noticed: the runner's watch may start after a
+	// first write, which then is its baseline, not a change.
+	seq := uint64(9)
 	require.Eventually(t, func() bool {
+		seq++
+		require.NoError(t, other.SaveNow(context.Background(), sessionstore.Record{
+			AccountID: gatewaytest.DefaultAppID, SessionID: "someone-else", LastSeq: seq, HasSeq: true}))
 		return strings.Contains(p.stderr.String(), "another process rewrote")
-	}, procWait, time.Millisecond)
+	}, procWait, 50*time.Millisecond)
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, p.wait())
 }
