@@ -97,6 +97,8 @@ func newCollector(src Source) *collector {
 		func(a *AccountState) uint64 { return a.Status.Replayed })
 	counter("qqgate_bad_frames_total", "Gateway frames that did not decode and were skipped.",
 		func(a *AccountState) uint64 { return a.Status.BadFrames })
+	counter("qqgate_oversized_frames_total", "Connections ended by a gateway frame over the read limit.",
+		func(a *AccountState) uint64 { return a.Status.OversizedFrames })
 	counter("qqgate_store_writes_total", "Session record writes.",
 		func(a *AccountState) uint64 { return a.StoreWrites })
 	counter("qqgate_store_errors_total", "Session record writes that failed.",

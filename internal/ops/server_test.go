@@ -79,6 +79,7 @@ func shopBot() AccountState {
 			HandlerErrors:     3,
 			HandlerPanics:     1,
 			BadFrames:         4,
+			OversizedFrames:   9,
 			DuplicatesDropped: 5,
 			Replayed:          6,
 			Connects:          8,
@@ -336,6 +337,7 @@ func TestMetrics(t *testing.T) {
 		"qqgate_duplicates_dropped_total": 5,
 		"qqgate_replayed_events_total":    6,
 		"qqgate_bad_frames_total":         4,
+		"qqgate_oversized_frames_total":   9,
 		"qqgate_store_writes_total":       17,
 		"qqgate_store_errors_total":       3,
 	}
