@@ -50,7 +50,8 @@ type Server struct {
 //	qqgate_connects_total, qqgate_reconnects_total, qqgate_resumes_total,
 //	qqgate_identifies_total, qqgate_failed_resumes_total,
 //	qqgate_duplicates_dropped_total, qqgate_replayed_events_total,
-//	qqgate_bad_frames_total             counters from client.Status
+//	qqgate_bad_frames_total, qqgate_oversized_frames_total
+//	                                    counters from client.Status
 //	qqgate_heartbeat_rtt_seconds        gauge
 //	qqgate_last_close_code              gauge (0 before any close)
 //	qqgate_last_seq_received            gauge
