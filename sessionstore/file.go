@@ -461,8 +461,10 @@ func (s *FileStore) Clear(ctx context.Context, accountID string) error {
 	})
 }
 
-// List implements [Store.List]. A missing directory is an empty list.
-func (s *FileStore) List(ctx context.Context) ([]Entry, error) {
+// sessionFiles lists the names of the files in the directory that start
+// with "session-" (records, set-aside and temporary files). A missing
+// directory has none; what names the operation in a read error.
+func (s *FileStore) sessionFiles(ctx context.Context, what string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -471,15 +473,26 @@ func (s *FileStore) List(ctx context.Context) ([]Entry, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list sessions: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	var names []string
+	for _, de := range des {
+		if name := de.Name(); strings.HasPrefix(name, "session-") && !de.IsDir() {
+			names = append(names, name)
+		}
+	}
+	return names, nil
+}
+
+// List implements [Store.List]. A missing directory is an empty list.
+func (s *FileStore) List(ctx context.Context) ([]Entry, error) {
+	names, err := s.sessionFiles(ctx, "list sessions")
+	if err != nil {
+		return nil, err
 	}
 	now := s.clock.Now()
 	var out []Entry
-	for _, de := range des {
-		name := de.Name()
-		if !strings.HasPrefix(name, "session-") || de.IsDir() {
-			continue
-		}
+	for _, name := range names {
 		path := filepath.Join(s.dir, name)
 		switch {
 		case strings.HasSuffix(name, ".json"):
@@ -518,24 +531,14 @@ func (s *FileStore) List(ctx context.Context) ([]Entry, error) {
 // temporary files left by a crash in the middle of a write, once older than
 // [Expiry].
 func (s *FileStore) RemoveExpired(ctx context.Context) ([]string, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	des, err := os.ReadDir(s.dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	names, err := s.sessionFiles(ctx, "remove expired sessions")
 	if err != nil {
-		return nil, fmt.Errorf("remove expired sessions: %w", err)
+		return nil, err
 	}
 	now := s.clock.Now()
 	var removed []string
 	var errs []error
-	for _, de := range des {
-		name := de.Name()
-		if !strings.HasPrefix(name, "session-") || de.IsDir() {
-			continue
-		}
+	for _, name := range names {
 		path := filepath.Join(s.dir, name)
 		var fi fs.FileInfo
 		switch {

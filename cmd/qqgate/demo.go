@@ -10,6 +10,7 @@ import (
 
 	"github.com/qqgate/qqgate/client"
 	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/internal/handler"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
@@ -47,7 +48,7 @@ func cmdDemo(ctx context.Context, args []string, e *env) int {
 
 	say := func(format string, args ...any) { fmt.Fprintf(e.stderr, "demo: "+format+"\n", args...) }
 	seen := make(chan client.Event, 64)
-	lines := newLineWriter(e.stdout)
+	lines := handler.NewStdout(e.stdout) // the stdout handler of `qqgate run`
 	c, err := client.New(client.Config{
 		AppID:        gatewaytest.DefaultAppID,
 		ClientSecret: gatewaytest.DefaultSecret,

@@ -62,33 +62,10 @@ func newLogger(w io.Writer, level string) (zerolog.Logger, error) {
 	if err != nil || level == "" {
 		return zerolog.Nop(), fmt.Errorf("unknown log level %q (use debug, info, warn or error)", level)
 	}
-	if isTerminal(w) {
+	if isCharDevice(w) {
 		w = zerolog.ConsoleWriter{Out: w}
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// lineWriter prints events as JSON lines (the stdout handler), for the demo.
-type lineWriter struct{ out *handler.Stdout }
-
-func newLineWriter(w io.Writer) *lineWriter { return &lineWriter{out: handler.NewStdout(w)} }
-
-func (l *lineWriter) HandleEvent(ctx context.Context, ev client.Event) error {
-	b, err := handler.Line(ev)
-	if err != nil {
-		return err
-	}
-	_, err = l.out.Write(append(b, '\n'))
-	return err
 }
 
 func cmdRun(ctx context.Context, args []string, e *env) int {
