@@ -276,7 +276,7 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	st := c.Status()
 	assert.Equal(t, client.StateIdle, st.State)
 	assert.Equal(t, "1", st.AccountID, "account defaults to the app id")
-	assert.EqualValues(t, 1107300352, st.Intents)
+	assert.EqualValues(t, 1174409216, st.Intents, "the default asks for interactions (button clicks)")
 	assert.False(t, st.Degraded)
 	assert.NoError(t, c.Close(context.Background()))
 }

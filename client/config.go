@@ -63,8 +63,10 @@ type Config struct {
 
 	// Intents are sent in IDENTIFY, as the one level there is. Zero (with
 	// IntentLevels also zero) means intents.DefaultLevels: full
-	// (public_guild_messages, direct_message, group_and_c2c_event), then
+	// (public_guild_messages, direct_message, group_and_c2c_event and
+	// interaction, 1174409216), then the same without interaction, then
 	// group+channel, then channel-only, stepping down on rejection.
+	// Interaction is needed for INTERACTION_CREATE (button clicks).
 	Intents intents.Set
 	// IntentLevels, when set, replaces Intents with an ordered list from
 	// full to reduced: IDENTIFY starts at the stored level and steps one
