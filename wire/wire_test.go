@@ -83,6 +83,8 @@ func TestNames(t *testing.T) {
 	assert.Equal(t, "4100", wire.CloseCode(4100).String())
 	assert.Equal(t, "INVALID_SESSION", wire.OpInvalidSession.String())
 	assert.Equal(t, "op(42)", wire.Opcode(42).String())
+	assert.EqualValues(t, 13, wire.OpCallbackValidation, "webhook callback URL validation")
+	assert.Equal(t, "CALLBACK_VALIDATION", wire.OpCallbackValidation.String())
 }
 
 // FuzzDecodeFrame: no input panics; a decoded frame re-encodes and decodes
