@@ -31,7 +31,7 @@ func (s *Session) EmitMessage(eventType string) (seq uint64, err error) {
 		return 0, ErrClosed
 	}
 	n := s.srv.nextUniqueLocked()
-	body, err := messageBody(eventType, s.appID, s.user, n, time.Now())
+	body, err := messageBody(eventType, s.appID, s.user, n, s.srv.now())
 	if err != nil {
 		return 0, err
 	}
