@@ -15,7 +15,8 @@ var (
 	ErrRunning = errors.New("client: already running")
 	// ErrRateLimited matches (errors.Is) token and gateway answers that ask
 	// the client to slow down ("Too many requests", code 100001, HTTP 429).
-	// It is wire.ErrRateLimited, which every *wire.APIError matches.
+	// It is wire.ErrRateLimited, which a *wire.APIError with such an
+	// answer matches.
 	ErrRateLimited = wire.ErrRateLimited
 	// ErrBadCredentials matches (errors.Is) a token endpoint refusal of
 	// the app id or secret (HTTP 401, codes 100007, 100016, 10004): the
