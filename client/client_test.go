@@ -35,7 +35,7 @@ func TestIdentifyReadyEventsInOrder(t *testing.T) {
 	require.Len(t, ids, 1)
 	assert.Equal(t, "QQBot "+srv.Token(gatewaytest.DefaultAppID), ids[0].Token)
 	assert.Equal(t, [2]int{0, 1}, ids[0].Shard)
-	assert.EqualValues(t, 1<<30|1<<12|1<<25, ids[0].Intents)
+	assert.EqualValues(t, 1<<30|1<<12|1<<25|1<<26, ids[0].Intents, "by default IDENTIFY asks for interactions (button clicks)")
 	assert.Empty(t, srv.Resumes())
 
 	evs := h.rec.all()
@@ -276,7 +276,7 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	st := c.Status()
 	assert.Equal(t, client.StateIdle, st.State)
 	assert.Equal(t, "1", st.AccountID, "account defaults to the app id")
-	assert.EqualValues(t, 1107300352, st.Intents)
+	assert.EqualValues(t, 1174409216, st.Intents, "the default asks for interactions (button clicks)")
 	assert.False(t, st.Degraded)
 	assert.NoError(t, c.Close(context.Background()))
 }

@@ -63,8 +63,10 @@ type Config struct {
 
 	// Intents are sent in IDENTIFY, as the one level there is. Zero (with
 	// IntentLevels also zero) means intents.DefaultLevels: full
-	// (public_guild_messages, direct_message, group_and_c2c_event), then
+	// (public_guild_messages, direct_message, group_and_c2c_event and
+	// interaction, 1174409216), then the same without interaction, then
 	// group+channel, then channel-only, stepping down on rejection.
+	// Interaction is needed for INTERACTION_CREATE (button clicks).
 	Intents intents.Set
 	// IntentLevels, when set, replaces Intents with an ordered list from
 	// full to reduced: IDENTIFY starts at the stored level and steps one
@@ -103,7 +105,11 @@ type Config struct {
 	// DefaultMaxMessageBytes (coder/websocket's own default is 32 KiB).
 	MaxMessageBytes int64
 	// HTTPClient makes the token and gateway requests and the WebSocket
-	// upgrade. Zero means a client with a DefaultHTTPTimeout timeout.
+	// upgrade. Zero means a client with a DefaultHTTPTimeout timeout. The
+	// client uses a copy that follows no redirect to another origin
+	// (scheme, host or port), nor to plain http or ws off loopback, so the
+	// secret and the tokens go nowhere else; the value given is not
+	// changed.
 	HTTPClient *http.Client
 	// Logger receives the client's logs. Zero means silent.
 	Logger zerolog.Logger
@@ -238,6 +244,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout}
 	}
+	c.HTTPClient = guardRedirects(c.HTTPClient)
 	if c.HelloTimeout == 0 {
 		c.HelloTimeout = DefaultHelloTimeout
 	}
@@ -281,7 +288,7 @@ func (c Config) withDefaults() (Config, error) {
 func checkEndpoint(field, raw, secure, plain string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("%w: %s %q is not an absolute URL", ErrConfig, field, raw)
+		return fmt.Errorf("%w: %s %q is not an absolute URL", ErrConfig, field, redactRawURL(raw))
 	}
 	switch u.Scheme {
 	case secure:
@@ -290,9 +297,9 @@ func checkEndpoint(field, raw, secure, plain string) error {
 		if isLoopback(u.Hostname()) {
 			return nil
 		}
-		return fmt.Errorf("%w: %s %q: plain %s:// is accepted only on loopback; use %s://", ErrConfig, field, raw, plain, secure)
+		return fmt.Errorf("%w: %s %q: plain %s:// is accepted only on loopback; use %s://", ErrConfig, field, redactURL(u), plain, secure)
 	}
-	return fmt.Errorf("%w: %s %q: scheme must be %s", ErrConfig, field, raw, secure)
+	return fmt.Errorf("%w: %s %q: scheme must be %s", ErrConfig, field, redactURL(u), secure)
 }
 
 func isLoopback(host string) bool {

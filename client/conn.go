@@ -221,7 +221,7 @@ func (c *Client) attempt(ctx context.Context, d *dispatcher, st *resume.State, b
 		HTTPHeader: http.Header{"User-Agent": {defaultUserAgent}},
 	})
 	if err != nil {
-		return c.preFailure(fmt.Errorf("dial gateway: %w", err))
+		return c.preFailure(fmt.Errorf("dial gateway: %w", redactErr(err)))
 	}
 	ws.SetReadLimit(c.cfg.MaxMessageBytes)
 	c.update(func(s *Status) { s.Connects++ })

@@ -18,6 +18,29 @@
 // delivery is at-least-once. Within a process, replays and duplicate
 // deliveries (same envelope id) are dropped and counted.
 //
+// # Intents
+//
+// Without Config.Intents or Config.IntentLevels, IDENTIFY asks for what the
+// current openclaw QQ plugin sends: public guild messages, direct messages,
+// groups and C2C, and interactions (1174409216). Interactions (1<<26) bring
+// INTERACTION_CREATE: without them a bot never sees its buttons being
+// clicked. When the gateway rejects the intents before READY, the client
+// steps down one level of intents.DefaultLevels (without interactions,
+// then without direct messages, then channel only) and stores the level in
+// the session record.
+//
+// # Access tokens and HTTP
+//
+// The token endpoint returns the same token until the last minute of its
+// life, so the client renews about 30 seconds before expiry, and drops the
+// token on close 4004, HTTP 401 or an OpenAPI code from 11241 to 11245.
+// Only a refused app id or secret ends Run; other token answers are
+// retried with backoff, and "Too many requests" waits a minute. Error
+// answers of the platform are *wire.APIError values that print their trace
+// id. The token request, gateway discovery and the WebSocket upgrade follow
+// no redirect to another origin, and URLs in errors have their query
+// strings redacted.
+//
 // # Resume
 //
 // With a record younger than 5 minutes the client RESUMEs at start-up;

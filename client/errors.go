@@ -15,9 +15,12 @@ var (
 	ErrRunning = errors.New("client: already running")
 	// ErrRateLimited matches (errors.Is) token and gateway answers that ask
 	// the client to slow down ("Too many requests", code 100001, HTTP 429).
-	ErrRateLimited = errors.New("client: rate limited")
+	// It is wire.ErrRateLimited, which a *wire.APIError with such an
+	// answer matches.
+	ErrRateLimited = wire.ErrRateLimited
 	// ErrBadCredentials matches (errors.Is) a token endpoint refusal of
-	// the app id or secret.
+	// the app id or secret (HTTP 401, codes 100007, 100016, 10004): the
+	// only token answer that ends Run.
 	ErrBadCredentials = errors.New("client: app id or secret refused")
 	// ErrGaveUp is wrapped by the error Run returns when
 	// Backoff.MaxAttempts connection attempts failed in a row.
@@ -66,5 +69,3 @@ func (e *ConnectError) Error() string {
 
 // Unwrap returns the attempt's error.
 func (e *ConnectError) Unwrap() error { return e.Err }
-
-func asGatewayError(err error, target **GatewayError) bool { return errors.As(err, target) }

@@ -39,14 +39,14 @@ func (e Event) Decode(v any) error {
 func (e Event) IsMessage() bool {
 	switch e.Type {
 	case wire.EventAtMessageCreate, wire.EventMessageCreate, wire.EventDirectMessageCreate,
-		wire.EventC2CMessageCreate, wire.EventGroupAtMessageCreate:
+		wire.EventC2CMessageCreate, wire.EventGroupAtMessageCreate, wire.EventGroupMessageCreate:
 		return true
 	}
 	return false
 }
 
 // Message decodes AT_MESSAGE_CREATE, MESSAGE_CREATE, DIRECT_MESSAGE_CREATE,
-// C2C_MESSAGE_CREATE and GROUP_AT_MESSAGE_CREATE.
+// C2C_MESSAGE_CREATE, GROUP_AT_MESSAGE_CREATE and GROUP_MESSAGE_CREATE.
 func (e Event) Message() (wire.Message, error) {
 	var m wire.Message
 	if !e.IsMessage() {
@@ -64,22 +64,47 @@ func (e Event) Interaction() (wire.Interaction, error) {
 	return v, e.Decode(&v)
 }
 
-// GroupRobot decodes GROUP_ADD_ROBOT and GROUP_DEL_ROBOT.
+// GroupRobot decodes GROUP_ADD_ROBOT, GROUP_DEL_ROBOT, GROUP_MSG_RECEIVE
+// and GROUP_MSG_REJECT, which share one body.
 func (e Event) GroupRobot() (wire.GroupRobotEvent, error) {
 	var v wire.GroupRobotEvent
-	if e.Type != wire.EventGroupAddRobot && e.Type != wire.EventGroupDelRobot {
-		return v, fmt.Errorf("event %s is not a group robot event", e.Type)
+	switch e.Type {
+	case wire.EventGroupAddRobot, wire.EventGroupDelRobot, wire.EventGroupMsgReceive, wire.EventGroupMsgReject:
+		return v, e.Decode(&v)
 	}
-	return v, e.Decode(&v)
+	return v, fmt.Errorf("event %s is not a group robot event", e.Type)
 }
 
-// Friend decodes FRIEND_ADD and FRIEND_DEL.
+// Friend decodes FRIEND_ADD, FRIEND_DEL, C2C_MSG_RECEIVE and
+// C2C_MSG_REJECT, which share one body.
 func (e Event) Friend() (wire.FriendEvent, error) {
 	var v wire.FriendEvent
-	if e.Type != wire.EventFriendAdd && e.Type != wire.EventFriendDel {
-		return v, fmt.Errorf("event %s is not a friend event", e.Type)
+	switch e.Type {
+	case wire.EventFriendAdd, wire.EventFriendDel, wire.EventC2CMsgReceive, wire.EventC2CMsgReject:
+		return v, e.Decode(&v)
 	}
-	return v, e.Decode(&v)
+	return v, fmt.Errorf("event %s is not a friend event", e.Type)
+}
+
+// MessageDelete decodes MESSAGE_DELETE, PUBLIC_MESSAGE_DELETE and
+// DIRECT_MESSAGE_DELETE.
+func (e Event) MessageDelete() (wire.MessageDelete, error) {
+	var v wire.MessageDelete
+	switch e.Type {
+	case wire.EventMessageDelete, wire.EventPublicMessageDelete, wire.EventDirectMessageDelete:
+		return v, e.Decode(&v)
+	}
+	return v, fmt.Errorf("event %s is not a message delete event", e.Type)
+}
+
+// MessageAudit decodes MESSAGE_AUDIT_PASS and MESSAGE_AUDIT_REJECT.
+func (e Event) MessageAudit() (wire.MessageAudited, error) {
+	var v wire.MessageAudited
+	switch e.Type {
+	case wire.EventMessageAuditPass, wire.EventMessageAuditReject:
+		return v, e.Decode(&v)
+	}
+	return v, fmt.Errorf("event %s is not a message audit event", e.Type)
 }
 
 // Ready decodes READY.
@@ -132,8 +157,9 @@ func (m *Mux) HandleFunc(eventType string, f func(ctx context.Context, ev Event)
 	m.Handle(eventType, HandlerFunc(f))
 }
 
-// OnMessage receives every message event (see Event.Message) not routed
-// by Handle, decoded. A body that does not decode is an error.
+// OnMessage receives every message event (see Event.IsMessage, which
+// includes GROUP_MESSAGE_CREATE) not routed by Handle, decoded. A body that
+// does not decode is an error.
 func (m *Mux) OnMessage(f func(ctx context.Context, ev Event, msg wire.Message) error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

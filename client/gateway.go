@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -13,39 +12,35 @@ import (
 	"github.com/qqgate/qqgate/wire"
 )
 
-// GatewayError is a failed gateway discovery: an HTTP error status with
-// the OpenAPI's {code, message} body.
-type GatewayError struct {
-	URL     string
-	Status  int
-	Code    int
-	Message string
-}
-
-func (e *GatewayError) Error() string {
-	return fmt.Sprintf("gateway discovery %s: HTTP %d: code %d: %s", e.URL, e.Status, e.Code, e.Message)
-}
-
-// Is reports ErrRateLimited for HTTP 429 or code 100001.
-func (e *GatewayError) Is(target error) bool {
-	return target == ErrRateLimited && (e.Status == http.StatusTooManyRequests || e.Code == 100001)
-}
+// GatewayError is a failed gateway discovery: the OpenAPI's error answer,
+// with its HTTP status, code, message and trace id. It is the one error type
+// of the platform's HTTP answers, *wire.APIError.
+type GatewayError = wire.APIError
 
 // discover asks {api}/gateway/bot for the URL and identify budget, falling
-// back to {api}/gateway.
+// back to {api}/gateway. An answer that refuses the access token (HTTP 401,
+// codes 11241 to 11245) drops the cached token, so the next attempt
+// fetches a new one.
 func (c *Client) discover(ctx context.Context, token string) (wire.Gateway, error) {
 	if c.cfg.GatewayURL != "" {
 		return wire.Gateway{URL: c.cfg.GatewayURL}, nil
 	}
 	gw, err := c.getGateway(ctx, c.cfg.APIBase+"/gateway/bot", token)
 	if err != nil {
-		var ge *GatewayError
-		if ctx.Err() != nil || errors.Is(err, ErrRateLimited) || (asGatewayError(err, &ge) && ge.Status == http.StatusUnauthorized) {
+		var ae *wire.APIError
+		isAPI := errors.As(err, &ae)
+		if isAPI && ae.TokenRejected() {
+			c.tokens.Invalidate()
+		}
+		if ctx.Err() != nil || errors.Is(err, ErrRateLimited) || errors.Is(err, ErrRedirectRefused) || (isAPI && ae.TokenRejected()) {
 			return gw, err
 		}
 		c.log.Debug().Err(err).Msg("gateway/bot failed; trying /gateway")
 		gw, err = c.getGateway(ctx, c.cfg.APIBase+"/gateway", token)
 		if err != nil {
+			if errors.As(err, &ae) && ae.TokenRejected() {
+				c.tokens.Invalidate()
+			}
 			return gw, err
 		}
 	}
@@ -59,33 +54,23 @@ func (c *Client) getGateway(ctx context.Context, u, token string) (wire.Gateway,
 	var gw wire.Gateway
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return gw, fmt.Errorf("gateway discovery: %w", err)
+		return gw, redactErr(fmt.Errorf("gateway discovery: %w", err))
 	}
 	req.Header.Set("Authorization", wire.TokenPrefix+token)
 	req.Header.Set("X-Union-Appid", c.cfg.AppID)
 	req.Header.Set("User-Agent", defaultUserAgent)
-	resp, err := c.cfg.HTTPClient.Do(req)
+	raw, apiErr, err := apiCall(c.cfg.HTTPClient, req)
 	if err != nil {
 		return gw, fmt.Errorf("gateway discovery: %w", err)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return gw, fmt.Errorf("gateway discovery: read body: %w", err)
-	}
-	var ae wire.APIError
-	_ = json.Unmarshal(raw, &ae)
-	if resp.StatusCode != http.StatusOK || ae.Code != 0 {
-		if ae.Message == "" {
-			ae.Message = http.StatusText(resp.StatusCode)
-		}
-		return gw, &GatewayError{URL: u, Status: resp.StatusCode, Code: ae.Code, Message: ae.Message}
+	if apiErr != nil {
+		return gw, fmt.Errorf("gateway discovery: %w", apiErr)
 	}
 	if err := json.Unmarshal(raw, &gw); err != nil {
-		return gw, fmt.Errorf("gateway discovery %s: decode answer: %w", u, err)
+		return gw, fmt.Errorf("gateway discovery: %s: decode answer: %w", requestName(req), err)
 	}
 	if gw.URL == "" {
-		return gw, fmt.Errorf("gateway discovery %s: answer has no url", u)
+		return gw, fmt.Errorf("gateway discovery: %s: answer has no url", requestName(req))
 	}
 	return gw, nil
 }

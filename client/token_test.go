@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -46,7 +47,8 @@ func TestTokenSourceCachesAndSharesOneFetch(t *testing.T) {
 
 func TestTokenSourceRefreshesAheadOfExpiry(t *testing.T) {
 	var fetches atomic.Int32
-	// A numeric expires_in of 90 s: renewed once 60 s (two thirds) have gone.
+	// A numeric expires_in of 90 s: renewed 30 s (give or take 10 s)
+	// before it expires.
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := fetches.Add(1)
 		w.Header().Set("Content-Type", "application/json")
@@ -61,12 +63,130 @@ func TestTokenSourceRefreshesAheadOfExpiry(t *testing.T) {
 	tok, err := ts.Token(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, "tok-1", tok)
-	now = now.Add(59 * time.Second)
+	now = now.Add(49 * time.Second)
 	tok, _ = ts.Token(ctx)
 	assert.Equal(t, "tok-1", tok, "still cached")
-	now = now.Add(2 * time.Second)
+	now = now.Add(22 * time.Second)
 	tok, _ = ts.Token(ctx)
 	assert.Equal(t, "tok-2", tok, "refreshed before it expires")
+}
+
+// testClock is a clock a test moves by hand, shared by the fake gateway and
+// the token source.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock() *testClock { return &testClock{now: time.Unix(1_800_000_000, 0)} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// The token endpoint returns the same token until the last minute of its
+// life, so the source does not ask before that minute, and renews inside
+// it (about 30 s before expiry), getting the new token.
+func TestTokenSourceRenewsInTheLastMinute(t *testing.T) {
+	clock := newTestClock()
+	t0 := clock.Now()
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{Now: clock.Now})
+	ts := client.NewAppTokenSource(gatewaytest.DefaultAppID, gatewaytest.DefaultSecret, srv.TokenURL(), nil)
+	client.SetTokenClock(ts, clock.Now)
+	ctx := context.Background()
+	a, err := ts.Token(ctx)
+	require.NoError(t, err)
+	expiry := t0.Add(gatewaytest.DefaultTokenTTL)
+
+	for _, at := range []time.Duration{10 * time.Minute, 5 * time.Minute, 61 * time.Second, 41 * time.Second} {
+		clock.Set(expiry.Add(-at))
+		tok, err := ts.Token(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, a, tok, "%v before expiry", at)
+		assert.Equal(t, 1, srv.TokenFetches(), "no fetch %v before expiry: it would return the same token", at)
+	}
+	clock.Set(expiry.Add(-19 * time.Second))
+	b, err := ts.Token(ctx)
+	require.NoError(t, err)
+	assert.NotEqual(t, a, b, "renewed inside the last minute")
+	assert.Equal(t, 2, srv.TokenFetches())
+	assert.Equal(t, srv.Token(gatewaytest.DefaultAppID), b)
+
+	// The new token lives a full TTL from now.
+	clock.Set(expiry.Add(time.Hour))
+	tok, err := ts.Token(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, b, tok)
+	assert.Equal(t, 2, srv.TokenFetches())
+}
+
+// A token handed out again keeps the expiry first announced, even when the
+// endpoint states a full lifetime again: the source renews before the
+// token really expires instead of believing it good for two more hours.
+func TestTokenHandedOutAgainKeepsTheEarlierExpiry(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		t.Run(fmt.Sprintf("TokenExpiresInFull=%v", full), func(t *testing.T) {
+			clock := newTestClock()
+			t0 := clock.Now()
+			srv := gatewaytest.NewTestServer(t, gatewaytest.Options{Now: clock.Now, TokenExpiresInFull: full})
+			ts := client.NewAppTokenSource(gatewaytest.DefaultAppID, gatewaytest.DefaultSecret, srv.TokenURL(), nil)
+			client.SetTokenClock(ts, clock.Now)
+			ctx := context.Background()
+			a, err := ts.Token(ctx)
+			require.NoError(t, err)
+			expiry := t0.Add(gatewaytest.DefaultTokenTTL)
+
+			// A 4004 an hour in: the refetch returns the same token.
+			clock.Set(t0.Add(time.Hour))
+			ts.Invalidate()
+			again, err := ts.Token(ctx)
+			require.NoError(t, err)
+			require.Equal(t, a, again)
+			require.Equal(t, 2, srv.TokenFetches())
+
+			clock.Set(expiry.Add(-19 * time.Second))
+			b, err := ts.Token(ctx)
+			require.NoError(t, err)
+			assert.NotEqual(t, a, b, "renewed before the first expiry")
+			assert.Equal(t, 3, srv.TokenFetches())
+		})
+	}
+}
+
+// A failed renewal does not stop a client whose token is still valid; an
+// expired token is never handed out.
+func TestTokenRenewalFailureKeepsAValidToken(t *testing.T) {
+	clock := newTestClock()
+	t0 := clock.Now()
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{Now: clock.Now})
+	ts := client.NewAppTokenSource(gatewaytest.DefaultAppID, gatewaytest.DefaultSecret, srv.TokenURL(), nil)
+	client.SetTokenClock(ts, clock.Now)
+	ctx := context.Background()
+	a, err := ts.Token(ctx)
+	require.NoError(t, err)
+	expiry := t0.Add(gatewaytest.DefaultTokenTTL)
+
+	srv.FailNextTokensStatus(2, http.StatusBadGateway, 0, "bad gateway")
+	clock.Set(expiry.Add(-15 * time.Second))
+	tok, err := ts.Token(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, a, tok, "the token in hand, still valid")
+
+	clock.Set(expiry.Add(-time.Second))
+	_, err = ts.Token(ctx)
+	require.Error(t, err, "too close to expiry to hand out")
+	var te *client.TokenError
+	require.ErrorAs(t, err, &te)
+	assert.True(t, te.Temporary())
+	assert.Equal(t, 3, srv.TokenFetches())
 }
 
 func TestTokenErrorsNameCodeNotSecret(t *testing.T) {

@@ -1,7 +1,7 @@
 // Package gatewaytest runs a fake QQ Bot gateway for tests, in the manner of
 // net/http/httptest: a real HTTP and WebSocket server on 127.0.0.1 that
-// speaks the protocol of ../shared/protocol.md Part B and can be scripted
-// to misbehave.
+// speaks the QQ Bot gateway protocol, as the official docs and the public
+// SDKs describe it, and can be scripted to misbehave.
 //
 // Use [NewTestServer] in a test (it closes itself through t.Cleanup) or
 // [NewServer] elsewhere (the caller must call [Server.Close]). Point the
@@ -13,17 +13,24 @@
 //
 //   - POST /app/getAppAccessToken with a JSON body {"appId","clientSecret"}
 //     answers {"access_token":"…","expires_in":"7200"} (expires_in is a
-//     string, as the real endpoint sends it). The same token is returned
-//     while it is valid, except in its last minute (or last half of its
-//     life, for a TTL under two minutes), when a new one is issued and the
-//     old one keeps working until it expires. Errors are HTTP 200 with a
-//     body {"code":…,"message":…}: 100007 "appid invalid" without
-//     Content-Type application/json or with a body that is not JSON,
-//     100016 "invalid appid or secret" for an unknown app or a wrong secret.
+//     string, as the real endpoint sends it). As the real endpoint, it
+//     returns the same token while it is valid, except in its last minute
+//     (or last half of its life, for a TTL under two minutes), when a new
+//     one is issued and the old one keeps working until it expires.
+//     expires_in is the remaining life of the token returned, or always the
+//     full TTL with [Options.TokenExpiresInFull]. [Options.Now] sets the
+//     clock, so a test reaches that last minute without sleeping. Errors
+//     are HTTP 200 with a body {"code":…,"message":…}: 100007 "appid
+//     invalid" without Content-Type application/json or with a body that
+//     is not JSON, 100016 "invalid appid or secret" for an unknown app or a
+//     wrong secret.
 //   - GET /gateway answers {"url":"ws://127.0.0.1:PORT/websocket"};
 //     GET /gateway/bot adds shards and session_start_limit. Both need
 //     "Authorization: QQBot <token>" with a valid token, otherwise HTTP 401
-//     {"code":11244,"message":"token expired or invalid"}.
+//     with code 11244 "token not exist or expire".
+//   - Every error body has the platform's shape,
+//     {"message","code","err_code","trace_id"}, and the trace id is also in
+//     the X-Tps-trace-ID header ([Server.LastTraceID] gives the last one).
 //
 // # WebSocket
 //
@@ -65,7 +72,8 @@
 //
 // The methods of [Session] (Drop, Reconnect, InvalidSession, CloseWith,
 // Expire, EmitDuplicate) and of [Server] (WithholdACKs, RejectResumes,
-// RejectIdentifies, CloseNextAfterHello, FailNextTokens, RevokeTokens, …)
+// RejectIdentifies, CloseNextAfterHello, FailNextTokens, FailNextTokensBody,
+// RevokeTokens, …)
 // script the server's behaviour. Every fault that ends a connection detaches
 // the session from it at once: events emitted after the call returns are
 // only logged, and reach the client through a later RESUME. Frames queued

@@ -14,11 +14,16 @@ import (
 
 // Error codes of the token endpoint and the OpenAPI.
 const (
-	CodeTooManyRequests = 100001 // "Too many requests"
-	CodeAppIDInvalid    = 100007 // "appid invalid": no JSON content type, or a bad body
-	CodeInvalidSecret   = 100016 // "invalid appid or secret"
-	CodeTokenInvalid    = 11244  // "token expired or invalid", HTTP 401 on /gateway
+	CodeTooManyRequests = wire.CodeTooManyRequests // "Too many requests"
+	CodeAppIDInvalid    = wire.CodeAppIDInvalid    // "appid invalid": no JSON content type, or a bad body
+	CodeInvalidSecret   = wire.CodeInvalidSecret   // "invalid appid or secret"
+	CodeTokenInvalid    = wire.CodeTokenExpired    // "token not exist or expire", HTTP 401 on /gateway
 )
+
+// TokenRenewWindow is the last part of a token's life in which the token
+// endpoint issues a new token instead of returning the current one (for a
+// TokenTTL under two minutes, the last half of its life).
+const TokenRenewWindow = time.Minute
 
 // token is one issued access token.
 type token struct {
@@ -28,11 +33,14 @@ type token struct {
 	revoked bool
 }
 
-// httpFailure is a scripted answer of an HTTP endpoint.
+// httpFailure is a scripted answer of an HTTP endpoint: an error body, or
+// raw bytes when contentType is set.
 type httpFailure struct {
-	status  int
-	code    int
-	message string
+	status      int
+	code        int
+	message     string
+	contentType string
+	body        string
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -45,9 +53,50 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(b)
 }
 
+// writeAPIError answers an error as the platform does: the body
+// {"message","code","err_code","trace_id"}, the trace id also in the
+// X-Tps-trace-ID header.
+func (s *Server) writeAPIError(w http.ResponseWriter, status, code int, msg string) {
+	trace := s.newTraceID()
+	w.Header().Set(wire.TraceIDHeader, trace)
+	writeJSON(w, status, wire.APIError{Message: msg, Code: code, ErrCode: code, TraceID: trace})
+}
+
+// writeFailure writes a scripted failure.
+func (s *Server) writeFailure(w http.ResponseWriter, f httpFailure) {
+	if f.contentType == "" {
+		s.writeAPIError(w, f.status, f.code, f.message)
+		return
+	}
+	w.Header().Set(wire.TraceIDHeader, s.newTraceID())
+	w.Header().Set("Content-Type", f.contentType)
+	w.WriteHeader(f.status)
+	_, _ = io.WriteString(w, f.body)
+}
+
+// newTraceID returns a fresh trace id and remembers it as the last one.
+func (s *Server) newTraceID() string {
+	trace := randomHex(16)
+	s.mu.Lock()
+	s.lastTrace = trace
+	s.mu.Unlock()
+	return trace
+}
+
+// LastTraceID returns the trace id of the last error answer of the HTTP
+// endpoints, "" before any.
+func (s *Server) LastTraceID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastTrace
+}
+
+// now is the server's clock: Options.Now, or time.Now.
+func (s *Server) now() time.Time { return s.opts.Now() }
+
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		writeJSON(w, http.StatusMethodNotAllowed, wire.APIError{Code: 405, Message: "method not allowed"})
+		s.writeAPIError(w, http.StatusMethodNotAllowed, 405, "method not allowed")
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
@@ -65,26 +114,30 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	if fail != nil {
-		writeJSON(w, fail.status, wire.APIError{Code: fail.code, Message: fail.message})
+		s.writeFailure(w, *fail)
 		return
 	}
 
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var req wire.TokenRequest
 	if err != nil || mt != "application/json" || json.Unmarshal(body, &req) != nil {
-		writeJSON(w, http.StatusOK, wire.APIError{Code: CodeAppIDInvalid, Message: "appid invalid"})
+		s.writeAPIError(w, http.StatusOK, CodeAppIDInvalid, "appid invalid")
 		return
 	}
 	secret, ok := s.apps[req.AppID]
 	if !ok || secret != req.ClientSecret {
-		writeJSON(w, http.StatusOK, wire.APIError{Code: CodeInvalidSecret, Message: "invalid appid or secret"})
+		s.writeAPIError(w, http.StatusOK, CodeInvalidSecret, "invalid appid or secret")
 		return
 	}
-	now := time.Now()
+	now := s.now()
 	s.mu.Lock()
 	t := s.issueTokenLocked(req.AppID, now)
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, wire.TokenResponse{AccessToken: t.value, ExpiresIn: expiresIn(t, now)})
+	in := expiresIn(t, now)
+	if s.opts.TokenExpiresInFull {
+		in = wire.Seconds(s.opts.TokenTTL / time.Second)
+	}
+	writeJSON(w, http.StatusOK, wire.TokenResponse{AccessToken: t.value, ExpiresIn: in})
 }
 
 // expiresIn is the token's remaining life in whole seconds, rounded up,
@@ -95,9 +148,10 @@ func expiresIn(t *token, now time.Time) wire.Seconds {
 }
 
 // issueTokenLocked returns the app's current token, or a new one when there
-// is none or it is in its refresh window.
+// is none, it was revoked or expired, or it is in its last TokenRenewWindow.
+// A token replaced that way stays valid until it expires.
 func (s *Server) issueTokenLocked(appID string, now time.Time) *token {
-	window := min(time.Minute, s.opts.TokenTTL/2)
+	window := min(TokenRenewWindow, s.opts.TokenTTL/2)
 	if t := s.current[appID]; t != nil && !t.revoked && t.expires.Sub(now) > window {
 		return t
 	}
@@ -112,7 +166,7 @@ func (s *Server) issueTokenLocked(appID string, now time.Time) *token {
 // token.
 func (s *Server) tokenAppLocked(value string) (string, bool) {
 	t := s.tokens[value]
-	if t == nil || t.revoked || !time.Now().Before(t.expires) {
+	if t == nil || t.revoked || !s.now().Before(t.expires) {
 		return "", false
 	}
 	return t.appID, true
@@ -121,24 +175,26 @@ func (s *Server) tokenAppLocked(value string) (string, bool) {
 func (s *Server) serveGateway(bot bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
-			writeJSON(w, http.StatusMethodNotAllowed, wire.APIError{Code: 405, Message: "method not allowed"})
+			s.writeAPIError(w, http.StatusMethodNotAllowed, 405, "method not allowed")
 			return
 		}
 		s.mu.Lock()
-		defer s.mu.Unlock()
 		s.gwFetches++
 		s.notifyLocked()
 		if len(s.gwFails) > 0 {
 			f := s.gwFails[0]
 			s.gwFails = s.gwFails[1:]
-			writeJSON(w, f.status, wire.APIError{Code: f.code, Message: f.message})
+			s.mu.Unlock()
+			s.writeFailure(w, f)
 			return
 		}
 		value, ok := strings.CutPrefix(r.Header.Get("Authorization"), wire.TokenPrefix)
 		if _, valid := s.tokenAppLocked(value); !ok || !valid {
-			writeJSON(w, http.StatusUnauthorized, wire.APIError{Code: CodeTokenInvalid, Message: "token expired or invalid"})
+			s.mu.Unlock()
+			s.writeAPIError(w, http.StatusUnauthorized, CodeTokenInvalid, "token not exist or expire")
 			return
 		}
+		defer s.mu.Unlock()
 		gw := wire.Gateway{URL: s.WebSocketURL()}
 		if bot {
 			limit := s.startLimit
@@ -158,7 +214,7 @@ func (s *Server) Token(appID string) string {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.issueTokenLocked(appID, time.Now()).value
+	return s.issueTokenLocked(appID, s.now()).value
 }
 
 // RevokeTokens invalidates every token issued so far: the HTTP endpoints
@@ -191,8 +247,9 @@ func (s *Server) GatewayFetches() int {
 }
 
 // FailNextTokens makes the next n token requests answer HTTP 200 with
-// {"code":code,"message":msg}, before any other check (for example
-// FailNextTokens(1, CodeTooManyRequests, "Too many requests")).
+// {"message":msg,"code":code,"err_code":code,"trace_id":…}, before any
+// other check (for example FailNextTokens(1, CodeTooManyRequests, "Too many
+// requests")).
 func (s *Server) FailNextTokens(n int, code int, msg string) {
 	s.FailNextTokensStatus(n, http.StatusOK, code, msg)
 }
@@ -202,17 +259,29 @@ func (s *Server) FailNextTokensStatus(n int, status, code int, msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
-		s.tokenFails = append(s.tokenFails, httpFailure{status, code, msg})
+		s.tokenFails = append(s.tokenFails, httpFailure{status: status, code: code, message: msg})
+	}
+}
+
+// FailNextTokensBody makes the next n token requests answer status with
+// the raw body and content type given (an HTML error page, for example),
+// before any other check.
+func (s *Server) FailNextTokensBody(n int, status int, contentType, body string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.tokenFails = append(s.tokenFails, httpFailure{status: status, contentType: contentType, body: body})
 	}
 }
 
 // FailNextGateways makes the next n requests to /gateway or /gateway/bot
-// answer status with {"code":code,"message":msg}, before the token check.
+// answer status with {"message":msg,"code":code,"err_code":code,
+// "trace_id":…}, before the token check.
 func (s *Server) FailNextGateways(n int, status, code int, msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
-		s.gwFails = append(s.gwFails, httpFailure{status, code, msg})
+		s.gwFails = append(s.gwFails, httpFailure{status: status, code: code, message: msg})
 	}
 }
 

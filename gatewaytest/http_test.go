@@ -1,7 +1,11 @@
 package gatewaytest
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,7 +123,7 @@ func TestGatewayEndpoints(t *testing.T) {
 				status, m := getGateway(t, srv, path, auth)
 				assert.Equal(t, http.StatusUnauthorized, status, "auth %q", auth)
 				assert.Equal(t, float64(CodeTokenInvalid), m["code"])
-				assert.Equal(t, "token expired or invalid", m["message"])
+				assert.Equal(t, "token not exist or expire", m["message"])
 			}
 			status, m := getGateway(t, srv, path, wire.TokenPrefix+tok)
 			require.Equal(t, http.StatusOK, status)
@@ -153,4 +157,119 @@ func TestGatewayEndpoints(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, status)
 	assert.NotEqual(t, tok, srv.Token(DefaultAppID), "a new token after revocation")
 	assert.Equal(t, 14, srv.GatewayFetches())
+}
+
+// testClock is a clock a test moves by hand.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock() *testClock { return &testClock{now: time.Unix(1_800_000_000, 0)} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// The token endpoint behaves like the real one: the same token until the
+// last 60 s of its life, then a new one, the old one still valid until it
+// expires (those 60 s at most), then refused.
+func TestTokenRenewalEdge(t *testing.T) {
+	t.Parallel()
+	clock := newTestClock()
+	t0 := clock.Now()
+	srv := NewTestServer(t, Options{Now: clock.Now})
+	fetch := func() (string, string) {
+		t.Helper()
+		status, m := postToken(t, srv, "application/json", tokenBody(DefaultAppID, DefaultSecret))
+		require.Equal(t, http.StatusOK, status)
+		return m["access_token"].(string), m["expires_in"].(string)
+	}
+	valid := func(tok string) bool {
+		t.Helper()
+		status, _ := getGateway(t, srv, "/gateway", wire.TokenPrefix+tok)
+		return status == http.StatusOK
+	}
+	a, in := fetch()
+	assert.Equal(t, "7200", in)
+	expiry := t0.Add(DefaultTokenTTL)
+
+	clock.Set(expiry.Add(-TokenRenewWindow - time.Second))
+	again, in := fetch()
+	assert.Equal(t, a, again, "the same token until its last minute")
+	assert.Equal(t, "61", in, "expires_in is the remaining life")
+
+	clock.Set(expiry.Add(-TokenRenewWindow))
+	b, in := fetch()
+	assert.NotEqual(t, a, b, "a new token in the last minute")
+	assert.Equal(t, "7200", in)
+	assert.True(t, valid(a), "the old token still works")
+	assert.True(t, valid(b))
+	assert.Equal(t, b, srv.Token(DefaultAppID))
+
+	clock.Set(expiry.Add(-time.Second))
+	again, _ = fetch()
+	assert.Equal(t, b, again, "the new token from now on")
+	assert.True(t, valid(a), "the old token works until it expires")
+
+	clock.Set(expiry)
+	assert.False(t, valid(a), "the old token expired")
+	assert.True(t, valid(b))
+	c := dial(t, srv)
+	c.readOp(wire.OpHello)
+	c.identify(wire.TokenPrefix+a, 1<<30, [2]int{0, 1})
+	c.expectClose(int(wire.CloseAuthenticationFailed), "") // IDENTIFY with the expired token
+}
+
+// With TokenExpiresInFull, a token handed out again states the full TTL.
+func TestTokenExpiresInFull(t *testing.T) {
+	t.Parallel()
+	clock := newTestClock()
+	srv := NewTestServer(t, Options{Now: clock.Now, TokenExpiresInFull: true})
+	_, m := postToken(t, srv, "application/json", tokenBody(DefaultAppID, DefaultSecret))
+	clock.Set(clock.Now().Add(time.Hour))
+	_, again := postToken(t, srv, "application/json", tokenBody(DefaultAppID, DefaultSecret))
+	assert.Equal(t, m["access_token"], again["access_token"])
+	assert.Equal(t, "7200", again["expires_in"])
+}
+
+// Error answers have the platform's shape, with the trace id in the body
+// and in the X-Tps-trace-ID header.
+func TestErrorBodiesCarryTraceID(t *testing.T) {
+	t.Parallel()
+	srv := NewTestServer(t, Options{})
+	req, err := http.NewRequestWithContext(testCtx(t), http.MethodGet, srv.URL()+"/gateway/bot", nil)
+	require.NoError(t, err)
+	resp, err := httpClient.Do(req)
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	var m map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	assert.Equal(t, map[string]any{
+		"message": "token not exist or expire", "code": 11244.0, "err_code": 11244.0, "trace_id": srv.LastTraceID(),
+	}, m)
+	assert.Len(t, srv.LastTraceID(), 32)
+	assert.Equal(t, srv.LastTraceID(), resp.Header.Get("X-Tps-trace-ID"))
+
+	srv.FailNextTokensBody(1, http.StatusNotFound, "text/html", "<html>404</html>")
+	req, err = http.NewRequestWithContext(testCtx(t), http.MethodPost, srv.TokenURL(), strings.NewReader("{}"))
+	require.NoError(t, err)
+	resp2, err := httpClient.Do(req)
+	require.NoError(t, err)
+	defer func() { _ = resp2.Body.Close() }()
+	body, err := io.ReadAll(resp2.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusNotFound, resp2.StatusCode)
+	assert.Equal(t, "text/html", resp2.Header.Get("Content-Type"))
+	assert.Equal(t, "<html>404</html>", string(body))
+	assert.Equal(t, 1, srv.TokenFetches())
 }

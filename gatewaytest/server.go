@@ -60,6 +60,16 @@ type Options struct {
 	// TokenTTL is the lifetime of an access token (expires_in); zero means
 	// 7200 s.
 	TokenTTL time.Duration
+	// TokenExpiresInFull makes the token endpoint state the full TokenTTL
+	// as expires_in even for a token it hands out again. By default it
+	// states the token's remaining life. The platform's docs do not say
+	// which the real endpoint does; a client must cope with both.
+	TokenExpiresInFull bool
+	// Now is the clock of the token endpoint (issue, expiry, the renewal
+	// window) and of event timestamps; nil means time.Now. A test moves
+	// it to reach a token's last minute or its expiry without sleeping.
+	// It must be safe for concurrent use.
+	Now func() time.Time
 	// AllowedIntents is the mask of intents an IDENTIFY may ask for; 0
 	// allows all.
 	AllowedIntents uint32
@@ -110,6 +120,7 @@ type Server struct {
 	gwFetches    int
 	tokenFails   []httpFailure
 	gwFails      []httpFailure
+	lastTrace    string
 	startLimit   wire.SessionStartLimit
 
 	withholdACKs   bool
@@ -141,6 +152,9 @@ func NewServer(opts Options) *Server {
 	}
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = DefaultTokenTTL
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if opts.Shards <= 0 {
 		opts.Shards = 1
@@ -179,12 +193,12 @@ func NewServer(opts Options) *Server {
 	mux.HandleFunc("/websocket", s.serveWebSocket)
 	mux.HandleFunc("/websocket/", s.serveWebSocket)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusNotFound, wire.APIError{Code: 404, Message: "not found"})
+		s.writeAPIError(w, http.StatusNotFound, 404, "not found")
 	})
 	s.httpSrv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !s.enter() {
-				writeJSON(w, http.StatusServiceUnavailable, wire.APIError{Code: 503, Message: "server closed"})
+				s.writeAPIError(w, http.StatusServiceUnavailable, 503, "server closed")
 				return
 			}
 			defer s.wg.Done()

@@ -216,6 +216,10 @@ func TestEmitMessage(t *testing.T) {
 		wire.EventAtMessageCreate, wire.EventMessageCreate, wire.EventDirectMessageCreate,
 		wire.EventC2CMessageCreate, wire.EventGroupAtMessageCreate, wire.EventInteractionCreate,
 		wire.EventGroupAddRobot, wire.EventGroupDelRobot, wire.EventFriendAdd, wire.EventFriendDel,
+		wire.EventGroupMessageCreate, wire.EventGroupMsgReceive, wire.EventGroupMsgReject,
+		wire.EventC2CMsgReceive, wire.EventC2CMsgReject,
+		wire.EventMessageDelete, wire.EventPublicMessageDelete, wire.EventDirectMessageDelete,
+		wire.EventMessageAuditPass, wire.EventMessageAuditReject,
 	}
 	for _, typ := range types {
 		_, err := sess.EmitMessage(typ)
@@ -237,15 +241,26 @@ func TestEmitMessage(t *testing.T) {
 			assert.NotEmpty(t, in.Data.Resolved.ButtonID)
 			assert.Equal(t, DefaultAppID, in.ApplicationID)
 			bodyIDs[in.ID] = true
-		case wire.EventGroupAddRobot, wire.EventGroupDelRobot:
+		case wire.EventGroupAddRobot, wire.EventGroupDelRobot, wire.EventGroupMsgReceive, wire.EventGroupMsgReject:
 			var ev wire.GroupRobotEvent
 			require.NoError(t, json.Unmarshal(f.D, &ev))
 			assert.Len(t, ev.GroupOpenID, 32)
 			assert.NotZero(t, ev.Timestamp)
-		case wire.EventFriendAdd, wire.EventFriendDel:
+		case wire.EventFriendAdd, wire.EventFriendDel, wire.EventC2CMsgReceive, wire.EventC2CMsgReject:
 			var ev wire.FriendEvent
 			require.NoError(t, json.Unmarshal(f.D, &ev))
 			assert.Len(t, ev.OpenID, 32)
+		case wire.EventMessageDelete, wire.EventPublicMessageDelete, wire.EventDirectMessageDelete:
+			var ev wire.MessageDelete
+			require.NoError(t, json.Unmarshal(f.D, &ev))
+			assert.NotEmpty(t, ev.Message.ID)
+			assert.NotEmpty(t, ev.Message.ChannelID)
+			assert.NotEmpty(t, ev.OpUser.ID)
+		case wire.EventMessageAuditPass, wire.EventMessageAuditReject:
+			var ev wire.MessageAudited
+			require.NoError(t, json.Unmarshal(f.D, &ev))
+			assert.NotEmpty(t, ev.AuditID)
+			assert.Equal(t, typ == wire.EventMessageAuditPass, ev.MessageID != "", "only a passed audit names the message")
 		default:
 			var m wire.Message
 			require.NoError(t, json.Unmarshal(f.D, &m))
@@ -256,9 +271,13 @@ func TestEmitMessage(t *testing.T) {
 			switch typ {
 			case wire.EventC2CMessageCreate:
 				assert.NotEmpty(t, m.Author.UserOpenID)
-			case wire.EventGroupAtMessageCreate:
+			case wire.EventGroupAtMessageCreate, wire.EventGroupMessageCreate:
 				assert.NotEmpty(t, m.Author.MemberOpenID)
 				assert.NotEmpty(t, m.GroupOpenID)
+				require.Len(t, m.Mentions, 1)
+				assert.True(t, m.Mentions[0].IsYou)
+				require.NotNil(t, m.MessageScene)
+				assert.Equal(t, "default", m.MessageScene.Source)
 			case wire.EventAtMessageCreate:
 				assert.Contains(t, m.Content, "<@!"+sess.User().ID+">")
 				fallthrough
@@ -270,7 +289,7 @@ func TestEmitMessage(t *testing.T) {
 		}
 	}
 	assert.Len(t, envelopeIDs, len(types))
-	assert.Len(t, bodyIDs, 6)
+	assert.Len(t, bodyIDs, 7)
 }
 
 func TestEmitDuplicate(t *testing.T) {

@@ -13,9 +13,19 @@
 // number.
 //
 // [Set.Events] and [IntentOf] map between intents and the event types they
-// bring (protocol.md Part B §7). [DefaultLevels] gives the openclaw plugin's
-// three intent levels, the fallback ladder a client steps down when the
-// gateway rejects the intents it asked for (§11.2).
+// bring, as the official docs list them.
+//
+// # Default intents
+//
+// [DefaultLevels] is the fallback ladder a client steps down when the
+// gateway rejects the intents it asked for. Its top level, the one asked
+// for by default, is [FullIntents] (1174409216): public guild messages,
+// direct messages, groups and C2C, and [Interaction]. That is what the
+// current openclaw QQ plugin always sends. Interaction (1<<26) is the bit
+// that brings INTERACTION_CREATE: a bot that asks without it never sees its
+// buttons being clicked, and the clicks spin on the user's client until
+// they time out. The lower levels drop interactions, then direct messages,
+// then groups and C2C.
 //
 // # Sources
 //

@@ -45,10 +45,11 @@ func ExampleSet_Events() {
 
 func ExampleDefaultLevels() {
 	for i, l := range intents.DefaultLevels() {
-		fmt.Printf("%d %-13s %d %s\n", i, l.Name, uint32(l.Intents), l.Intents)
+		fmt.Printf("%d %-19s %d %s\n", i, l.Name, uint32(l.Intents), l.Intents)
 	}
 	// Output:
-	// 0 full          1107300352 direct_message,group_and_c2c_event,public_guild_messages
-	// 1 group+channel 1107296256 group_and_c2c_event,public_guild_messages
-	// 2 channel-only  1073741826 guild_members,public_guild_messages
+	// 0 full                1174409216 direct_message,group_and_c2c_event,interaction,public_guild_messages
+	// 1 full-no-interaction 1107300352 direct_message,group_and_c2c_event,public_guild_messages
+	// 2 group+channel       1107296256 group_and_c2c_event,public_guild_messages
+	// 3 channel-only        1073741826 guild_members,public_guild_messages
 }

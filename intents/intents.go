@@ -13,8 +13,8 @@ import (
 // The zero value is the empty set, which asks for no events.
 type Set uint32
 
-// Official intents (protocol.md Part B §7). The comment names the events
-// each one brings; [Set.Events] lists them exactly.
+// Official intents, as the QQ Bot docs number them. The comment names the
+// events each one brings; [Set.Events] lists them exactly.
 const (
 	// Guilds: GUILD_CREATE/UPDATE/DELETE, CHANNEL_CREATE/UPDATE/DELETE.
 	// Granted by default.
@@ -30,7 +30,8 @@ const (
 	// GroupAndC2CEvent: group @-messages, C2C messages, friend and group
 	// membership events. botpy calls it "public_messages".
 	GroupAndC2CEvent Set = 1 << 25
-	// Interaction: INTERACTION_CREATE (buttons, menus).
+	// Interaction: INTERACTION_CREATE (button clicks, C2C quick-menu
+	// items). Without it a bot never sees its buttons being clicked.
 	Interaction Set = 1 << 26
 	// MessageAudit: MESSAGE_AUDIT_PASS/REJECT.
 	MessageAudit Set = 1 << 27
@@ -58,12 +59,13 @@ const (
 	EnterAIO Set = 1 << 23
 )
 
-// Common masks (protocol.md Part B §7).
+// Common masks.
 const (
 	// FullIntents is the mask of the openclaw QQ plugin from v1.6 and of
 	// openclaw core: public guild messages, direct messages, groups and
-	// C2C, and interactions (1174409216). The Node SDK's FULL_INTENTS also
-	// adds Guilds and GuildMembers (1174409219).
+	// C2C, and interactions (1174409216). It is the top level of
+	// [DefaultLevels], so a client asks for it by default. The Node SDK's
+	// FULL_INTENTS also adds Guilds and GuildMembers (1174409219).
 	FullIntents = PublicGuildMessages | DirectMessage | GroupAndC2CEvent | Interaction
 )
 
@@ -152,7 +154,7 @@ var aliases = map[string]Set{
 	"guild_at_message": PublicGuildMessages, // botgo IntentGuildAtMessage
 	"direct_messages":  DirectMessage,       // botgo IntentDirectMessages
 	"forums":           ForumsEvent,
-	"open_forum_event": OpenForumsEvent, // protocol.md's spelling of botpy's bit
+	"open_forum_event": OpenForumsEvent, // the docs' name of the event group, for botpy's bit
 }
 
 // lookup returns the bit for a normalised name.

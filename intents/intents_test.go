@@ -198,13 +198,22 @@ func TestText(t *testing.T) {
 func TestDefaultLevels(t *testing.T) {
 	t.Parallel()
 	levels := DefaultLevels()
-	require.Len(t, levels, 3)
-	assert.Equal(t, Level{"full", 1107300352}, levels[0])
-	assert.Equal(t, Level{"group+channel", 1107296256}, levels[1])
-	assert.Equal(t, Level{"channel-only", 1073741826}, levels[2])
+	// Index = the record's intentLevelIndex. Level 0 asks for interactions
+	// (1<<26), without which INTERACTION_CREATE (button clicks) never
+	// arrives.
+	require.Len(t, levels, 4)
+	assert.Equal(t, Level{"full", 1174409216}, levels[0])
+	assert.True(t, levels[0].Intents.Has(Interaction))
+	assert.Equal(t, FullIntents, levels[0].Intents)
+	assert.Equal(t, Level{"full-no-interaction", 1107300352}, levels[1])
+	assert.Equal(t, Level{"group+channel", 1107296256}, levels[2])
+	assert.Equal(t, Level{"channel-only", 1073741826}, levels[3])
+	for i := 1; i < len(levels); i++ {
+		assert.True(t, levels[i-1].Intents.Has(levels[i].Intents&^GuildMembers), "level %d is a reduction of level %d", i, i-1)
+	}
 
 	levels[0].Intents = 0
-	assert.Equal(t, Set(1107300352), DefaultLevels()[0].Intents, "each call returns a fresh slice")
+	assert.Equal(t, Set(1174409216), DefaultLevels()[0].Intents, "each call returns a fresh slice")
 }
 
 func FuzzParse(f *testing.F) {

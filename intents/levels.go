@@ -7,17 +7,29 @@ type Level struct {
 	Intents Set
 }
 
-// DefaultLevels returns the openclaw QQ plugin's intent ladder (protocol.md
-// Part B §11.2), from most to least: index 0 "full" (1107300352: public
-// guild messages, direct messages, groups and C2C), 1 "group+channel"
-// (1107296256: no direct messages) and 2 "channel-only" (1073741826: public
-// guild messages and guild members, both granted by default). The index is
-// the plugin's intentLevelIndex in the shared session record.
+// DefaultLevels returns the default intent ladder, from most to least.
+// The index of a level is the intentLevelIndex of the session record
+// shared with the openclaw QQ plugin:
+//
+//   - 0 "full" (1174409216, [FullIntents]): public guild messages, direct
+//     messages, groups and C2C, and interactions. This is what the current
+//     openclaw plugin always asks for. [Interaction] is needed for
+//     INTERACTION_CREATE: without it button clicks are never delivered and
+//     spin on the user's client until they time out.
+//   - 1 "full-no-interaction" (1107300352): the same without interactions,
+//     the plugin's former top level.
+//   - 2 "group+channel" (1107296256): no direct messages either.
+//   - 3 "channel-only" (1073741826): public guild messages and guild
+//     members, both granted to every bot.
+//
+// A client steps one level down when the gateway rejects the intents it
+// asked for before READY.
 //
 // Each call returns a new slice, so callers may modify it.
 func DefaultLevels() []Level {
 	return []Level{
-		{Name: "full", Intents: PublicGuildMessages | DirectMessage | GroupAndC2CEvent},
+		{Name: "full", Intents: FullIntents},
+		{Name: "full-no-interaction", Intents: PublicGuildMessages | DirectMessage | GroupAndC2CEvent},
 		{Name: "group+channel", Intents: PublicGuildMessages | GroupAndC2CEvent},
 		{Name: "channel-only", Intents: PublicGuildMessages | GuildMembers},
 	}

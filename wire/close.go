@@ -14,7 +14,7 @@ const (
 	CloseServiceRestart CloseCode = 1012
 )
 
-// Close codes of the QQ gateway (protocol.md Part B §8).
+// Close codes of the QQ gateway, from the official docs and the public SDKs.
 const (
 	CloseUnknownError         CloseCode = 4000
 	CloseInvalidOpcode        CloseCode = 4001

@@ -6,5 +6,6 @@
 // Both the client (package client) and the fake gateway (package
 // gatewaytest) encode and decode through these types, so a change to the
 // protocol is made in one place. The package has no dependencies and does no
-// I/O. See ../shared/protocol.md Part B for the sources of every field.
+// I/O. Every field follows the official QQ Bot docs or, where they say
+// nothing, what the platform is seen to send and the public SDKs decode.
 package wire

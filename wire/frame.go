@@ -10,7 +10,7 @@ import (
 // Opcode is the "op" field of a gateway frame.
 type Opcode int
 
-// The opcodes of the QQ Bot gateway (protocol.md Part B §5).
+// The opcodes of the QQ Bot gateway, and of its webhook transport.
 const (
 	OpDispatch        Opcode = 0  // S→C: an event with t, s and d.
 	OpHeartbeat       Opcode = 1  // C→S: keepalive; d is the last seq or null.
@@ -20,7 +20,10 @@ const (
 	OpInvalidSession  Opcode = 9  // S→C: d is a boolean "can resume".
 	OpHello           Opcode = 10 // S→C: first frame, carries heartbeat_interval.
 	OpHeartbeatACK    Opcode = 11 // S→C: reply to OpHeartbeat.
-	OpHTTPCallbackACK Opcode = 12 // webhook only; never seen on the gateway.
+	OpHTTPCallbackACK Opcode = 12 // webhook only: the bot's answer to a pushed event.
+	// OpCallbackValidation is webhook only: the platform checks a callback
+	// URL with {plain_token, event_ts}, which the bot signs.
+	OpCallbackValidation Opcode = 13
 )
 
 // String names the opcode, or returns "op(N)" for an unknown one.
@@ -44,6 +47,8 @@ func (o Opcode) String() string {
 		return "HEARTBEAT_ACK"
 	case OpHTTPCallbackACK:
 		return "HTTP_CALLBACK_ACK"
+	case OpCallbackValidation:
+		return "CALLBACK_VALIDATION"
 	}
 	return "op(" + strconv.Itoa(int(o)) + ")"
 }

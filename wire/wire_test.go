@@ -3,6 +3,7 @@ package wire_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -83,6 +84,8 @@ func TestNames(t *testing.T) {
 	assert.Equal(t, "4100", wire.CloseCode(4100).String())
 	assert.Equal(t, "INVALID_SESSION", wire.OpInvalidSession.String())
 	assert.Equal(t, "op(42)", wire.Opcode(42).String())
+	assert.EqualValues(t, 13, wire.OpCallbackValidation, "webhook callback URL validation")
+	assert.Equal(t, "CALLBACK_VALIDATION", wire.OpCallbackValidation.String())
 }
 
 // FuzzDecodeFrame: no input panics; a decoded frame re-encodes and decodes
@@ -118,4 +121,75 @@ func FuzzDecodeFrame(f *testing.F) {
 			t.Fatalf("round trip changed the frame: %+v -> %+v", fr, again)
 		}
 	})
+}
+
+func TestDecodeAPIError(t *testing.T) {
+	// The real body: message, code, err_code, trace_id.
+	e := wire.DecodeAPIError(401, "hdr-trace", []byte(`{"message":"token not exist or expire","code":11244,"err_code":11244,"trace_id":"body-trace"}`))
+	require.NotNil(t, e)
+	assert.Equal(t, 401, e.Status)
+	assert.Equal(t, 11244, e.EffectiveCode())
+	assert.Equal(t, "body-trace", e.TraceID, "the body's trace id first")
+	assert.True(t, e.TokenRejected())
+	assert.False(t, errors.Is(e, wire.ErrRateLimited))
+	e.Request = "GET https://api.sgroup.qq.com/gateway/bot"
+	assert.Equal(t, "GET https://api.sgroup.qq.com/gateway/bot: HTTP 401, code 11244: token not exist or expire (trace id body-trace)", e.Error())
+
+	// Only err_code: it is the effective code. The header gives the trace id.
+	e = wire.DecodeAPIError(400, "  hdr-trace ", []byte(`{"message":"x","err_code":11242}`))
+	require.NotNil(t, e)
+	assert.Equal(t, 0, e.Code)
+	assert.Equal(t, 11242, e.EffectiveCode())
+	assert.Equal(t, "hdr-trace", e.TraceID)
+	assert.True(t, e.TokenRejected(), "codes 11241-11245 refuse the token whatever the status")
+	assert.Contains(t, e.Error(), "(trace id hdr-trace)")
+
+	// Code wins over err_code.
+	assert.Equal(t, 100001, wire.DecodeAPIError(200, "", []byte(`{"code":100001,"err_code":5}`)).EffectiveCode())
+
+	// Success answers carry no error; a 200 with a code does.
+	assert.Nil(t, wire.DecodeAPIError(200, "t", []byte(`{"access_token":"a","expires_in":"7200"}`)))
+	assert.Nil(t, wire.DecodeAPIError(204, "t", nil))
+	assert.Nil(t, wire.DecodeAPIError(200, "t", []byte(`garbage`)))
+	e = wire.DecodeAPIError(200, "", []byte(`{"code":100016,"message":"invalid appid or secret"}`))
+	require.NotNil(t, e)
+	assert.Equal(t, "HTTP 200, code 100016: invalid appid or secret", e.Error())
+
+	// Not JSON: the status alone.
+	e = wire.DecodeAPIError(404, "", []byte(`<html><body>not found</body></html>`))
+	require.NotNil(t, e)
+	assert.Equal(t, "HTTP 404", e.Error())
+	assert.False(t, e.TokenRejected())
+
+	// Rate limits.
+	for _, e := range []*wire.APIError{
+		wire.DecodeAPIError(429, "", nil),
+		wire.DecodeAPIError(200, "", []byte(`{"code":100001}`)),
+		wire.DecodeAPIError(200, "", []byte(`{"err_code":100001}`)),
+		wire.DecodeAPIError(500, "", []byte(`{"message":"Too Many Requests"}`)),
+	} {
+		assert.ErrorIs(t, e, wire.ErrRateLimited, e.Error())
+	}
+}
+
+// A hostile server cannot forge terminal output or log lines through the
+// message or the trace id, nor flood them.
+func TestAPIErrorCleansItsText(t *testing.T) {
+	e := wire.DecodeAPIError(500, "", []byte(`{"message":"a\u001b[2J\nFAKE\u202e","trace_id":"t\r\nx","code":1}`))
+	require.NotNil(t, e)
+	msg := e.Error()
+	assert.NotContains(t, msg, "\x1b")
+	assert.NotContains(t, msg, "\n")
+	assert.NotContains(t, msg, "\r")
+	assert.NotContains(t, msg, "\u202e")
+	assert.Contains(t, msg, "FAKE")
+	long := wire.APIError{Status: 500, Message: strings.Repeat("x", 10000)}
+	assert.Less(t, len(long.Error()), 400)
+	assert.Contains(t, long.Error(), "…")
+}
+
+func TestAPIErrorIsTheFakesBody(t *testing.T) {
+	b, err := json.Marshal(wire.APIError{Status: 401, Request: "GET x", Message: "m", Code: 11244, ErrCode: 11244, TraceID: "t"})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"message":"m","code":11244,"err_code":11244,"trace_id":"t"}`, string(b), "status and request are not part of the body")
 }

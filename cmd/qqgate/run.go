@@ -49,7 +49,7 @@ func (o *runOptions) register(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&o.tokenURL, "token-url", def("QQBOT_TOKEN_URL", client.DefaultTokenURL), "access token URL (env QQBOT_TOKEN_URL)")
 	fs.StringVar(&o.account, "account", def("QQBOT_ACCOUNT", ""), "account id naming the session record (env QQBOT_ACCOUNT; default the app id)")
 	fs.StringVar(&o.sessionDir, "session-dir", def("QQBOT_SESSION_DIR", ""), "session record directory (env QQBOT_SESSION_DIR; default "+sessionstore.DefaultDir()+")")
-	fs.StringVar(&o.intents, "intents", def("QQBOT_INTENTS", ""), "intents: names separated by commas, or a number (env QQBOT_INTENTS; default the three plugin levels, full first)")
+	fs.StringVar(&o.intents, "intents", def("QQBOT_INTENTS", ""), "intents: names separated by commas, or a number (env QQBOT_INTENTS; default the four levels, full with interaction first)")
 	fs.StringVar(&o.logLevel, "log-level", def("QQBOT_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
 	fs.StringVar(&o.listen, "listen", def("QQGATE_LISTEN", ""), "serve /healthz, /status and /metrics on this address (env QQGATE_LISTEN)")
 	fs.BoolVar(&o.exitOnFatal, "exit-on-fatal", false, "exit at the first account's fatal error (default: when no account is left running)")
