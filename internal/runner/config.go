@@ -112,7 +112,34 @@ func ParseConfig(path string, data []byte, getenv Env) (*Config, error) {
 	if len(doc.Content) == 0 {
 		return nil, &ConfigError{Path: path, Msg: "file is empty"}
 	}
+	if err := p.noAliases(&doc); err != nil {
+		return nil, err
+	}
 	return p.top(doc.Content[0])
+}
+
+// noAliases refuses YAML anchors (&name) and aliases (*name, merge keys
+// included) anywhere in the document. An alias repeats a whole subtree
+// without repeating its text, so a small file could make the parser walk
+// the square of its size (a list of a thousand aliases to a list of a
+// thousand items); a config has defaults: for what accounts share. The walk
+// never follows an alias, so it is linear in the file.
+func (p *parser) noAliases(n *yaml.Node) error {
+	stack := []*yaml.Node{n}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		switch {
+		case n.Kind == yaml.AliasNode:
+			return p.errAt(n, "", "alias *%s: YAML anchors and aliases are not accepted; write the value out (defaults: holds what accounts share)", n.Value)
+		case n.Anchor != "":
+			return p.errAt(n, "", "anchor &%s: YAML anchors and aliases are not accepted; write the value out (defaults: holds what accounts share)", n.Anchor)
+		}
+		for i := len(n.Content) - 1; i >= 0; i-- {
+			stack = append(stack, n.Content[i])
+		}
+	}
+	return nil
 }
 
 type parser struct {
