@@ -79,11 +79,8 @@ type Env func(string) string
 // file (a FIFO or a device would block the read or never end) of at most
 // 4 MiB.
 func LoadConfig(path string, getenv Env) (*Config, error) {
-	data, err := readRegular(path, maxConfigBytes)
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	return ParseConfig(path, data, getenv)
+	cfg, _, err := loadConfigKeyed(path, getenv)
+	return cfg, err
 }
 
 // Bounds of the files a config names.

@@ -81,6 +81,7 @@ type Runner struct {
 	reloads       atomic.Uint64
 	reloadErrors  atomic.Uint64
 	lastReloadErr atomic.Value // string
+	loaded        atomic.Value // configKey of what the last load of the file read
 
 	hideMu sync.Mutex
 	hidden map[string]bool // secret variables exec handlers do not pass on; guarded by hideMu
@@ -127,9 +128,11 @@ func New(opts Options) (*Runner, error) {
 	cfg := opts.Config
 	if opts.ConfigPath != "" {
 		var err error
-		if cfg, err = LoadConfig(opts.ConfigPath, opts.Getenv); err != nil {
+		var key configKey
+		if cfg, key, err = loadConfigKeyed(opts.ConfigPath, opts.Getenv); err != nil {
 			return nil, err
 		}
+		r.loaded.Store(key)
 	}
 	if cfg == nil || len(cfg.Accounts) == 0 {
 		return nil, errors.New("runner: no account configured")
@@ -196,7 +199,13 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("watch config: %w", err)
 		}
-		if err := w.Add(filepath.Dir(r.opts.ConfigPath)); err != nil {
+		// The file's own directory, resolved (event names are then
+		// resolved paths, see configPaths); watchFile adds the others.
+		base := filepath.Dir(r.opts.ConfigPath)
+		if real, err := filepath.EvalSymlinks(base); err == nil {
+			base = real
+		}
+		if err := w.Add(base); err != nil {
 			w.Close()
 			return fmt.Errorf("watch config: %w", err)
 		}
@@ -204,7 +213,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer w.Close()
-			r.watchFile(ctx, w, fileEvents)
+			r.watchFile(ctx, w, base, fileEvents)
 		}()
 	}
 
@@ -448,7 +457,8 @@ func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 		r.log.Info().Msg("reload requested, but there is no config file; nothing to do")
 		return
 	}
-	cfg, err := LoadConfig(r.opts.ConfigPath, r.opts.Getenv)
+	cfg, key, err := loadConfigKeyed(r.opts.ConfigPath, r.opts.Getenv)
+	r.loaded.Store(key)
 	if err != nil {
 		r.reloadErrors.Add(1)
 		r.lastReloadErr.Store(err.Error())
@@ -538,49 +548,6 @@ func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 // a's: other intents, intent levels or shard.
 func sessionChanged(a, b Account) bool {
 	return a.Intents != b.Intents || a.Shard != b.Shard || !reflect.DeepEqual(a.IntentLevels, b.IntentLevels)
-}
-
-// watchFile turns changes of the config file into debounced reload
-// requests. Exit: ctx ends or the watcher closes.
-func (r *Runner) watchFile(ctx context.Context, w *fsnotify.Watcher, out chan<- struct{}) {
-	name := filepath.Clean(r.opts.ConfigPath)
-	var timer *time.Timer
-	var fire <-chan time.Time
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok := <-w.Events:
-			if !ok {
-				return
-			}
-			if filepath.Clean(ev.Name) != name {
-				continue
-			}
-			if timer == nil {
-				timer = time.NewTimer(r.opts.ReloadDebounce)
-			} else {
-				timer.Reset(r.opts.ReloadDebounce)
-			}
-			fire = timer.C
-		case err, ok := <-w.Errors:
-			if !ok {
-				return
-			}
-			r.log.Warn().Err(err).Msg("config watch error")
-		case <-fire:
-			fire = nil
-			select {
-			case out <- struct{}{}:
-			default:
-			}
-		}
-	}
 }
 
 // Addr returns the address the ops server (/healthz, /status, /metrics)
