@@ -98,11 +98,9 @@ type account struct {
 	running bool
 	fatal   error
 
-	statsMu        sync.Mutex
-	receivedByType map[string]uint64
-	handledByType  map[string]uint64
-	failures       atomic.Uint64
-	latency        ops.Latency
+	counts   ops.EventCounts // per type, bounded: the gateway names the types
+	failures atomic.Uint64
+	latency  ops.Latency
 }
 
 // New loads the configuration (or takes Options.Config) and prepares the
@@ -282,8 +280,7 @@ func (r *Runner) afterExit(id string) error {
 func (r *Runner) startLocked(ctx context.Context, wg *sync.WaitGroup, cfg Account) {
 	actx, cancel := context.WithCancel(ctx)
 	r.noteSecretEnvsLocked(cfg)
-	a := &account{cfg: cfg, cancel: cancel, done: make(chan struct{}), running: true,
-		receivedByType: map[string]uint64{}, handledByType: map[string]uint64{}}
+	a := &account{cfg: cfg, cancel: cancel, done: make(chan struct{}), running: true}
 	r.accounts[cfg.ID] = a
 	r.order = r.orderWith(cfg.ID)
 	wg.Add(1)
@@ -335,9 +332,7 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 				a.failures.Add(1)
 				return
 			}
-			a.statsMu.Lock()
-			a.handledByType[ev.Type]++
-			a.statsMu.Unlock()
+			a.counts.Handled(ev.Type)
 		},
 	})
 	if err != nil {
@@ -359,9 +354,7 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 		Logger:             r.log, // the client names the account itself
 		IdentifyLimiter:    r.limiter,
 		OnReceive: func(ev client.Event) {
-			a.statsMu.Lock()
-			a.receivedByType[ev.Type]++
-			a.statsMu.Unlock()
+			a.counts.Received(ev.Type)
 		},
 		OnStateChange: func(s client.Status) {
 			log.Info().Stringer("state", s.State).Str("session", s.SessionID).Uint64("seq", s.LastSeqReceived).
@@ -593,23 +586,12 @@ func (r *Runner) Snapshot() []ops.AccountState {
 		if c != nil {
 			st.Status = c.Status()
 		}
-		a.statsMu.Lock()
-		st.ReceivedByType = copyCounts(a.receivedByType)
-		st.HandledByType = copyCounts(a.handledByType)
-		a.statsMu.Unlock()
+		st.ReceivedByType, st.HandledByType = a.counts.Snapshot()
 		st.HandlerFailures = a.failures.Load()
 		st.HandlerLatency = a.latency.Snapshot()
 		ws := r.store.Stats(a.cfg.ID)
 		st.StoreWrites, st.StoreErrors = ws.Writes, ws.Errors
 		out = append(out, st)
-	}
-	return out
-}
-
-func copyCounts(m map[string]uint64) map[string]uint64 {
-	out := make(map[string]uint64, len(m))
-	for k, v := range m {
-		out[k] = v
 	}
 	return out
 }

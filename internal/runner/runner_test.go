@@ -750,3 +750,44 @@ func TestRunnerReloadRetriesAFailedAccount(t *testing.T) {
 	}, waitFor, time.Millisecond, "the failed account runs again")
 	assert.Equal(t, before, g.conns("101"), "the healthy account was not touched")
 }
+
+// TestRunnerEventTypesBounded: the per-type counters and their metric
+// labels hold at most ops.MaxEventTypes types however many the gateway
+// invents; the rest count under "other", and every event is still handled.
+func TestRunnerEventTypesBounded(t *testing.T) {
+	g := newRig(t, func(o *Options) { o.Listen = "127.0.0.1:0" }, acct{app: "101"}).start()
+	base := g.opsURL()
+	g.connected("101")
+	s := g.srv.Session("101")
+	const n = 200
+	var last uint64
+	for i := range n {
+		seq, err := s.Emit(fmt.Sprintf("INVENTED_%03d_%s", i, strings.Repeat("X", 100)), map[string]int{"i": i})
+		require.NoError(t, err)
+		last = seq
+	}
+	require.Eventually(t, func() bool {
+		st, _ := g.state("bot-101")
+		return st.Status.LastSeqHandled >= last
+	}, waitFor, time.Millisecond)
+	st, _ := g.state("bot-101")
+	assert.LessOrEqual(t, len(st.ReceivedByType), ops.MaxEventTypes+1)
+	assert.LessOrEqual(t, len(st.HandledByType), ops.MaxEventTypes+1)
+	var recv, handled uint64
+	for typ, c := range st.ReceivedByType {
+		recv += c
+		assert.Equal(t, c, st.HandledByType[typ], typ)
+	}
+	for _, c := range st.HandledByType {
+		handled += c
+	}
+	assert.Equal(t, uint64(n+1), recv, "READY and every invented event counted")
+	assert.Equal(t, recv, handled)
+	assert.Equal(t, uint64(1), st.ReceivedByType["READY"])
+	assert.Positive(t, st.ReceivedByType[ops.OtherEventType])
+
+	_, m := get(t, base+"/metrics")
+	assert.LessOrEqual(t, strings.Count(m, "qqgate_events_received_total{"), ops.MaxEventTypes+1)
+	assert.Equal(t, float64(st.ReceivedByType[ops.OtherEventType]),
+		metric(t, m, `qqgate_events_received_total{account="bot-101",type="other"}`))
+}
