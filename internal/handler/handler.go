@@ -11,6 +11,12 @@
 // HandleEvent ends (the client is shutting down hard; the error wraps
 // ctx.Err()). An event is never dropped silently.
 //
+// The event's account id, type and envelope id also go into an exec
+// command's environment and an http request's headers, as MetaValue gives
+// them: as they are, or Go-quoted when they hold a character those cannot
+// carry (a NUL, a line break), so that no gateway-chosen value makes an
+// event undeliverable.
+//
 // Failed attempts are retried after an exponential backoff (Options.Backoff)
 // up to Spec.Retries times. Handlers are safe for concurrent use; the exec
 // handler bounds the commands it runs at once with Spec.Concurrency.
