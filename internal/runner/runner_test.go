@@ -791,3 +791,30 @@ func TestRunnerEventTypesBounded(t *testing.T) {
 	assert.Equal(t, float64(st.ReceivedByType[ops.OtherEventType]),
 		metric(t, m, `qqgate_events_received_total{account="bot-101",type="other"}`))
 }
+
+// panicOn panics on writes holding its word and passes the others on.
+type panicOn struct {
+	word string
+	out  *syncBuffer
+}
+
+func (w panicOn) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), w.word) {
+		panic("handler bug")
+	}
+	return w.out.Write(p)
+}
+
+// TestRunnerHandlerPanicIsAFailure: an event whose handler panics on every
+// attempt counts as a handler failure, not as handled.
+func TestRunnerHandlerPanicIsAFailure(t *testing.T) {
+	out := &syncBuffer{}
+	g := newRig(t, func(o *Options) { o.Stdout = panicOn{word: "AT_MESSAGE_CREATE", out: out} }, acct{app: "101"}).start()
+	g.connected("101")
+	g.emit("101", 1)
+	st, _ := g.state("bot-101")
+	assert.Equal(t, uint64(1), st.HandlerFailures)
+	assert.Zero(t, st.HandledByType["AT_MESSAGE_CREATE"])
+	assert.Equal(t, uint64(1), st.HandledByType["READY"])
+	assert.Equal(t, uint64(1), st.Status.HandlerErrors)
+}
