@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -318,6 +319,10 @@ func (p *parser) account(an *yaml.Node, where string, f, defaults map[string]*ya
 	}
 	if a.ID == "" {
 		return a, p.errAt(f["id"], key("id"), "must not be empty")
+	}
+	if strings.ContainsFunc(a.ID, unicode.IsControl) {
+		// It names the account in logs, records, headers and tables.
+		return a, p.errAt(f["id"], key("id"), "%q holds a control character", a.ID)
 	}
 	if f["app_id"] == nil {
 		return a, p.errAt(an, where+".app_id", "is required")

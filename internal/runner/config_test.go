@@ -278,6 +278,7 @@ func badCases() []badCase {
 		{"app_id in defaults", "defaults:\n  app_id: \"7\"\n" + okAccount, 2, "defaults.app_id", "per account"},
 		{"listen not a string", "listen: [a]\n" + okAccount, 1, "listen", "must be a string"},
 		{"session_dir null", "session_dir:\n" + okAccount, 1, "session_dir", "must be a string"},
+		{"id with a control character", "accounts:\n  - id: \"a\\x1b[2Jb\"\n    app_id: \"1\"\n    secret: s\n", 2, "accounts[0].id", `"a\x1b[2Jb" holds a control character`},
 		{"id a list", "accounts:\n  - id: [a]\n    app_id: \"1\"\n    secret: s\n", 2, "accounts[0].id", "must be a string"},
 		{"headers not a mapping", okAccount + "    handler: {type: http, url: \"http://127.0.0.1:1/\", headers: [a]}\n", 5, "accounts[0].handler.headers", "mapping"},
 	}
