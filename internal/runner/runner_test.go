@@ -818,3 +818,47 @@ func TestRunnerHandlerPanicIsAFailure(t *testing.T) {
 	assert.Equal(t, uint64(1), st.HandledByType["READY"])
 	assert.Equal(t, uint64(1), st.Status.HandlerErrors)
 }
+
+// TestRunnerDeliversOddIDs: events whose envelope id or type hold a NUL or
+// a line break reach an exec handler (those variables quoted) and an http
+// handler (those headers quoted): handled, not failed.
+func TestRunnerDeliversOddIDs(t *testing.T) {
+	work := t.TempDir()
+	script := filepath.Join(work, "handler.sh")
+	require.NoError(t, os.WriteFile(script, []byte(`cat > /dev/null
+printf '%s %s\n' "$QQGATE_TYPE" "$QQGATE_ID" >> "`+work+`/env"
+`), 0o600))
+	var mu sync.Mutex
+	var headers []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		headers = append(headers, r.Header.Get("X-QQGate-Type")+" "+r.Header.Get("X-QQGate-Id"))
+	}))
+	t.Cleanup(ts.Close)
+	g := newRig(t, nil,
+		acct{app: "101", extra: fmt.Sprintf("    handler: {type: exec, command: [sh, %q], retries: 0}\n", script)},
+		acct{app: "102", extra: fmt.Sprintf("    handler: {type: http, url: %q, retries: 0}\n", ts.URL)}).start()
+	g.connected("101", "102")
+	for _, app := range []string{"101", "102"} {
+		s := g.srv.Session(app)
+		_, err := s.EmitWithID("C2C_MESSAGE_CREATE", "C2C:a\x00b", map[string]string{"content": "hi"})
+		require.NoError(t, err)
+		last, err := s.EmitWithID("ODD\r\nTYPE", "id\n2", map[string]string{"content": "hi"})
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			st, _ := g.state(accountID(app))
+			return st.Status.LastSeqHandled >= last
+		}, waitFor, time.Millisecond)
+		st, _ := g.state(accountID(app))
+		assert.Zero(t, st.HandlerFailures, app)
+		assert.Equal(t, uint64(1), st.HandledByType["C2C_MESSAGE_CREATE"], app)
+		assert.Equal(t, uint64(1), st.HandledByType[ops.OtherEventType], app)
+	}
+	b, err := os.ReadFile(filepath.Join(work, "env"))
+	require.NoError(t, err)
+	assert.Equal(t, `C2C_MESSAGE_CREATE "C2C:a\x00b"`+"\n"+`"ODD\r\nTYPE" "id\n2"`+"\n", strings.TrimPrefix(string(b), "READY \n"))
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"READY ", `C2C_MESSAGE_CREATE "C2C:a\x00b"`, `"ODD\r\nTYPE" "id\n2"`}, headers)
+}
