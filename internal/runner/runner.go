@@ -200,6 +200,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		// The file's own directory, resolved (event names are then
 		// resolved paths, see configPaths); watchFile adds the others.
 		base := filepath.Dir(r.opts.ConfigPath)
+		if abs, err := filepath.Abs(base); err == nil {
+			base = abs
+		}
 		if real, err := filepath.EvalSymlinks(base); err == nil {
 			base = real
 		}

@@ -135,3 +135,15 @@ func TestRunnerReloadAmidOtherFiles(t *testing.T) {
 	g.reloaded(1)
 	g.connected("102")
 }
+
+// TestRunnerReloadsRelativePath: a config path relative to the working
+// directory is watched as well.
+func TestRunnerReloadsRelativePath(t *testing.T) {
+	g := newRig(t, nil, acct{app: "101"})
+	t.Chdir(filepath.Dir(g.path))
+	g.at(filepath.Base(g.path)).start()
+	g.connected("101")
+	g.write(acct{app: "101"}, acct{app: "102"})
+	g.reloaded(1)
+	g.connected("102")
+}
