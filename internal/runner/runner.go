@@ -31,7 +31,8 @@ import (
 
 // Options configure a Runner.
 type Options struct {
-	// ConfigPath is the YAML configuration; it is watched and reloaded.
+	// ConfigPath is the YAML configuration; it is watched and reloaded,
+	// through any symlinks on its path (see watchFile).
 	// When empty, Config is used as it is and never reloaded.
 	ConfigPath string
 	// Config is the configuration when ConfigPath is empty (the one-account
