@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -75,7 +76,7 @@ func cmdSession(ctx context.Context, args []string, e *env) int {
 	}
 	st, err := sessionstore.NewFileStore(sessionstore.FileStoreConfig{Dir: *dir, Clock: envClock{e}})
 	if err != nil {
-		return e.errorf("session %s: %v", sub, err)
+		return e.safeErrorf("session %s: %v", sub, err)
 	}
 	defer st.Close()
 
@@ -149,11 +150,14 @@ type listLine struct {
 func sessionList(ctx context.Context, st *sessionstore.FileStore, asJSON bool, e *env) int {
 	entries, err := st.List(ctx)
 	if err != nil {
-		return e.errorf("session list: %v", err)
+		return e.safeErrorf("session list: %v", err)
 	}
 	now := e.now()
 	if asJSON {
-		enc := json.NewEncoder(e.stdout)
+		// Encoded to a buffer first: the strings come from files anyone
+		// may have planted, and JSON leaves C1 controls raw.
+		var line bytes.Buffer
+		enc := json.NewEncoder(&line)
 		enc.SetEscapeHTML(false)
 		for _, en := range entries {
 			l := listLine{Path: en.Path, Expired: en.Expired}
@@ -170,8 +174,12 @@ func sessionList(ctx context.Context, st *sessionstore.FileStore, asJSON bool, e
 				l.AgeSeconds = now.Sub(r.SavedAt).Round(time.Millisecond).Seconds()
 			}
 			if err := enc.Encode(l); err != nil {
-				return e.errorf("session list: %v", err)
+				return e.safeErrorf("session list: %v", err)
 			}
+			if _, err := e.stdout.Write(jsonTermSafe(line.Bytes())); err != nil {
+				return e.safeErrorf("session list: %v", err)
+			}
+			line.Reset()
 		}
 		return 0
 	}
@@ -179,7 +187,7 @@ func sessionList(ctx context.Context, st *sessionstore.FileStore, asJSON bool, e
 	fmt.Fprintln(tw, "ACCOUNT\tSESSION\tSEQ\tAGE\tSTATE\tINTENT")
 	for _, en := range entries {
 		if en.Err != nil {
-			fmt.Fprintf(tw, "-\t-\t-\t-\tcorrupt\t-\t%s\n", en.Path)
+			fmt.Fprintf(tw, "-\t-\t-\t-\tcorrupt\t-\t%s\n", termSafe(en.Path))
 			continue
 		}
 		r := en.Record
@@ -190,17 +198,23 @@ func sessionList(ctx context.Context, st *sessionstore.FileStore, asJSON bool, e
 		if sid == "" {
 			sid = "null"
 		}
+		account := r.AccountID
+		if account == "" {
+			account = "null"
+		}
 		switch {
 		case en.Expired:
 			state = "expired"
 		case !r.Resumable(now, ""):
 			state = "not resumable"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", r.AccountID, sid, seq,
+		// The record's strings as cells: a planted record must not
+		// reach the terminal raw, nor break the columns (a tab shows as \t).
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", termSafe(account), termSafe(sid), seq,
 			now.Sub(r.SavedAt).Round(time.Second), state, r.IntentLevelIndex)
 	}
 	if err := tw.Flush(); err != nil {
-		return e.errorf("session list: %v", err)
+		return e.safeErrorf("session list: %v", err)
 	}
 	return 0
 }
@@ -212,9 +226,9 @@ func sessionShow(ctx context.Context, st *sessionstore.FileStore, account string
 	}
 	b, err := r.MarshalJSON()
 	if err != nil {
-		return e.errorf("session show: %v", err)
+		return e.safeErrorf("session show: %v", err)
 	}
-	fmt.Fprintf(e.stdout, "%s\n", b)
+	fmt.Fprintf(e.stdout, "%s\n", jsonTermSafe(b))
 	if now := e.now(); r.Expired(now) {
 		fmt.Fprintf(e.stderr, "qqgate: note: this record expired %s ago and will not be resumed\n",
 			(now.Sub(r.SavedAt) - sessionstore.Expiry).Round(time.Second))
@@ -233,27 +247,27 @@ func sessionClear(ctx context.Context, st *sessionstore.FileStore, account strin
 	if u, err := st.Lock(account); err != nil {
 		var le *sessionstore.LockedError
 		if errors.As(err, &le) {
-			fmt.Fprintf(e.stderr, "qqgate: warning: %v; it may write the record again\n", le)
+			fmt.Fprintf(e.stderr, "qqgate: warning: %s; it may write the record again\n", termSafe(le.Error()))
 		}
 	} else {
 		defer u.Unlock()
 	}
 	if err := st.Clear(ctx, account); err != nil {
-		return e.errorf("session clear: %v", err)
+		return e.safeErrorf("session clear: %v", err)
 	}
-	fmt.Fprintf(e.stdout, "cleared session record of account %q (%s)\n", account, st.Path(account))
+	fmt.Fprintf(e.stdout, "cleared session record of account %q (%s)\n", account, termSafe(st.Path(account)))
 	return 0
 }
 
 func sessionCleanup(ctx context.Context, st *sessionstore.FileStore, e *env) int {
 	removed, err := st.RemoveExpired(ctx)
 	for _, p := range removed {
-		fmt.Fprintf(e.stdout, "removed %s\n", p)
+		fmt.Fprintf(e.stdout, "removed %s\n", termSafe(p))
 	}
 	if err != nil {
-		return e.errorf("session cleanup: %v", err)
+		return e.safeErrorf("session cleanup: %v", err)
 	}
-	fmt.Fprintf(e.stdout, "%d file(s) removed from %s\n", len(removed), st.Dir())
+	fmt.Fprintf(e.stdout, "%d file(s) removed from %s\n", len(removed), termSafe(st.Dir()))
 	return 0
 }
 
@@ -262,7 +276,7 @@ func noRecord(cmd, account string, err error, e *env) int {
 	if errors.Is(err, sessionstore.ErrNoSession) {
 		// "sessionstore: no session for account "x": no record in DIR",
 		// or the account the file belongs to.
-		return e.errorf("session %s: %v", cmd, err)
+		return e.safeErrorf("session %s: %v", cmd, err)
 	}
-	return e.errorf("session %s: account %q: %v", cmd, account, err)
+	return e.safeErrorf("session %s: account %q: %v", cmd, account, err)
 }

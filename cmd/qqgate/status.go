@@ -47,7 +47,7 @@ func cmdStatus(ctx context.Context, args []string, e *env) int {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		return e.errorf("status: unexpected argument %q", fs.Arg(0))
+		return e.safeErrorf("status: unexpected argument %q", fs.Arg(0))
 	}
 	listenSet := false
 	fs.Visit(func(f *flag.Flag) { listenSet = listenSet || f.Name == "listen" })
@@ -56,19 +56,20 @@ func cmdStatus(ctx context.Context, args []string, e *env) int {
 	}
 	target, err := statusURL(*listen, *rawURL)
 	if err != nil {
-		return e.errorf("status: %v", err)
+		return e.safeErrorf("status: %v", err)
 	}
 
 	body, err := fetchStatus(ctx, target)
 	if err != nil {
-		return e.errorf("status: %v", err)
+		return e.safeErrorf("status: %v", err)
 	}
 	var accounts []ops.AccountStatus
 	if err := json.Unmarshal(body, &accounts); err != nil {
-		return e.errorf("status: %s did not answer a status array: %v", target, err)
+		return e.safeErrorf("status: %s did not answer a status array: %v", target, err)
 	}
 	if *asJSON {
-		body = bytes.TrimRight(body, "\n")
+		// As served, but terminal-safe: the strings may hold anything.
+		body = jsonTermSafe(bytes.TrimRight(body, "\n"))
 		fmt.Fprintf(e.stdout, "%s\n", body)
 		return 0
 	}
@@ -160,10 +161,11 @@ func printStatusTable(w io.Writer, accounts []ops.AccountStatus) {
 	tw.Flush()
 }
 
-// cell makes s one table cell: "-" when empty, on one line, without tabs.
+// cell makes s one table cell: "-" when empty, on one line, without tabs,
+// and terminal-safe (termSafe): the text comes from the network.
 func cell(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return strings.Join(strings.Fields(s), " ")
+	return termSafe(strings.Join(strings.Fields(s), " "))
 }

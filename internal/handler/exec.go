@@ -99,10 +99,10 @@ func (e *execHandler) attempt(ctx context.Context, ev client.Event, line []byte)
 	cmd := exec.CommandContext(actx, e.path, e.args...)
 	cmd.Stdin = bytes.NewReader(append(line[:len(line):len(line)], '\n'))
 	cmd.Env = append(e.environ(),
-		"QQGATE_ACCOUNT="+ev.AccountID,
-		"QQGATE_TYPE="+ev.Type,
+		"QQGATE_ACCOUNT="+MetaValue(ev.AccountID),
+		"QQGATE_TYPE="+MetaValue(ev.Type),
 		"QQGATE_SEQ="+strconv.FormatUint(ev.Seq, 10),
-		"QQGATE_ID="+ev.ID,
+		"QQGATE_ID="+MetaValue(ev.ID),
 	)
 	stdout, stderr := &tail{max: StderrTail}, &tail{max: StderrTail}
 	cmd.Stdout, cmd.Stderr = stdout, stderr

@@ -249,3 +249,38 @@ func TestExecDoesNotPassSecretsOn(t *testing.T) {
 		assert.NotContains(t, kv, "secret", "a secret reached the command: %s", kv)
 	}
 }
+
+// TestExecOddTypeAndID: an event whose type or id cannot be an environment
+// value as it is (a NUL, a line break, a huge id) is still delivered, with
+// those variables quoted (MetaValue) and the exact values on stdin.
+func TestExecOddTypeAndID(t *testing.T) {
+	path, dir := script(t, `
+cat >> "$1/stdin"
+printf '%s\n' "$QQGATE_TYPE" >> "$1/type"
+printf '%s\n' "$QQGATE_ID" >> "$1/id"`)
+	var rec recorder
+	h, err := handler.New(handler.Spec{Type: "exec", Command: []string{path, dir}, Retries: -1}, rec.options())
+	require.NoError(t, err)
+	odd := []struct{ typ, id string }{
+		{"C2C_MESSAGE_CREATE", "C2C:abc\x00def"},
+		{"T\r\nX-Evil: 1", "id\n2"},
+		{"BIG", strings.Repeat("i", 256<<10)}, // over the kernel's limit for one variable
+	}
+	var wantStdin []string
+	for i, o := range odd {
+		ev := event(uint64(i + 1))
+		ev.Type, ev.ID = o.typ, o.id
+		require.NoError(t, h.HandleEvent(t.Context(), ev))
+		assert.Equal(t, result{seq: ev.Seq, attempts: 1}, rec.last(t))
+		wantStdin = append(wantStdin, mustLine(t, ev))
+	}
+	assert.Equal(t, wantStdin, readLines(t, filepath.Join(dir, "stdin")), "the exact values on stdin")
+	types := readLines(t, filepath.Join(dir, "type"))
+	assert.Equal(t, []string{"C2C_MESSAGE_CREATE", `"T\r\nX-Evil: 1"`, "BIG"}, types)
+	ids := readLines(t, filepath.Join(dir, "id"))
+	require.Len(t, ids, 3)
+	assert.Equal(t, `"C2C:abc\x00def"`, ids[0])
+	assert.Equal(t, `"id\n2"`, ids[1])
+	assert.Equal(t, handler.MetaValue(odd[2].id), ids[2])
+	assert.True(t, strings.HasSuffix(ids[2], `"...`))
+}

@@ -11,8 +11,16 @@
 // HandleEvent ends (the client is shutting down hard; the error wraps
 // ctx.Err()). An event is never dropped silently.
 //
+// The event's account id, type and envelope id also go into an exec
+// command's environment and an http request's headers, as MetaValue gives
+// them: as they are, or Go-quoted when they hold a character those cannot
+// carry (a NUL, a line break), so that no gateway-chosen value makes an
+// event undeliverable.
+//
 // Failed attempts are retried after an exponential backoff (Options.Backoff)
-// up to Spec.Retries times. Handlers are safe for concurrent use; the exec
+// up to Spec.Retries times. An attempt that panics is a failed attempt (its
+// error is a *PanicError, matching ErrPanic): it is retried, logged with its
+// stack, and the event never counts as delivered. Handlers are safe for concurrent use; the exec
 // handler bounds the commands it runs at once with Spec.Concurrency.
 package handler
 
@@ -25,6 +33,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -393,13 +402,40 @@ type retrier struct {
 	onResult func(client.Event, int, error, time.Duration)
 }
 
+// ErrPanic is matched (errors.Is) by the error of an attempt that
+// panicked, a *PanicError.
+var ErrPanic = errors.New("handler: attempt panicked")
+
+// PanicError is a panic of one delivery attempt, recovered. The attempt
+// counts as failed: it is retried like any other failure, and the event
+// never counts as delivered.
+type PanicError struct {
+	Value any    // what was passed to panic
+	Stack []byte // the panicking goroutine's stack
+}
+
+// Error names the panic value; the stack is logged, not repeated here.
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// Is makes errors.Is(err, ErrPanic) hold.
+func (e *PanicError) Is(target error) bool { return target == ErrPanic }
+
 // HandleEvent delivers ev, retrying failed attempts; see the package doc.
 func (h *retrier) HandleEvent(ctx context.Context, ev client.Event) (err error) {
 	start := time.Now()
 	attempts := 0
 	defer func() {
+		// Attempts recover their own panics; anything else panicking here
+		// is reported as a failure, never as a delivery, and goes on up.
+		p := recover()
+		if p != nil {
+			err = &PanicError{Value: p, Stack: debug.Stack()}
+		}
 		if h.onResult != nil {
 			h.onResult(ev, attempts, err, time.Since(start))
+		}
+		if p != nil {
+			panic(p)
 		}
 	}()
 	b, err := Line(ev)
@@ -409,7 +445,7 @@ func (h *retrier) HandleEvent(ctx context.Context, ev client.Event) (err error) 
 	var bo *backoff.ExponentialBackOff
 	for {
 		attempts++
-		last := h.do.attempt(ctx, ev, b)
+		last := h.try(ctx, ev, b)
 		if last == nil {
 			return nil
 		}
@@ -430,6 +466,20 @@ func (h *retrier) HandleEvent(ctx context.Context, ev client.Event) (err error) 
 			return h.aborted(ctx, ev, attempts, last)
 		}
 	}
+}
+
+// try makes one attempt; a panic is its error, a *PanicError.
+func (h *retrier) try(ctx context.Context, ev client.Event, line []byte) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			pe := &PanicError{Value: p, Stack: debug.Stack()}
+			h.log.Error().Str("account", ev.AccountID).Str("handler", h.name).Str("type", ev.Type).
+				Uint64("seq", ev.Seq).Str("panic", fmt.Sprint(p)).Str("stack", string(pe.Stack)).
+				Msg("handler attempt panicked; counted as a failed attempt")
+			err = pe
+		}
+	}()
+	return h.do.attempt(ctx, ev, line)
 }
 
 // aborted is the error of a HandleEvent whose ctx ended.

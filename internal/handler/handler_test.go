@@ -318,3 +318,57 @@ func TestShutdownDuringRetryWait(t *testing.T) {
 	assert.Contains(t, err.Error(), "disk on fire")
 	assert.Equal(t, 1, rec.last(t).attempts)
 }
+
+// panickyWriter panics on its first panics writes, then records them.
+type panickyWriter struct {
+	panics int
+	writes []string
+}
+
+func (w *panickyWriter) Write(p []byte) (int, error) {
+	if w.panics > 0 {
+		w.panics--
+		panic("writer exploded")
+	}
+	w.writes = append(w.writes, string(p))
+	return len(p), nil
+}
+
+// handleNoPanic calls h.HandleEvent and reports a panic that came out of
+// it as a test failure instead of a crash.
+func handleNoPanic(t *testing.T, h client.Handler, ev client.Event) (err error) {
+	t.Helper()
+	defer func() {
+		if p := recover(); p != nil {
+			t.Errorf("HandleEvent panicked: %v", p)
+			err = fmt.Errorf("panicked: %v", p)
+		}
+	}()
+	return h.HandleEvent(t.Context(), ev)
+}
+
+// TestPanicIsAFailedAttempt: an attempt that panics is a failure: retried,
+// and never reported (OnResult, the returned error) as a delivery.
+func TestPanicIsAFailedAttempt(t *testing.T) {
+	var rec recorder
+	w := &panickyWriter{panics: 1}
+	opts := rec.options()
+	opts.Stdout = w
+	h, err := handler.New(handler.Spec{}, opts)
+	require.NoError(t, err)
+	require.NoError(t, handleNoPanic(t, h, event(1)))
+	assert.Equal(t, []string{mustLine(t, event(1)) + "\n"}, w.writes, "delivered by the retry")
+	assert.Equal(t, result{seq: 1, attempts: 2}, rec.last(t))
+
+	w.panics = 100
+	err = handleNoPanic(t, h, event(2))
+	require.Error(t, err)
+	assert.ErrorIs(t, err, handler.ErrPanic)
+	var pe *handler.PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "writer exploded", pe.Value)
+	assert.Contains(t, string(pe.Stack), "panickyWriter")
+	last := rec.last(t)
+	assert.Equal(t, 4, last.attempts, "retried like any failure")
+	assert.ErrorIs(t, last.err, handler.ErrPanic, "OnResult sees the failure")
+}

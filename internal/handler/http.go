@@ -72,10 +72,10 @@ func (h *httpHandler) attempt(ctx context.Context, ev client.Event, line []byte)
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", "qqgate")
 	}
-	req.Header.Set("X-QQGate-Account", ev.AccountID)
-	req.Header.Set("X-QQGate-Type", ev.Type)
+	req.Header.Set("X-QQGate-Account", MetaValue(ev.AccountID))
+	req.Header.Set("X-QQGate-Type", MetaValue(ev.Type))
 	req.Header.Set("X-QQGate-Seq", strconv.FormatUint(ev.Seq, 10))
-	req.Header.Set("X-QQGate-Id", ev.ID)
+	req.Header.Set("X-QQGate-Id", MetaValue(ev.ID))
 
 	resp, err := h.hc.Do(req)
 	if err != nil {

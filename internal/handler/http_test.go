@@ -190,3 +190,23 @@ func TestHTTPShutdownAbortsTheRequest(t *testing.T) {
 	assert.Equal(t, 1, rec.last(t).attempts)
 	assert.Empty(t, rec.waits)
 }
+
+// TestHTTPOddTypeAndID: an event whose type or id cannot be a header value
+// as it is (CR/LF, NUL) is still delivered, with those headers quoted
+// (MetaValue) and the exact values in the body.
+func TestHTTPOddTypeAndID(t *testing.T) {
+	srv := newServer(t)
+	var rec recorder
+	h, err := handler.New(handler.Spec{Type: "http", URL: srv.URL, Retries: -1}, rec.options())
+	require.NoError(t, err)
+	ev := event(1)
+	ev.Type, ev.ID = "C2C_MESSAGE_CREATE\r\nX-Evil: 1", "C2C:abc\x00def"
+	require.NoError(t, h.HandleEvent(t.Context(), ev))
+	assert.Equal(t, result{seq: 1, attempts: 1}, rec.last(t))
+	reqs := srv.seen()
+	require.Len(t, reqs, 1)
+	assert.Equal(t, mustLine(t, ev), reqs[0].body)
+	assert.Equal(t, `"C2C_MESSAGE_CREATE\r\nX-Evil: 1"`, reqs[0].header.Get("X-QQGate-Type"))
+	assert.Equal(t, `"C2C:abc\x00def"`, reqs[0].header.Get("X-QQGate-Id"))
+	assert.Empty(t, reqs[0].header.Get("X-Evil"))
+}

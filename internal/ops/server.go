@@ -41,8 +41,8 @@ type Server struct {
 //	qqgate_account_running              gauge 0/1
 //	qqgate_account_fatal                gauge 0/1
 //	qqgate_events_total                 counter: events handed to the client's queue
-//	qqgate_events_received_total{type}  counter
-//	qqgate_events_handled_total{type}   counter
+//	qqgate_events_received_total{type}  counter (types bounded as EventCounts does)
+//	qqgate_events_handled_total{type}   counter (types bounded as EventCounts does)
 //	qqgate_handler_failures_total       counter: failed after retries
 //	qqgate_handler_errors_total         counter: handler calls that returned an error
 //	qqgate_handler_panics_total         counter

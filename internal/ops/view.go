@@ -16,7 +16,8 @@ type AccountState struct {
 
 	// ReceivedByType counts events received per event type, HandledByType
 	// events whose handler succeeded per type; both filled by the runner's
-	// handler wrapper. Nil means none.
+	// handler wrapper from an EventCounts, so they hold at most
+	// MaxEventTypes types and OtherEventType. Nil means none.
 	ReceivedByType map[string]uint64
 	HandledByType  map[string]uint64
 	// HandlerFailures counts events whose handler finally failed after

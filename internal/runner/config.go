@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -75,17 +76,39 @@ func (e *ConfigError) Error() string {
 // A nil Env means os.Getenv.
 type Env func(string) string
 
-// LoadConfig reads and validates the file at path.
+// LoadConfig reads and validates the file at path. It must be a regular
+// file (a FIFO or a device would block the read or never end) of at most
+// 4 MiB.
 func LoadConfig(path string, getenv Env) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	return ParseConfig(path, data, getenv)
+	cfg, _, err := loadConfigKeyed(path, getenv)
+	return cfg, err
 }
 
-// maxConfigBytes bounds a config file.
-const maxConfigBytes = 4 << 20
+// Bounds of the files a config names.
+const (
+	maxConfigBytes = 4 << 20  // the config file
+	maxSecretBytes = 64 << 10 // a secret_file
+)
+
+// readRegular reads the regular file at path, at most limit+1 bytes, so
+// that a caller can tell a file over limit. A FIFO, socket or device is
+// refused before it is opened: a read could wait for a writer forever or
+// never end.
+func readRegular(path string, limit int64) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit+1))
+}
 
 // ParseConfig parses and validates data as the file path. Unknown keys and
 // bad values are errors naming the file, line and key.
@@ -112,7 +135,34 @@ func ParseConfig(path string, data []byte, getenv Env) (*Config, error) {
 	if len(doc.Content) == 0 {
 		return nil, &ConfigError{Path: path, Msg: "file is empty"}
 	}
+	if err := p.noAliases(&doc); err != nil {
+		return nil, err
+	}
 	return p.top(doc.Content[0])
+}
+
+// noAliases refuses YAML anchors (&name) and aliases (*name, merge keys
+// included) anywhere in the document. An alias repeats a whole subtree
+// without repeating its text, so a small file could make the parser walk
+// the square of its size (a list of a thousand aliases to a list of a
+// thousand items); a config has defaults: for what accounts share. The walk
+// never follows an alias, so it is linear in the file.
+func (p *parser) noAliases(n *yaml.Node) error {
+	stack := []*yaml.Node{n}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		switch {
+		case n.Kind == yaml.AliasNode:
+			return p.errAt(n, "", "alias *%s: YAML anchors and aliases are not accepted; write the value out (defaults: holds what accounts share)", n.Value)
+		case n.Anchor != "":
+			return p.errAt(n, "", "anchor &%s: YAML anchors and aliases are not accepted; write the value out (defaults: holds what accounts share)", n.Anchor)
+		}
+		for i := len(n.Content) - 1; i >= 0; i-- {
+			stack = append(stack, n.Content[i])
+		}
+	}
+	return nil
 }
 
 type parser struct {
@@ -270,6 +320,10 @@ func (p *parser) account(an *yaml.Node, where string, f, defaults map[string]*ya
 	if a.ID == "" {
 		return a, p.errAt(f["id"], key("id"), "must not be empty")
 	}
+	if strings.ContainsFunc(a.ID, unicode.IsControl) {
+		// It names the account in logs, records, headers and tables.
+		return a, p.errAt(f["id"], key("id"), "%q holds a control character", a.ID)
+	}
 	if f["app_id"] == nil {
 		return a, p.errAt(an, where+".app_id", "is required")
 	}
@@ -304,9 +358,12 @@ func (p *parser) account(an *yaml.Node, where string, f, defaults map[string]*ya
 			return a, p.errAt(f[k], key(k), "environment variable %s is empty or unset", v)
 		}
 	case "secret_file":
-		b, err := os.ReadFile(v)
+		b, err := readRegular(v, maxSecretBytes)
 		if err != nil {
 			return a, p.errAt(f[k], key(k), "cannot read the secret file: %v", err)
+		}
+		if len(b) > maxSecretBytes {
+			return a, p.errAt(f[k], key(k), "the secret file %s is larger than %d bytes", v, maxSecretBytes)
 		}
 		a.Secret, a.SecretFrom = strings.TrimSpace(string(b)), "file "+v
 	}

@@ -278,6 +278,7 @@ func badCases() []badCase {
 		{"app_id in defaults", "defaults:\n  app_id: \"7\"\n" + okAccount, 2, "defaults.app_id", "per account"},
 		{"listen not a string", "listen: [a]\n" + okAccount, 1, "listen", "must be a string"},
 		{"session_dir null", "session_dir:\n" + okAccount, 1, "session_dir", "must be a string"},
+		{"id with a control character", "accounts:\n  - id: \"a\\x1b[2Jb\"\n    app_id: \"1\"\n    secret: s\n", 2, "accounts[0].id", `"a\x1b[2Jb" holds a control character`},
 		{"id a list", "accounts:\n  - id: [a]\n    app_id: \"1\"\n    secret: s\n", 2, "accounts[0].id", "must be a string"},
 		{"headers not a mapping", okAccount + "    handler: {type: http, url: \"http://127.0.0.1:1/\", headers: [a]}\n", 5, "accounts[0].handler.headers", "mapping"},
 	}
@@ -436,4 +437,57 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+// aliasBomb is a small file whose one alias-heavy key would make a parser
+// that expands aliases walk items*aliases values.
+func aliasBomb(items, aliases int) []byte {
+	var b strings.Builder
+	b.WriteString("accounts:\n  - id: a\n    app_id: \"1\"\n    secret: s\n    intent_levels: [&L [")
+	for i := range items {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString("1")
+	}
+	b.WriteString("]")
+	for range aliases {
+		b.WriteString(",*L")
+	}
+	b.WriteString("]\n")
+	return []byte(b.String())
+}
+
+// TestParseConfigRefusesAliases: anchors and aliases are refused with the
+// file and line, so an alias-amplified file fails at once instead of
+// costing the square of its size.
+func TestParseConfigRefusesAliases(t *testing.T) {
+	_, err := ParseConfig("/etc/bomb.yaml", aliasBomb(25000, 25000), testEnv)
+	require.Error(t, err)
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 5, ce.Line)
+	assert.Contains(t, err.Error(), "/etc/bomb.yaml:5: ")
+	assert.Contains(t, err.Error(), "anchor &L")
+
+	cases := []struct {
+		name, src string
+		line      int
+		what      string
+	}{
+		{"merge key", "defaults: &d {secret: s}\naccounts:\n  - <<: *d\n    id: a\n    app_id: \"1\"\n", 1, "anchor &d"},
+		{"alias to an earlier scalar", "accounts:\n  - id: &i a\n    app_id: \"1\"\n    secret: *i\n", 2, "anchor &i"},
+		{"anchor never used", "accounts:\n  - id: a\n    app_id: \"1\"\n    secret: &s s\n", 4, "anchor &s"},
+		{"self reference", "a: &x [*x]\n", 1, "anchor &x"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig("c.yaml", []byte(tc.src), testEnv)
+			require.Error(t, err)
+			require.True(t, IsConfigError(err), "%T %v", err, err)
+			assert.Contains(t, err.Error(), "c.yaml:"+itoa(tc.line)+": ")
+			assert.Contains(t, err.Error(), tc.what)
+			assert.Contains(t, err.Error(), "not accepted")
+		})
+	}
 }

@@ -31,7 +31,8 @@ import (
 
 // Options configure a Runner.
 type Options struct {
-	// ConfigPath is the YAML configuration; it is watched and reloaded.
+	// ConfigPath is the YAML configuration; it is watched and reloaded,
+	// through any symlinks on its path (see watchFile).
 	// When empty, Config is used as it is and never reloaded.
 	ConfigPath string
 	// Config is the configuration when ConfigPath is empty (the one-account
@@ -81,6 +82,7 @@ type Runner struct {
 	reloads       atomic.Uint64
 	reloadErrors  atomic.Uint64
 	lastReloadErr atomic.Value // string
+	loaded        atomic.Value // configKey of what the last load of the file read
 
 	hideMu sync.Mutex
 	hidden map[string]bool // secret variables exec handlers do not pass on; guarded by hideMu
@@ -97,11 +99,9 @@ type account struct {
 	running bool
 	fatal   error
 
-	statsMu        sync.Mutex
-	receivedByType map[string]uint64
-	handledByType  map[string]uint64
-	failures       atomic.Uint64
-	latency        ops.Latency
+	counts   ops.EventCounts // per type, bounded: the gateway names the types
+	failures atomic.Uint64
+	latency  ops.Latency
 }
 
 // New loads the configuration (or takes Options.Config) and prepares the
@@ -127,9 +127,11 @@ func New(opts Options) (*Runner, error) {
 	cfg := opts.Config
 	if opts.ConfigPath != "" {
 		var err error
-		if cfg, err = LoadConfig(opts.ConfigPath, opts.Getenv); err != nil {
+		var key configKey
+		if cfg, key, err = loadConfigKeyed(opts.ConfigPath, opts.Getenv); err != nil {
 			return nil, err
 		}
+		r.loaded.Store(key)
 	}
 	if cfg == nil || len(cfg.Accounts) == 0 {
 		return nil, errors.New("runner: no account configured")
@@ -196,7 +198,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("watch config: %w", err)
 		}
-		if err := w.Add(filepath.Dir(r.opts.ConfigPath)); err != nil {
+		// The file's own directory, resolved (event names are then
+		// resolved paths, see configPaths); watchFile adds the others.
+		base := filepath.Dir(r.opts.ConfigPath)
+		if abs, err := filepath.Abs(base); err == nil {
+			base = abs
+		}
+		if real, err := filepath.EvalSymlinks(base); err == nil {
+			base = real
+		}
+		if err := w.Add(base); err != nil {
 			w.Close()
 			return fmt.Errorf("watch config: %w", err)
 		}
@@ -204,7 +215,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer w.Close()
-			r.watchFile(ctx, w, fileEvents)
+			r.watchFile(ctx, w, base, fileEvents)
 		}()
 	}
 
@@ -273,8 +284,7 @@ func (r *Runner) afterExit(id string) error {
 func (r *Runner) startLocked(ctx context.Context, wg *sync.WaitGroup, cfg Account) {
 	actx, cancel := context.WithCancel(ctx)
 	r.noteSecretEnvsLocked(cfg)
-	a := &account{cfg: cfg, cancel: cancel, done: make(chan struct{}), running: true,
-		receivedByType: map[string]uint64{}, handledByType: map[string]uint64{}}
+	a := &account{cfg: cfg, cancel: cancel, done: make(chan struct{}), running: true}
 	r.accounts[cfg.ID] = a
 	r.order = r.orderWith(cfg.ID)
 	wg.Add(1)
@@ -326,9 +336,7 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 				a.failures.Add(1)
 				return
 			}
-			a.statsMu.Lock()
-			a.handledByType[ev.Type]++
-			a.statsMu.Unlock()
+			a.counts.Handled(ev.Type)
 		},
 	})
 	if err != nil {
@@ -350,9 +358,7 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 		Logger:             r.log, // the client names the account itself
 		IdentifyLimiter:    r.limiter,
 		OnReceive: func(ev client.Event) {
-			a.statsMu.Lock()
-			a.receivedByType[ev.Type]++
-			a.statsMu.Unlock()
+			a.counts.Received(ev.Type)
 		},
 		OnStateChange: func(s client.Status) {
 			log.Info().Stringer("state", s.State).Str("session", s.SessionID).Uint64("seq", s.LastSeqReceived).
@@ -448,7 +454,8 @@ func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 		r.log.Info().Msg("reload requested, but there is no config file; nothing to do")
 		return
 	}
-	cfg, err := LoadConfig(r.opts.ConfigPath, r.opts.Getenv)
+	cfg, key, err := loadConfigKeyed(r.opts.ConfigPath, r.opts.Getenv)
+	r.loaded.Store(key)
 	if err != nil {
 		r.reloadErrors.Add(1)
 		r.lastReloadErr.Store(err.Error())
@@ -540,49 +547,6 @@ func sessionChanged(a, b Account) bool {
 	return a.Intents != b.Intents || a.Shard != b.Shard || !reflect.DeepEqual(a.IntentLevels, b.IntentLevels)
 }
 
-// watchFile turns changes of the config file into debounced reload
-// requests. Exit: ctx ends or the watcher closes.
-func (r *Runner) watchFile(ctx context.Context, w *fsnotify.Watcher, out chan<- struct{}) {
-	name := filepath.Clean(r.opts.ConfigPath)
-	var timer *time.Timer
-	var fire <-chan time.Time
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok := <-w.Events:
-			if !ok {
-				return
-			}
-			if filepath.Clean(ev.Name) != name {
-				continue
-			}
-			if timer == nil {
-				timer = time.NewTimer(r.opts.ReloadDebounce)
-			} else {
-				timer.Reset(r.opts.ReloadDebounce)
-			}
-			fire = timer.C
-		case err, ok := <-w.Errors:
-			if !ok {
-				return
-			}
-			r.log.Warn().Err(err).Msg("config watch error")
-		case <-fire:
-			fire = nil
-			select {
-			case out <- struct{}{}:
-			default:
-			}
-		}
-	}
-}
-
 // Addr returns the address the ops server (/healthz, /status, /metrics)
 // listens on, or nil when there is none or Run has not opened it yet.
 func (r *Runner) Addr() net.Addr {
@@ -626,23 +590,12 @@ func (r *Runner) Snapshot() []ops.AccountState {
 		if c != nil {
 			st.Status = c.Status()
 		}
-		a.statsMu.Lock()
-		st.ReceivedByType = copyCounts(a.receivedByType)
-		st.HandledByType = copyCounts(a.handledByType)
-		a.statsMu.Unlock()
+		st.ReceivedByType, st.HandledByType = a.counts.Snapshot()
 		st.HandlerFailures = a.failures.Load()
 		st.HandlerLatency = a.latency.Snapshot()
 		ws := r.store.Stats(a.cfg.ID)
 		st.StoreWrites, st.StoreErrors = ws.Writes, ws.Errors
 		out = append(out, st)
-	}
-	return out
-}
-
-func copyCounts(m map[string]uint64) map[string]uint64 {
-	out := make(map[string]uint64, len(m))
-	for k, v := range m {
-		out[k] = v
 	}
 	return out
 }

@@ -750,3 +750,115 @@ func TestRunnerReloadRetriesAFailedAccount(t *testing.T) {
 	}, waitFor, time.Millisecond, "the failed account runs again")
 	assert.Equal(t, before, g.conns("101"), "the healthy account was not touched")
 }
+
+// TestRunnerEventTypesBounded: the per-type counters and their metric
+// labels hold at most ops.MaxEventTypes types however many the gateway
+// invents; the rest count under "other", and every event is still handled.
+func TestRunnerEventTypesBounded(t *testing.T) {
+	g := newRig(t, func(o *Options) { o.Listen = "127.0.0.1:0" }, acct{app: "101"}).start()
+	base := g.opsURL()
+	g.connected("101")
+	s := g.srv.Session("101")
+	const n = 200
+	var last uint64
+	for i := range n {
+		seq, err := s.Emit(fmt.Sprintf("INVENTED_%03d_%s", i, strings.Repeat("X", 100)), map[string]int{"i": i})
+		require.NoError(t, err)
+		last = seq
+	}
+	require.Eventually(t, func() bool {
+		st, _ := g.state("bot-101")
+		return st.Status.LastSeqHandled >= last
+	}, waitFor, time.Millisecond)
+	st, _ := g.state("bot-101")
+	assert.LessOrEqual(t, len(st.ReceivedByType), ops.MaxEventTypes+1)
+	assert.LessOrEqual(t, len(st.HandledByType), ops.MaxEventTypes+1)
+	var recv, handled uint64
+	for typ, c := range st.ReceivedByType {
+		recv += c
+		assert.Equal(t, c, st.HandledByType[typ], typ)
+	}
+	for _, c := range st.HandledByType {
+		handled += c
+	}
+	assert.Equal(t, uint64(n+1), recv, "READY and every invented event counted")
+	assert.Equal(t, recv, handled)
+	assert.Equal(t, uint64(1), st.ReceivedByType["READY"])
+	assert.Positive(t, st.ReceivedByType[ops.OtherEventType])
+
+	_, m := get(t, base+"/metrics")
+	assert.LessOrEqual(t, strings.Count(m, "qqgate_events_received_total{"), ops.MaxEventTypes+1)
+	assert.Equal(t, float64(st.ReceivedByType[ops.OtherEventType]),
+		metric(t, m, `qqgate_events_received_total{account="bot-101",type="other"}`))
+}
+
+// panicOn panics on writes holding its word and passes the others on.
+type panicOn struct {
+	word string
+	out  *syncBuffer
+}
+
+func (w panicOn) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), w.word) {
+		panic("handler bug")
+	}
+	return w.out.Write(p)
+}
+
+// TestRunnerHandlerPanicIsAFailure: an event whose handler panics on every
+// attempt counts as a handler failure, not as handled.
+func TestRunnerHandlerPanicIsAFailure(t *testing.T) {
+	out := &syncBuffer{}
+	g := newRig(t, func(o *Options) { o.Stdout = panicOn{word: "AT_MESSAGE_CREATE", out: out} }, acct{app: "101"}).start()
+	g.connected("101")
+	g.emit("101", 1)
+	st, _ := g.state("bot-101")
+	assert.Equal(t, uint64(1), st.HandlerFailures)
+	assert.Zero(t, st.HandledByType["AT_MESSAGE_CREATE"])
+	assert.Equal(t, uint64(1), st.HandledByType["READY"])
+	assert.Equal(t, uint64(1), st.Status.HandlerErrors)
+}
+
+// TestRunnerDeliversOddIDs: events whose envelope id or type hold a NUL or
+// a line break reach an exec handler (those variables quoted) and an http
+// handler (those headers quoted): handled, not failed.
+func TestRunnerDeliversOddIDs(t *testing.T) {
+	work := t.TempDir()
+	script := filepath.Join(work, "handler.sh")
+	require.NoError(t, os.WriteFile(script, []byte(`cat > /dev/null
+printf '%s %s\n' "$QQGATE_TYPE" "$QQGATE_ID" >> "`+work+`/env"
+`), 0o600))
+	var mu sync.Mutex
+	var headers []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		headers = append(headers, r.Header.Get("X-QQGate-Type")+" "+r.Header.Get("X-QQGate-Id"))
+	}))
+	t.Cleanup(ts.Close)
+	g := newRig(t, nil,
+		acct{app: "101", extra: fmt.Sprintf("    handler: {type: exec, command: [sh, %q], retries: 0}\n", script)},
+		acct{app: "102", extra: fmt.Sprintf("    handler: {type: http, url: %q, retries: 0}\n", ts.URL)}).start()
+	g.connected("101", "102")
+	for _, app := range []string{"101", "102"} {
+		s := g.srv.Session(app)
+		_, err := s.EmitWithID("C2C_MESSAGE_CREATE", "C2C:a\x00b", map[string]string{"content": "hi"})
+		require.NoError(t, err)
+		last, err := s.EmitWithID("ODD\r\nTYPE", "id\n2", map[string]string{"content": "hi"})
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			st, _ := g.state(accountID(app))
+			return st.Status.LastSeqHandled >= last
+		}, waitFor, time.Millisecond)
+		st, _ := g.state(accountID(app))
+		assert.Zero(t, st.HandlerFailures, app)
+		assert.Equal(t, uint64(1), st.HandledByType["C2C_MESSAGE_CREATE"], app)
+		assert.Equal(t, uint64(1), st.HandledByType[ops.OtherEventType], app)
+	}
+	b, err := os.ReadFile(filepath.Join(work, "env"))
+	require.NoError(t, err)
+	assert.Equal(t, `C2C_MESSAGE_CREATE "C2C:a\x00b"`+"\n"+`"ODD\r\nTYPE" "id\n2"`+"\n", strings.TrimPrefix(string(b), "READY \n"))
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"READY ", `C2C_MESSAGE_CREATE "C2C:a\x00b"`, `"ODD\r\nTYPE" "id\n2"`}, headers)
+}
