@@ -378,6 +378,9 @@ func (s *FileStore) Load(ctx context.Context, accountID, appID string) (Record, 
 		if _, err := s.removeIfUnchanged(path, fi); err != nil {
 			s.log.Warn().Err(err).Str("path", path).Msg("cannot remove expired session record")
 		}
+		if r.SavedAt.After(now) {
+			return Record{}, noSession(accountID, "expired (saved %s in the future)", r.SavedAt.Sub(now).Round(time.Second))
+		}
 		return Record{}, noSession(accountID, "expired (saved %s ago)", now.Sub(r.SavedAt).Round(time.Second))
 	}
 	if r.AppID != "" && appID != "" && r.AppID != appID {
