@@ -103,6 +103,10 @@ type DirError struct {
 
 // Error implements error.
 func (e *DirError) Error() string {
+	var ue *UnsafePathError
+	if errors.As(e.Err, &ue) && ue.Path == e.Path {
+		return fmt.Sprintf("sessionstore: session directory %s cannot be used: it %s", e.Path, ue.Reason)
+	}
 	return fmt.Sprintf("sessionstore: session directory %s cannot be used: %v", e.Path, e.Err)
 }
 

@@ -68,6 +68,12 @@ func newLogger(w io.Writer, level string) (zerolog.Logger, error) {
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
 
+// exitConfig is the exit status of a configuration the process cannot run
+// with, such as an unusable session directory: EX_CONFIG from sysexits.h.
+// A restart cannot fix it, so the systemd unit does not restart on it
+// (RestartPreventExitStatus).
+const exitConfig = 78
+
 func cmdRun(ctx context.Context, args []string, e *env) int {
 	fs := flag.NewFlagSet("qqgate run", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
@@ -132,6 +138,15 @@ func cmdRun(ctx context.Context, args []string, e *env) int {
 
 	r, err := runner.New(ropts)
 	if err != nil {
+		var de *sessionstore.DirError
+		if errors.As(err, &de) {
+			fix := "set --session-dir or QQBOT_SESSION_DIR to a directory this user owns or may create"
+			if o.config != "" {
+				fix = "set session_dir in " + o.config + " (or QQBOT_SESSION_DIR, when the file has none) to a directory this user owns or may create"
+			}
+			e.errorf("run: %s; %s", strings.TrimPrefix(de.Error(), "sessionstore: "), fix)
+			return exitConfig
+		}
 		return e.errorf("run: %v", err)
 	}
 	if err := r.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {

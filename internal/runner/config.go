@@ -21,7 +21,7 @@ import (
 // Config is a parsed, validated runner configuration file.
 type Config struct {
 	Path       string
-	SessionDir string // "" means the default
+	SessionDir string // "" means the default: see SessionDir
 	Listen     string // "" means no health/metrics server
 	Accounts   []Account
 }
