@@ -367,7 +367,7 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 		IntentLevels:       a.cfg.IntentLevels,
 		Shard:              a.cfg.Shard,
 		Store:              r.store,
-		Handler:            h,
+		Handler:            abandoning{h: h, log: r.log},
 		Logger:             r.log, // the client names the account itself
 		IdentifyLimiter:    r.limiter,
 		OnReceive: func(ev client.Event) {
