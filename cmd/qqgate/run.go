@@ -89,6 +89,11 @@ func cmdRun(ctx context.Context, args []string, e *env) int {
 	if err != nil {
 		return e.errorf("run: %v", err)
 	}
+	// Before any secret is read or handler started: handlers run as the
+	// same user and must not read the secrets out of this process.
+	if err := hideProcess(); err != nil {
+		log.Warn().Err(err).Msg("cannot make the process non-dumpable; exec handlers may read its environment")
+	}
 	ropts := runner.Options{
 		Listen:          o.listen,
 		Stdout:          e.stdout,
