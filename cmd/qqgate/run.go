@@ -172,11 +172,11 @@ func (o *runOptions) single() (*runner.Config, error) {
 	}
 	a.Secret, a.SecretFrom = o.secret, "secret"
 	if o.secretFile != "" {
-		b, err := os.ReadFile(o.secretFile)
+		secret, err := runner.ReadSecretFile(o.secretFile)
 		if err != nil {
 			return nil, fmt.Errorf("read secret file: %w", err)
 		}
-		a.Secret, a.SecretFrom = strings.TrimSpace(string(b)), "file "+o.secretFile
+		a.Secret, a.SecretFrom = secret, "file "+o.secretFile
 	}
 	if a.Secret == "" {
 		return nil, errors.New("no client secret: set --secret-file, --secret or QQBOT_CLIENT_SECRET")

@@ -137,3 +137,15 @@ func TestSessionListDoesNotHangOnFIFO(t *testing.T) {
 	p := spawn(t, []string{"session", "list", "--json", "--session-dir", dir}, []string{"HOME=" + dir})
 	require.NoError(t, p.wait(), "stderr:\n%s", p.stderr.String())
 }
+
+func TestRunSecretFileMustBeRegular(t *testing.T) {
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "secret")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	p := spawn(t, []string{"run", "--api-base", srv.URL(), "--token-url", srv.TokenURL(), "--session-dir", dir,
+		"--app-id", gatewaytest.DefaultAppID, "--secret-file", fifo}, []string{"HOME=" + dir})
+	assert.Equal(t, 1, exitCode(p.wait()))
+	assert.Contains(t, p.stderr.String(), "named pipe")
+	assert.Equal(t, 0, srv.TokenFetches())
+}

@@ -75,9 +75,10 @@ func (e *ConfigError) Error() string {
 // A nil Env means os.Getenv.
 type Env func(string) string
 
-// LoadConfig reads and validates the file at path.
+// LoadConfig reads and validates the file at path, a regular file of at
+// most 4 MiB (see readRegular).
 func LoadConfig(path string, getenv Env) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readRegular(path, maxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -304,11 +305,11 @@ func (p *parser) account(an *yaml.Node, where string, f, defaults map[string]*ya
 			return a, p.errAt(f[k], key(k), "environment variable %s is empty or unset", v)
 		}
 	case "secret_file":
-		b, err := os.ReadFile(v)
+		secret, err := ReadSecretFile(v)
 		if err != nil {
 			return a, p.errAt(f[k], key(k), "cannot read the secret file: %v", err)
 		}
-		a.Secret, a.SecretFrom = strings.TrimSpace(string(b)), "file "+v
+		a.Secret, a.SecretFrom = secret, "file "+v
 	}
 	if a.Secret == "" {
 		return a, p.errAt(f[k], key(k), "the secret is empty")
