@@ -12,7 +12,8 @@
 // ctx.Err()). An event is never dropped silently.
 //
 // Failed attempts are retried after an exponential backoff (Options.Backoff)
-// up to Spec.Retries times. Handlers are safe for concurrent use; the exec
+// up to Spec.Retries times; an attempt that panics is a failed attempt
+// (the panic and its stack are the error). Handlers are safe for concurrent use; the exec
 // handler bounds the commands it runs at once with Spec.Concurrency.
 package handler
 
@@ -25,6 +26,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -409,7 +411,7 @@ func (h *retrier) HandleEvent(ctx context.Context, ev client.Event) (err error) 
 	var bo *backoff.ExponentialBackOff
 	for {
 		attempts++
-		last := h.do.attempt(ctx, ev, b)
+		last := h.attempt(ctx, ev, b)
 		if last == nil {
 			return nil
 		}
@@ -430,6 +432,18 @@ func (h *retrier) HandleEvent(ctx context.Context, ev client.Event) (err error) 
 			return h.aborted(ctx, ev, attempts, last)
 		}
 	}
+}
+
+// attempt makes one attempt. A panic in it is a failed attempt like any
+// other: retried, then reported, so the event is never counted as handled
+// when it was not.
+func (h *retrier) attempt(ctx context.Context, ev client.Event, line []byte) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return h.do.attempt(ctx, ev, line)
 }
 
 // aborted is the error of a HandleEvent whose ctx ended.
