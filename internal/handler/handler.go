@@ -13,8 +13,9 @@
 //
 // Failed attempts are retried after an exponential backoff (Options.Backoff)
 // up to Spec.Retries times; an attempt that panics is a failed attempt
-// (the panic and its stack are the error). Handlers are safe for concurrent use; the exec
-// handler bounds the commands it runs at once with Spec.Concurrency.
+// (the panic and its stack are the error). Handlers are safe for
+// concurrent use; the exec handler bounds the commands it runs at once
+// with Spec.Concurrency.
 package handler
 
 import (
