@@ -32,7 +32,9 @@
 // is unset), so the store trusts nothing it finds there. It uses a
 // directory only when the current user owns it; another user's directory
 // is refused with a [*DirError] naming it ([FileStore.Prepare] checks this
-// at start-up). It opens a record or lock file only when it is a regular
+// at start-up), and so is a directory below one that another user (other
+// than root) owns or that every user may write without the sticky bit,
+// since that user could swap it for a link. It opens a record or lock file only when it is a regular
 // file with one link, owned by the current user: a symbolic link (never
 // followed), a named pipe or device (opened without blocking, then
 // refused), a hard link or another user's file gives an error wrapping

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"slices"
 	"syscall"
 )
 
@@ -56,7 +58,8 @@ func checkFile(path string, fi fs.FileInfo) error {
 	return nil
 }
 
-// checkDir accepts a directory owned by this process's effective user.
+// checkDir accepts a directory owned by this process's effective user
+// whose ancestors pass checkAncestors.
 func checkDir(path string, fi fs.FileInfo) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory", path)
@@ -66,7 +69,52 @@ func checkDir(path string, fi fs.FileInfo) error {
 			return &UnsafePathError{Path: path, Reason: notOwned(uid)}
 		}
 	}
+	return checkAncestors(path)
+}
+
+// checkAncestors refuses a directory that another user could swap for a
+// link to somewhere else: one below a directory (or link) owned by a user
+// other than root and this one, or below a directory every user may write
+// that lacks the sticky bit. /tmp (root's, sticky) passes; a
+// /tmp/.openclaw made by another user does not. Both the path as given and
+// the path with its links resolved are checked.
+func checkAncestors(dir string) error {
+	paths := ancestors(dir)
+	if real, err := filepath.EvalSymlinks(dir); err == nil && real != dir {
+		paths = append(paths, ancestors(real)...)
+	}
+	euid := os.Geteuid()
+	for _, p := range paths {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			continue // it was reachable a moment ago; the next check sees it
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			continue
+		}
+		if uid := int(st.Uid); uid != 0 && uid != euid {
+			return &UnsafePathError{Path: p, Reason: notOwned(uid) + ", so that user could replace " + dir}
+		}
+		if fi.IsDir() && fi.Mode().Perm()&0o002 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+			return &UnsafePathError{Path: p, Reason: "is writable by every user without the sticky bit, so anyone could replace " + dir}
+		}
+	}
 	return nil
+}
+
+// ancestors lists the directories above the absolute path dir, the root
+// first.
+func ancestors(dir string) []string {
+	var out []string
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		out = append(out, p)
+		if p == filepath.Dir(p) {
+			break
+		}
+	}
+	slices.Reverse(out)
+	return out
 }
 
 func notOwned(uid int) string {

@@ -280,3 +280,48 @@ func TestPrepareTightensOwnDir(t *testing.T) {
 	assert.False(t, errors.Is(err, ErrUnsafePath))
 	assert.Contains(t, err.Error(), filepath.Join(file, "sessions"))
 }
+
+func TestDirBelowAnUnsafeAncestorRefused(t *testing.T) {
+	t.Parallel()
+	t.Run("writable by everyone", func(t *testing.T) {
+		t.Parallel()
+		ww := filepath.Join(t.TempDir(), "ww")
+		require.NoError(t, os.Mkdir(ww, 0o777))
+		require.NoError(t, os.Chmod(ww, 0o777))
+		dir := filepath.Join(ww, "sessions")
+		s, _ := newTestStoreIn(t, dir)
+		err := s.Prepare()
+		var de *DirError
+		require.ErrorAs(t, err, &de)
+		require.ErrorIs(t, err, ErrUnsafePath)
+		assert.Contains(t, err.Error(), ww+": it is writable by every user")
+
+		// With the sticky bit (as /tmp), nobody else may rename it.
+		require.NoError(t, os.Chmod(ww, 0o777|os.ModeSticky))
+		require.NoError(t, s.Prepare())
+	})
+	t.Run("owned by another user", func(t *testing.T) {
+		needRoot(t)
+		t.Parallel()
+		// As /tmp/.openclaw made by someone else before the bot's first
+		// run without HOME.
+		other := filepath.Join(t.TempDir(), ".openclaw")
+		require.NoError(t, os.Mkdir(other, 0o755))
+		require.NoError(t, os.Chown(other, nobody, nobody))
+		s, _ := newTestStoreIn(t, filepath.Join(other, "qqbot", "sessions"))
+		err := s.Prepare()
+		require.ErrorIs(t, err, ErrUnsafePath)
+		assert.Contains(t, err.Error(), other+": it is owned by uid 65534")
+	})
+	t.Run("reached through a link", func(t *testing.T) {
+		t.Parallel()
+		ww := filepath.Join(t.TempDir(), "ww")
+		require.NoError(t, os.Mkdir(ww, 0o777))
+		require.NoError(t, os.Chmod(ww, 0o777))
+		require.NoError(t, os.Mkdir(filepath.Join(ww, "sessions"), 0o700))
+		link := filepath.Join(t.TempDir(), "link")
+		require.NoError(t, os.Symlink(ww, link))
+		s, _ := newTestStoreIn(t, filepath.Join(link, "sessions"))
+		require.ErrorIs(t, s.Prepare(), ErrUnsafePath)
+	})
+}
