@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -148,4 +150,16 @@ func TestRunSecretFileMustBeRegular(t *testing.T) {
 	assert.Equal(t, 1, exitCode(p.wait()))
 	assert.Contains(t, p.stderr.String(), "named pipe")
 	assert.Equal(t, 0, srv.TokenFetches())
+}
+
+func TestSessionShowRecordFromTheFuture(t *testing.T) {
+	dir := t.TempDir()
+	st, err := sessionstore.NewFileStore(sessionstore.FileStoreConfig{Dir: dir, Clock: fixedClock(cliNow.Add(time.Hour))})
+	require.NoError(t, err)
+	require.NoError(t, st.SaveNow(context.Background(), sessionstore.Record{AccountID: "ahead", SessionID: "s", HasSeq: true}))
+	require.NoError(t, st.Close())
+	e, _, errb := sessionEnv(cliNow, nil)
+	require.Equal(t, 0, cmdSession(context.Background(), []string{"show", "ahead", "--session-dir", dir}, e))
+	assert.Contains(t, errb.String(), "saved 1h0m0s in the future")
+	assert.NotContains(t, errb.String(), "-")
 }
