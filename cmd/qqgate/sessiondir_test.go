@@ -163,3 +163,14 @@ func TestSessionShowRecordFromTheFuture(t *testing.T) {
 	assert.Contains(t, errb.String(), "saved 1h0m0s in the future")
 	assert.NotContains(t, errb.String(), "-")
 }
+
+func TestRunDoesNotHangOnPlantedFIFO(t *testing.T) {
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	dir := t.TempDir()
+	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, sessionstore.FileName(gatewaytest.DefaultAppID)), 0o600))
+	p := startRun(t, srv, dir, gatewaytest.DefaultSecret, "--log-level", "warn")
+	p.until(wire.EventReady) // the record is refused, not read: IDENTIFY
+	assert.Contains(t, p.stderr.String(), "named pipe")
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.wait(), "stderr:\n%s", p.stderr.String())
+}
