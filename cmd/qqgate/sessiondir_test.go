@@ -174,3 +174,21 @@ func TestRunDoesNotHangOnPlantedFIFO(t *testing.T) {
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, p.wait(), "stderr:\n%s", p.stderr.String())
 }
+
+func TestSessionListChangesNothingThroughALink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(t.TempDir(), "index.html")
+	require.NoError(t, os.WriteFile(target, []byte(`{"accountId":"acct2","savedAt":0}`), 0o644))
+	require.NoError(t, os.Chmod(target, 0o644))
+	require.NoError(t, os.Symlink(target, filepath.Join(dir, sessionstore.FileName("acct2"))))
+	p := spawn(t, []string{"session", "list", "--json", "--session-dir", dir}, []string{"HOME=" + dir})
+	var lines []eventLine
+	for l := range p.lines {
+		lines = append(lines, l)
+	}
+	require.NoError(t, p.wait(), "stderr:\n%s", p.stderr.String())
+	require.Len(t, lines, 1, "the link is listed, as an error")
+	fi, err := os.Stat(target)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm(), "a read-only command changed the link target's mode")
+}
