@@ -72,8 +72,8 @@ type FileStore struct {
 	debounce time.Duration
 	t        *throttle
 
-	dirMu      sync.Mutex
-	dirChecked bool // guarded by dirMu
+	dirMu     sync.Mutex
+	dirWarned bool // the directory's loose mode was reported; guarded by dirMu
 
 	ownMu sync.Mutex
 	own   map[string]*ownState // by file name; guarded by ownMu
@@ -101,7 +101,8 @@ var _ Store = (*FileStore)(nil)
 
 // NewFileStore returns a store over cfg.Dir. It does not touch the disk:
 // a directory that cannot be created shows up as write errors, so a bot
-// keeps running without resume rather than not starting.
+// keeps running without resume rather than not starting. Call
+// [FileStore.Prepare] to check the directory up front instead.
 func NewFileStore(cfg FileStoreConfig) (*FileStore, error) {
 	if cfg.WatchDebounce < 0 {
 		return nil, fmt.Errorf("sessionstore: negative WatchDebounce %v", cfg.WatchDebounce)
@@ -153,30 +154,65 @@ func (s *FileStore) Path(accountID string) string {
 	return filepath.Join(s.dir, FileName(accountID))
 }
 
-// ensureDir creates the directory and, once per store, tightens its mode.
+// Prepare creates the session directory if needed and checks that it can
+// be used: a directory this user owns, tightened to 0700 when others could
+// read it. A directory another user owns is refused (it could hold links
+// planted to make this process clobber files elsewhere). Any failure is a
+// [*DirError] naming the directory. Writes, Lock and Watch do the same;
+// call Prepare to find out at start-up rather than at the first write.
+func (s *FileStore) Prepare() error { return s.ensureDir() }
+
+// ensureDir creates the directory if needed and checks it; see Prepare.
+// It runs before every write: the directory may have been removed, or
+// replaced, since the last one.
 func (s *FileStore) ensureDir() error {
 	if err := os.MkdirAll(s.dir, dirPerm); err != nil {
-		return fmt.Errorf("create session dir: %w", err)
+		return &DirError{Path: s.dir, Err: err}
 	}
-	s.dirMu.Lock()
-	defer s.dirMu.Unlock()
-	if s.dirChecked {
-		return nil
-	}
-	fi, err := os.Stat(s.dir)
+	// The directory itself may be a link (a home directory moved
+	// elsewhere): what counts is the directory it leads to, checked and
+	// tightened through one descriptor.
+	d, err := os.Open(s.dir)
 	if err != nil {
-		return fmt.Errorf("create session dir: %w", err)
+		return &DirError{Path: s.dir, Err: err}
 	}
-	if !fi.IsDir() {
-		return fmt.Errorf("create session dir: %s is not a directory", s.dir)
+	defer d.Close()
+	fi, err := d.Stat()
+	if err == nil {
+		err = checkDir(s.dir, fi)
+	}
+	if err != nil {
+		return &DirError{Path: s.dir, Err: err}
 	}
 	if fi.Mode().Perm()&^dirPerm != 0 {
-		if err := os.Chmod(s.dir, dirPerm); err != nil {
-			s.log.Warn().Err(err).Str("dir", s.dir).Stringer("mode", fi.Mode().Perm()).
-				Msg("session dir is readable by others and cannot be tightened")
+		if err := d.Chmod(dirPerm); err != nil {
+			s.dirMu.Lock()
+			warned := s.dirWarned
+			s.dirWarned = true
+			s.dirMu.Unlock()
+			if !warned {
+				s.log.Warn().Err(err).Str("dir", s.dir).Stringer("mode", fi.Mode().Perm()).
+					Msg("session dir is readable by others and cannot be tightened")
+			}
 		}
 	}
-	s.dirChecked = true
+	return nil
+}
+
+// checkReadDir checks the directory before a read: a missing one is fine
+// (there is nothing to read), one that is not a directory or is another
+// user's is a [*DirError].
+func (s *FileStore) checkReadDir() error {
+	fi, err := os.Stat(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err == nil {
+		err = checkDir(s.dir, fi)
+	}
+	if err != nil {
+		return &DirError{Path: s.dir, Err: err}
+	}
 	return nil
 }
 
@@ -287,20 +323,15 @@ func (s *FileStore) isOwn(name string, content []byte) bool {
 	return false
 }
 
-// readFile reads a record file, bounded, tightening a loose mode.
+// readFile reads a record file, bounded, tightening a loose mode. Only a
+// regular file of this user's with one link is read (see openFile); the
+// mode is changed through the open descriptor, never through a path.
 func (s *FileStore) readFile(path string) ([]byte, fs.FileInfo, error) {
-	f, err := os.Open(path)
+	f, fi, err := openFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fi, fmt.Errorf("%s is not a regular file", path)
-	}
 	if fi.Mode().Perm()&^filePerm != 0 {
 		if err := f.Chmod(filePerm); err != nil {
 			s.log.Warn().Err(err).Str("path", path).Stringer("mode", fi.Mode().Perm()).
@@ -309,6 +340,23 @@ func (s *FileStore) readFile(path string) ([]byte, fs.FileInfo, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxRecordSize+1))
 	return data, fi, err
+}
+
+// describeMode says what a file that is not a regular file is.
+func describeMode(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "is a symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "is a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "is a socket"
+	case m&fs.ModeDevice != 0:
+		return "is a device"
+	case m.IsDir():
+		return "is a directory"
+	}
+	return "is not a regular file"
 }
 
 // unchanged reports whether path is still the file fi describes.
@@ -355,6 +403,9 @@ func (s *FileStore) Load(ctx context.Context, accountID, appID string) (Record, 
 	if err := ctx.Err(); err != nil {
 		return Record{}, err
 	}
+	if err := s.checkReadDir(); err != nil {
+		return Record{}, fmt.Errorf("load session: %w", err)
+	}
 	a := s.t.account(accountID)
 	a.wmu.Lock() // no write of ours between reading and removing
 	defer a.wmu.Unlock()
@@ -378,6 +429,9 @@ func (s *FileStore) Load(ctx context.Context, accountID, appID string) (Record, 
 		if _, err := s.removeIfUnchanged(path, fi); err != nil {
 			s.log.Warn().Err(err).Str("path", path).Msg("cannot remove expired session record")
 		}
+		if r.SavedAt.After(now) {
+			return Record{}, noSession(accountID, "expired (saved %s in the future)", r.SavedAt.Sub(now).Round(time.Second))
+		}
 		return Record{}, noSession(accountID, "expired (saved %s ago)", now.Sub(r.SavedAt).Round(time.Second))
 	}
 	if r.AppID != "" && appID != "" && r.AppID != appID {
@@ -395,6 +449,9 @@ func (s *FileStore) Load(ctx context.Context, accountID, appID string) (Record, 
 func (s *FileStore) Peek(ctx context.Context, accountID string) (Record, error) {
 	if err := ctx.Err(); err != nil {
 		return Record{}, err
+	}
+	if err := s.checkReadDir(); err != nil {
+		return Record{}, fmt.Errorf("read session: %w", err)
 	}
 	path := s.Path(accountID)
 	data, _, err := s.readFile(path)
@@ -437,6 +494,9 @@ func (s *FileStore) Clear(ctx context.Context, accountID string) error {
 		return err
 	}
 	return s.t.clear(accountID, func() error {
+		if err := s.checkReadDir(); err != nil {
+			return fmt.Errorf("clear session: %w", err)
+		}
 		path := s.Path(accountID)
 		data, fi, err := s.readFile(path)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -467,6 +527,9 @@ func (s *FileStore) Clear(ctx context.Context, accountID string) error {
 func (s *FileStore) sessionFiles(ctx context.Context, what string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if err := s.checkReadDir(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	des, err := os.ReadDir(s.dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -504,9 +567,12 @@ func (s *FileStore) List(ctx context.Context) ([]Entry, error) {
 			if err == nil {
 				e.Record, err = ParseRecord(data)
 			}
-			if err != nil {
+			switch {
+			case errors.Is(err, ErrUnsafePath):
+				e.Err = err
+			case err != nil:
 				e.Record, e.Err = Record{}, &CorruptError{Path: path, Err: err}
-			} else {
+			default:
 				e.Expired = e.Record.Expired(now)
 			}
 			out = append(out, e)
@@ -514,6 +580,10 @@ func (s *FileStore) List(ctx context.Context) ([]Entry, error) {
 			orig := path[:strings.LastIndex(path, corruptInfix)] + ".json"
 			data, _, err := s.readFile(path)
 			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if errors.Is(err, ErrUnsafePath) {
+				out = append(out, Entry{Path: path, Err: err})
 				continue
 			}
 			if err == nil {
@@ -563,10 +633,18 @@ func (s *FileStore) RemoveExpired(ctx context.Context) ([]string, error) {
 			if err != nil {
 				continue
 			}
+			if err := checkFile(path, info); err != nil {
+				errs = append(errs, err)
+				continue
+			}
 			fi = info
 		case strings.Contains(name, tempInfix):
 			info, err := os.Lstat(path)
 			if err != nil || now.Sub(info.ModTime()) <= Expiry {
+				continue
+			}
+			if err := checkFile(path, info); err != nil {
+				errs = append(errs, err)
 				continue
 			}
 			fi = info

@@ -313,6 +313,41 @@ func TestExpiry(t *testing.T) {
 	assert.FileExists(t, s.Path("c"))
 }
 
+func TestRecordSavedInTheFutureExpires(t *testing.T) {
+	t.Parallel()
+	// Two stores over one directory: the writer's clock runs ahead.
+	dir := t.TempDir()
+	reader, clk := newTestStoreIn(t, dir)
+	ahead := newFakeClock(clk.Now().Add(time.Hour))
+	writer, err := NewFileStore(FileStoreConfig{Dir: dir, Clock: ahead})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = writer.Close() })
+	ctx := context.Background()
+	require.NoError(t, writer.SaveNow(ctx, rec("future", 3)))
+	skewed, err := NewFileStore(FileStoreConfig{Dir: dir, Clock: newFakeClock(clk.Now().Add(MaxClockSkew / 2))})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = skewed.Close() })
+	require.NoError(t, skewed.SaveNow(ctx, rec("skewed", 4)))
+
+	entries, err := reader.List(ctx)
+	require.NoError(t, err)
+	require.Len(t, entries, 2)
+	assert.True(t, entries[0].Expired, "saved an hour ahead: expired")
+	assert.False(t, entries[1].Expired, "within the clock skew: valid")
+
+	removed, err := reader.RemoveExpired(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{reader.Path("future")}, removed)
+	_, err = reader.Load(ctx, "skewed", "")
+	require.NoError(t, err)
+
+	require.NoError(t, writer.SaveNow(ctx, rec("future", 5)))
+	_, err = reader.Load(ctx, "future", "")
+	require.ErrorIs(t, err, ErrNoSession, "a record from the future is never resumed")
+	assert.Contains(t, err.Error(), "in the future")
+	assert.NoFileExists(t, reader.Path("future"))
+}
+
 func TestForeignAndAppID(t *testing.T) {
 	t.Parallel()
 	s, clk := newTestStore(t)

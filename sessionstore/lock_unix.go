@@ -17,13 +17,18 @@ import (
 // Lock implements [Store.Lock] with flock(2) on session-<safe>.lock beside
 // the record; the holder's PID is written into the file. The kernel drops
 // the lock when the process dies, so a crash leaves no stale lock. Two
-// account ids with the same [SafeID] share one lock.
+// account ids with the same [SafeID] share one lock. A lock file that is
+// not a regular file of the current user's with one link (a planted
+// symbolic link, for one) is refused with an error wrapping
+// [ErrUnsafePath], never truncated.
 func (s *FileStore) Lock(accountID string) (Unlocker, error) {
 	if err := s.ensureDir(); err != nil {
 		return nil, fmt.Errorf("lock session: %w", err)
 	}
 	path := filepath.Join(s.dir, "session-"+SafeID(accountID)+lockSuffix)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, filePerm)
+	// Only a regular file of ours with one link is truncated and written:
+	// never a planted link's target, never a named pipe.
+	f, _, err := openFile(path, os.O_RDWR|os.O_CREATE, filePerm)
 	if err != nil {
 		return nil, fmt.Errorf("lock session: %w", err)
 	}

@@ -20,6 +20,12 @@ const (
 	// The plugin uses the same five minutes.
 	Expiry = 5 * time.Minute
 
+	// MaxClockSkew is how far in the future a record's savedAt may lie
+	// (another process's clock running a little ahead). A record saved
+	// further ahead is treated as expired: its age cannot be known, so it
+	// is never resumed, and cleanup removes it.
+	MaxClockSkew = time.Minute
+
 	// ThrottleInterval is the minimum time between two throttled writes of
 	// one account's record (see [Store.Save]).
 	ThrottleInterval = time.Second
@@ -89,15 +95,17 @@ type Record struct {
 }
 
 // Expired reports whether the record is older than [Expiry] at now
-// (now - SavedAt > Expiry, as in the plugin).
+// (now - SavedAt > Expiry, as in the plugin), or saved more than
+// [MaxClockSkew] after now: a savedAt in the future would otherwise keep a
+// record valid forever.
 func (r Record) Expired(now time.Time) bool {
-	return now.Sub(r.SavedAt) > Expiry
+	return now.Sub(r.SavedAt) > Expiry || r.SavedAt.Sub(now) > MaxClockSkew
 }
 
 // Resumable reports whether the record is valid for a RESUME at now for
-// the bot appID (policy A1): not expired, with a session id and a seq, and
-// with a matching appId when both the record and appID have one. It does
-// not check AccountID; the store does.
+// the bot appID: not expired, with a session id and a seq, and with a
+// matching appId when both the record and appID have one. It does not
+// check AccountID; the store does.
 func (r Record) Resumable(now time.Time, appID string) bool {
 	return !r.Expired(now) &&
 		r.SessionID != "" &&

@@ -213,6 +213,9 @@ func TestResumable(t *testing.T) {
 		{"other app", nil, 0, "other", false},
 		{"caller has no app id", nil, 0, "", true},
 		{"record has no app id", func(r *Record) { r.AppID = "" }, 0, "other", true},
+		{"saved a little in the future (clock skew)", nil, -MaxClockSkew, "app", true},
+		{"saved too far in the future", nil, -MaxClockSkew - time.Millisecond, "app", false},
+		{"saved an hour in the future", nil, -time.Hour, "app", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,6 +227,14 @@ func TestResumable(t *testing.T) {
 			assert.Equal(t, tt.want, r.Resumable(fixtureSaved.Add(tt.age), tt.appID))
 		})
 	}
+}
+
+func TestExpiredInTheFuture(t *testing.T) {
+	t.Parallel()
+	r := Record{AccountID: "a", SessionID: "s", HasSeq: true, SavedAt: fixtureSaved}
+	assert.False(t, r.Expired(fixtureSaved.Add(-MaxClockSkew)), "within the skew")
+	assert.True(t, r.Expired(fixtureSaved.Add(-MaxClockSkew-time.Millisecond)), "beyond the skew")
+	assert.True(t, r.Expired(fixtureSaved.Add(-24*time.Hour)))
 }
 
 func TestErrorsAreInspectable(t *testing.T) {

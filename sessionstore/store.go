@@ -78,7 +78,9 @@ type Entry struct {
 	Path string
 	// Expired is Record.Expired at the time of listing.
 	Expired bool
-	// Err is a [*CorruptError] when the file does not parse.
+	// Err is a [*CorruptError] when the file does not parse, or an error
+	// wrapping [ErrUnsafePath] when the store refuses to read it (not a
+	// regular file of the current user's).
 	Err error
 }
 

@@ -30,6 +30,9 @@ func cmdDemo(ctx context.Context, args []string, e *env) int {
 	if err != nil {
 		return e.errorf("demo: %v", err)
 	}
+	if err := hideProcess(); err != nil { // as `qqgate run` does
+		log.Warn().Err(err).Msg("cannot make the process non-dumpable")
+	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -98,6 +99,8 @@ func TestDeployUnit(t *testing.T) {
 	assert.Equal(t, "SIGTERM", u.one(t, "KillSignal"))
 	assert.Equal(t, "30", u.one(t, "TimeoutStopSec"))
 	assert.Equal(t, "on-failure", u.one(t, "Restart"))
+	// A configuration the runner cannot use is not retried in a loop.
+	assert.Equal(t, strconv.Itoa(exitConfig), u.one(t, "RestartPreventExitStatus"))
 
 	// A dedicated user, its state directory, the session dir writable and
 	// the rest of the file system not.

@@ -53,7 +53,7 @@ func (o *runOptions) register(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&o.logLevel, "log-level", def("QQBOT_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
 	fs.StringVar(&o.listen, "listen", def("QQGATE_LISTEN", ""), "serve /healthz, /status and /metrics on this address (env QQGATE_LISTEN)")
 	fs.BoolVar(&o.exitOnFatal, "exit-on-fatal", false, "exit at the first account's fatal error (default: when no account is left running)")
-	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", client.DefaultShutdownTimeout, "bound on each account's graceful shutdown")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", client.DefaultShutdownTimeout, "bound on each account's graceful shutdown: a handler still busy then is cancelled, or abandoned with its event uncommitted")
 }
 
 // newLogger writes to w: human-readable on a terminal, JSON otherwise.
@@ -67,6 +67,12 @@ func newLogger(w io.Writer, level string) (zerolog.Logger, error) {
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
+
+// exitConfig is the exit status of a configuration the process cannot run
+// with, such as an unusable session directory: EX_CONFIG from sysexits.h.
+// A restart cannot fix it, so the systemd unit does not restart on it
+// (RestartPreventExitStatus).
+const exitConfig = 78
 
 func cmdRun(ctx context.Context, args []string, e *env) int {
 	fs := flag.NewFlagSet("qqgate run", flag.ContinueOnError)
@@ -82,6 +88,11 @@ func cmdRun(ctx context.Context, args []string, e *env) int {
 	log, err := newLogger(e.stderr, o.logLevel)
 	if err != nil {
 		return e.errorf("run: %v", err)
+	}
+	// Before any secret is read or handler started: handlers run as the
+	// same user and must not read the secrets out of this process.
+	if err := hideProcess(); err != nil {
+		log.Warn().Err(err).Msg("cannot make the process non-dumpable; exec handlers may read its environment")
 	}
 	ropts := runner.Options{
 		Listen:          o.listen,
@@ -132,6 +143,15 @@ func cmdRun(ctx context.Context, args []string, e *env) int {
 
 	r, err := runner.New(ropts)
 	if err != nil {
+		var de *sessionstore.DirError
+		if errors.As(err, &de) {
+			fix := "set --session-dir or QQBOT_SESSION_DIR to a directory this user owns or may create"
+			if o.config != "" {
+				fix = "set session_dir in " + o.config + " (or QQBOT_SESSION_DIR, when the file has none) to a directory this user owns or may create"
+			}
+			e.errorf("run: %s; %s", strings.TrimPrefix(de.Error(), "sessionstore: "), fix)
+			return exitConfig
+		}
 		return e.errorf("run: %v", err)
 	}
 	if err := r.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -152,11 +172,11 @@ func (o *runOptions) single() (*runner.Config, error) {
 	}
 	a.Secret, a.SecretFrom = o.secret, "secret"
 	if o.secretFile != "" {
-		b, err := os.ReadFile(o.secretFile)
+		secret, err := runner.ReadSecretFile(o.secretFile)
 		if err != nil {
 			return nil, fmt.Errorf("read secret file: %w", err)
 		}
-		a.Secret, a.SecretFrom = strings.TrimSpace(string(b)), "file "+o.secretFile
+		a.Secret, a.SecretFrom = secret, "file "+o.secretFile
 	}
 	if a.Secret == "" {
 		return nil, errors.New("no client secret: set --secret-file, --secret or QQBOT_CLIENT_SECRET")

@@ -229,7 +229,10 @@ func sessionShow(ctx context.Context, st *sessionstore.FileStore, account string
 		return e.safeErrorf("session show: %v", err)
 	}
 	fmt.Fprintf(e.stdout, "%s\n", jsonTermSafe(b))
-	if now := e.now(); r.Expired(now) {
+	if now := e.now(); r.SavedAt.After(now) && r.Expired(now) {
+		fmt.Fprintf(e.stderr, "qqgate: note: this record was saved %s in the future (a clock is wrong) and will not be resumed\n",
+			r.SavedAt.Sub(now).Round(time.Second))
+	} else if r.Expired(now) {
 		fmt.Fprintf(e.stderr, "qqgate: note: this record expired %s ago and will not be resumed\n",
 			(now.Sub(r.SavedAt) - sessionstore.Expiry).Round(time.Second))
 	}

@@ -22,7 +22,7 @@ import (
 // Config is a parsed, validated runner configuration file.
 type Config struct {
 	Path       string
-	SessionDir string // "" means the default
+	SessionDir string // "" means the default: see SessionDir
 	Listen     string // "" means no health/metrics server
 	Accounts   []Account
 }
@@ -84,31 +84,8 @@ func LoadConfig(path string, getenv Env) (*Config, error) {
 	return cfg, err
 }
 
-// Bounds of the files a config names.
-const (
-	maxConfigBytes = 4 << 20  // the config file
-	maxSecretBytes = 64 << 10 // a secret_file
-)
-
-// readRegular reads the regular file at path, at most limit+1 bytes, so
-// that a caller can tell a file over limit. A FIFO, socket or device is
-// refused before it is opened: a read could wait for a writer forever or
-// never end.
-func readRegular(path string, limit int64) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, limit+1))
-}
+// maxConfigBytes bounds a config file.
+const maxConfigBytes = 4 << 20
 
 // ParseConfig parses and validates data as the file path. Unknown keys and
 // bad values are errors naming the file, line and key.
@@ -358,14 +335,11 @@ func (p *parser) account(an *yaml.Node, where string, f, defaults map[string]*ya
 			return a, p.errAt(f[k], key(k), "environment variable %s is empty or unset", v)
 		}
 	case "secret_file":
-		b, err := readRegular(v, maxSecretBytes)
+		secret, err := ReadSecretFile(v)
 		if err != nil {
 			return a, p.errAt(f[k], key(k), "cannot read the secret file: %v", err)
 		}
-		if len(b) > maxSecretBytes {
-			return a, p.errAt(f[k], key(k), "the secret file %s is larger than %d bytes", v, maxSecretBytes)
-		}
-		a.Secret, a.SecretFrom = strings.TrimSpace(string(b)), "file "+v
+		a.Secret, a.SecretFrom = secret, "file "+v
 	}
 	if a.Secret == "" {
 		return a, p.errAt(f[k], key(k), "the secret is empty")

@@ -13,11 +13,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestLoadConfigRefusesSpecialFiles: a FIFO as the config or as a
+// TestLoadConfigRefusesFIFOsWithoutBlocking: a FIFO as the config or as a
 // secret_file fails at once (a read would wait for a writer forever, on
 // the loop that also handles signals), and so does an oversized secret
 // file.
-func TestLoadConfigRefusesSpecialFiles(t *testing.T) {
+func TestLoadConfigRefusesFIFOsWithoutBlocking(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
@@ -57,5 +57,5 @@ func TestLoadConfigRefusesSpecialFiles(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg, []byte("accounts:\n  - id: a\n    app_id: \"1\"\n    secret_file: "+big+"\n"), 0o600))
 	err = load(cfg)
 	require.True(t, IsConfigError(err), "%v", err)
-	assert.Contains(t, err.Error(), "larger than")
+	assert.Contains(t, err.Error(), "file too large")
 }

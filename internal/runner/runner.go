@@ -44,7 +44,9 @@ type Options struct {
 	Stdout io.Writer
 	// Logger receives the runner's logs.
 	Logger zerolog.Logger
-	// Getenv resolves secret_env; zero means os.Getenv.
+	// Getenv resolves secret_env and, when the configuration has no
+	// session_dir, the default session directory (QQBOT_SESSION_DIR, else
+	// $HOME/.openclaw/qqbot/sessions); zero means os.Getenv.
 	Getenv Env
 	// ExitOnFatal ends Run at the first account's fatal error; otherwise
 	// Run ends only when no account is left running.
@@ -105,7 +107,10 @@ type account struct {
 }
 
 // New loads the configuration (or takes Options.Config) and prepares the
-// runner. It starts nothing.
+// runner: it creates and checks the session directory (see
+// [sessionstore.FileStore.Prepare]), so that a directory that cannot be
+// used fails here with a [*sessionstore.DirError] naming it, rather than
+// stopping every account later. It starts no account.
 func New(opts Options) (*Runner, error) {
 	if opts.Getenv == nil {
 		opts.Getenv = os.Getenv
@@ -136,16 +141,32 @@ func New(opts Options) (*Runner, error) {
 	if cfg == nil || len(cfg.Accounts) == 0 {
 		return nil, errors.New("runner: no account configured")
 	}
-	dir := cfg.SessionDir
-	if dir == "" {
-		dir = sessionstore.DefaultDir()
-	}
-	store, err := sessionstore.NewFileStore(sessionstore.FileStoreConfig{Dir: dir, Logger: opts.Logger})
+	store, err := sessionstore.NewFileStore(sessionstore.FileStoreConfig{Dir: SessionDir(cfg, opts.Getenv), Logger: opts.Logger})
 	if err != nil {
+		return nil, err
+	}
+	if err := store.Prepare(); err != nil {
 		return nil, err
 	}
 	r.cfg, r.store = cfg, store
 	return r, nil
+}
+
+// SessionDir is the session directory of cfg: its session_dir, else the
+// environment's QQBOT_SESSION_DIR, else $HOME/.openclaw/qqbot/sessions
+// (/tmp/.openclaw/qqbot/sessions when HOME is unset), the same default as
+// the one-account flags and `qqgate session`. getenv nil means os.Getenv.
+func SessionDir(cfg *Config, getenv Env) string {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if cfg != nil && cfg.SessionDir != "" {
+		return cfg.SessionDir
+	}
+	if dir := getenv("QQBOT_SESSION_DIR"); dir != "" {
+		return dir
+	}
+	return sessionstore.DirForHome(getenv("HOME"))
 }
 
 // ErrAllStopped is wrapped by Run's error when every account stopped with
@@ -354,7 +375,7 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 		IntentLevels:       a.cfg.IntentLevels,
 		Shard:              a.cfg.Shard,
 		Store:              r.store,
-		Handler:            h,
+		Handler:            abandoning{h: h, log: r.log},
 		Logger:             r.log, // the client names the account itself
 		IdentifyLimiter:    r.limiter,
 		OnReceive: func(ev client.Event) {
