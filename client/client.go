@@ -29,7 +29,7 @@ type Client struct {
 
 	// sleep waits d or until ctx ends; tests replace it.
 	sleep        func(ctx context.Context, d time.Duration) error
-	now          func() time.Time
+	clock        clock         // the connection loop's time; tests replace it
 	refreshEvery time.Duration // savedAt refresh while connected; tests shorten it
 
 	running   atomic.Bool
@@ -75,7 +75,7 @@ func New(cfg Config) (*Client, error) {
 		store:        cfg.Store,
 		limiter:      cfg.IdentifyLimiter,
 		sleep:        sleepCtx,
-		now:          time.Now,
+		clock:        systemClock{},
 		refreshEvery: savedAtRefresh,
 	}
 	c.log = cfg.Logger.With().Str("account", cfg.AccountID).Logger()
@@ -319,12 +319,12 @@ func (c *Client) loadRecord(ctx context.Context) resume.Mode {
 	c.extra = rec
 	c.persistMu.Unlock()
 	c.setLevel(rec.IntentLevelIndex)
-	if !rec.Resumable(c.now(), c.cfg.AppID) {
+	if !rec.Resumable(c.clock.Now(), c.cfg.AppID) {
 		return resume.Identify
 	}
 	c.startSession(rec.SessionID, rec.LastSeq)
 	c.log.Info().Str("session", rec.SessionID).Uint64("seq", rec.LastSeq).
-		Dur("age", c.now().Sub(rec.SavedAt)).Msg("resumable session record found")
+		Dur("age", c.clock.Now().Sub(rec.SavedAt)).Msg("resumable session record found")
 	return resume.Resume
 }
 

@@ -295,15 +295,21 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 	ended := func() resume.Signal { return c.signalOf(cn.err) }
 	// connected handles READY or RESUMED (the frame the reader passes on
 	// after queueing the event).
-	var readyT *time.Timer
+	var readyT timer
+	var stableT timer
 	var stableC <-chan time.Time
+	defer func() {
+		if stableT != nil {
+			stableT.Stop()
+		}
+	}()
 	connected := func(f wire.Frame) {
 		if readyT != nil {
 			readyT.Stop()
 		}
 		a.established = true
 		*st = resume.Established(*st, st.Mode)
-		now := c.now()
+		now := c.clock.Now()
 		c.mu.Lock()
 		c.sess.connectedAt = now
 		c.mu.Unlock()
@@ -313,7 +319,10 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 			s.LastError = ""
 		})
 		c.persist(ctx, true)
-		stableC = time.After(c.cfg.StableAfter)
+		if stableT == nil {
+			stableT = c.clock.NewTimer(c.cfg.StableAfter)
+			stableC = stableT.C()
+		}
 		c.log.Info().Str("event", f.T).Str("session", c.Status().SessionID).
 			Uint64("seq", c.wm.Highest()).Str("intent_level", c.cfg.IntentLevels[c.level()].Name).Msg("connected")
 	}
@@ -365,7 +374,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 	}
 
 	// HELLO first (A4: within HelloTimeout).
-	helloT := time.NewTimer(c.cfg.HelloTimeout)
+	helloT := c.clock.NewTimer(c.cfg.HelloTimeout)
 	defer helloT.Stop()
 	var hello wire.Hello
 	for waiting := true; waiting; {
@@ -375,7 +384,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		case <-cn.done:
 			a.sig = ended()
 			return a
-		case <-helloT.C:
+		case <-helloT.C():
 			a.sig = resume.Signal{Kind: resume.SigNetwork, Reason: "no HELLO within " + c.cfg.HelloTimeout.String()}
 			return a
 		case f := <-cn.ctrl:
@@ -429,7 +438,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		if seq > 0 {
 			payload = json.RawMessage(fmt.Appendf(nil, "%d", seq))
 		}
-		lastBeat = time.Now()
+		lastBeat = c.clock.Now()
 		framesAtBeat = cn.frames.Load()
 		return send(wire.OpHeartbeat, payload)
 	}
@@ -438,14 +447,14 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		a.sig = failed(err)
 		return a
 	}
-	ticker := time.NewTicker(interval)
+	ticker := c.clock.NewTimer(interval)
 	defer ticker.Stop()
 	// The record's savedAt is refreshed while connected, so its 5-minute
 	// expiry counts from when the connection was last known alive (A1),
 	// whatever the heartbeat interval.
-	refresh := time.NewTicker(c.refreshEvery)
+	refresh := c.clock.NewTimer(c.refreshEvery)
 	defer refresh.Stop()
-	readyT = time.NewTimer(c.cfg.ReadyTimeout)
+	readyT = c.clock.NewTimer(c.cfg.ReadyTimeout)
 	defer readyT.Stop()
 	framesAtReadyCheck := cn.frames.Load()
 	// done is the reader's end. When it ends with control frames still
@@ -469,7 +478,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 			}
 			a.sig = ended()
 			return a
-		case <-readyT.C:
+		case <-readyT.C():
 			// A long replay in front of RESUMED is progress, not a stall:
 			// only a connection that delivered nothing for a whole
 			// ReadyTimeout has failed.
@@ -484,7 +493,8 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 			bo.Reset()
 			a.stable = true
 			stableC = nil
-		case <-ticker.C:
+		case <-ticker.C():
+			ticker.Reset(interval)
 			if cn.frames.Load() == framesAtBeat && !cn.blocked.Load() {
 				c.log.Warn().Dur("interval", interval).Msg("no frame since the last heartbeat; zombie connection")
 				a.sig = resume.Signal{Kind: resume.SigZombie, Reason: "no heartbeat ACK"}
@@ -494,7 +504,8 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 				a.sig = failed(err)
 				return a
 			}
-		case <-refresh.C:
+		case <-refresh.C():
+			refresh.Reset(c.refreshEvery)
 			if a.established {
 				c.persist(ctx, false) // keeps savedAt fresh (A1)
 			}
@@ -502,7 +513,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 			switch f.Op {
 			case wire.OpHeartbeatACK:
 				if !lastBeat.IsZero() {
-					rtt := time.Since(lastBeat)
+					rtt := c.clock.Now().Sub(lastBeat)
 					c.update(func(s *Status) { s.HeartbeatRTT = rtt })
 				}
 			case wire.OpHeartbeat:
