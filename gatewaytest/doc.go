@@ -1,7 +1,7 @@
 // Package gatewaytest runs a fake QQ Bot gateway for tests, in the manner of
 // net/http/httptest: a real HTTP and WebSocket server on 127.0.0.1 that
-// speaks the protocol of ../shared/protocol.md Part B and can be scripted
-// to misbehave.
+// speaks the QQ Bot gateway protocol (as the official docs and SDKs
+// describe it) and can be scripted to misbehave.
 //
 // Use [NewTestServer] in a test (it closes itself through t.Cleanup) or
 // [NewServer] elsewhere (the caller must call [Server.Close]). Point the
@@ -35,6 +35,9 @@
 //   - a frame that is not JSON with an integer "op": close 4002 "decode error";
 //     an op other than 1, 2 or 6: close 4001 "invalid opcode";
 //   - op 1: answered with {"op":11} unless [Server.WithholdACKs] is on;
+//     with [Options.RejectEarlyHeartbeat], an op 1 that arrives after
+//     IDENTIFY or RESUME and before the server answered it closes 4003
+//     "not authenticated";
 //   - op 2: the token must be "QQBot <valid token>" (else close 4004
 //     "authentication failed"); a connection that already carries a session
 //     is closed 4005 "already authenticated"; session_start_limit.remaining
@@ -54,6 +57,9 @@
 //     Success: every dispatch of the session with s > seq is sent again, in
 //     order and byte for byte, then {"op":0,"s":N,"t":"RESUMED","d":""},
 //     where N is the session's next seq. RESUMED frames are never replayed.
+//
+// [Server.HoldAuth] holds the answers to IDENTIFY and RESUME back until
+// released: a gateway slow to send READY or RESUMED.
 //
 // Each session has a monotonic seq and a replay log of all its dispatches,
 // READY included. [Session.Emit] appends to the log and sends the frame if a
