@@ -373,15 +373,16 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		return a
 	}
 
-	// HELLO first (A4: within HelloTimeout).
+	// HELLO first, within HelloTimeout.
 	helloT := c.clock.NewTimer(c.cfg.HelloTimeout)
-	defer helloT.Stop()
 	var hello wire.Hello
 	for waiting := true; waiting; {
 		select {
 		case <-ctx.Done():
+			helloT.Stop()
 			return shutdown()
 		case <-cn.done:
+			helloT.Stop()
 			a.sig = ended()
 			return a
 		case <-helloT.C():
@@ -393,19 +394,43 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 				continue
 			}
 			if err := json.Unmarshal(f.D, &hello); err != nil || hello.HeartbeatInterval <= 0 || hello.HeartbeatInterval > maxHeartbeatMillis {
+				helloT.Stop()
 				a.sig = resume.Signal{Kind: resume.SigNetwork, Reason: "HELLO without a heartbeat interval"}
 				return a
 			}
 			waiting = false
 		}
 	}
+	helloT.Stop()
 
-	// The first heartbeat's d is taken before IDENTIFY/RESUME goes out, so
-	// it is the seq we had when the connection opened (null for a new
-	// session), not whatever the reply raced in.
-	firstBeat := c.wm.Highest()
+	// The heartbeat clock starts at HELLO. The first beat goes out when
+	// READY/RESUMED arrives or one interval after HELLO, whichever comes
+	// first, never earlier: the docs say to heartbeat once authenticated,
+	// and a beat between IDENTIFY/RESUME and its answer may be refused
+	// (4003). Then one every interval; d is the highest seq received, null
+	// before any.
+	interval := time.Duration(hello.HeartbeatInterval) * time.Millisecond
+	beatT := c.clock.NewTimer(interval)
+	defer beatT.Stop()
+	beaten := false // a beat went out on this connection
+	var lastBeat time.Time
+	var framesAtBeat uint64
+	// beat schedules the next beat one interval from now, then sends this
+	// one (in that order, so a test that saw the beat arrive knows the
+	// next one is scheduled).
+	beat := func() error {
+		beatT.Reset(interval)
+		var payload json.RawMessage = []byte("null")
+		if seq := c.wm.Highest(); seq > 0 {
+			payload = json.RawMessage(fmt.Appendf(nil, "%d", seq))
+		}
+		beaten = true
+		lastBeat = c.clock.Now()
+		framesAtBeat = cn.frames.Load()
+		return send(wire.OpHeartbeat, payload)
+	}
 
-	// IDENTIFY or RESUME (A2).
+	// IDENTIFY or RESUME.
 	c.mu.Lock()
 	sessionID := c.sess.id
 	c.mu.Unlock()
@@ -427,40 +452,19 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		}
 		c.log.Info().Str("intent_level", l.Name).Stringer("intents", l.Intents).Msg("IDENTIFY sent")
 	}
-
-	// Heartbeats (A4): the first at once, then every interval; d is the
-	// highest seq received, null before any.
-	interval := time.Duration(hello.HeartbeatInterval) * time.Millisecond
-	var lastBeat time.Time
-	var framesAtBeat uint64
-	beatAt := func(seq uint64) error {
-		var payload json.RawMessage = []byte("null")
-		if seq > 0 {
-			payload = json.RawMessage(fmt.Appendf(nil, "%d", seq))
-		}
-		lastBeat = c.clock.Now()
-		framesAtBeat = cn.frames.Load()
-		return send(wire.OpHeartbeat, payload)
-	}
-	beat := func() error { return beatAt(c.wm.Highest()) }
-	if err := beatAt(firstBeat); err != nil {
-		a.sig = failed(err)
-		return a
-	}
-	ticker := c.clock.NewTimer(interval)
-	defer ticker.Stop()
-	// The record's savedAt is refreshed while connected, so its 5-minute
-	// expiry counts from when the connection was last known alive (A1),
-	// whatever the heartbeat interval.
-	refresh := c.clock.NewTimer(c.refreshEvery)
-	defer refresh.Stop()
 	readyT = c.clock.NewTimer(c.cfg.ReadyTimeout)
 	defer readyT.Stop()
 	framesAtReadyCheck := cn.frames.Load()
+
+	// The record's savedAt is refreshed while connected, so its 5-minute
+	// expiry counts from when the connection was last known alive,
+	// whatever the heartbeat interval.
+	refresh := c.clock.NewTimer(c.refreshEvery)
+	defer refresh.Stop()
 	// done is the reader's end. When it ends with control frames still
 	// queued, those come first: op 7 or op 9 and the close that follows
-	// (4009, 4903, 4006) are one event (A3), and a READY read before a
-	// close still establishes the connection.
+	// (4009, 4903, 4006) are one event, and a READY read before a close
+	// still establishes the connection.
 	done := cn.done
 
 	for {
@@ -493,9 +497,11 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 			bo.Reset()
 			a.stable = true
 			stableC = nil
-		case <-ticker.C():
-			ticker.Reset(interval)
-			if cn.frames.Load() == framesAtBeat && !cn.blocked.Load() {
+		case <-beatT.C():
+			// A zombie: a beat is due and nothing at all arrived since the
+			// previous one (a reader waiting on a full queue has frames
+			// in hand, so it is no zombie).
+			if beaten && cn.frames.Load() == framesAtBeat && !cn.blocked.Load() {
 				c.log.Warn().Dur("interval", interval).Msg("no frame since the last heartbeat; zombie connection")
 				a.sig = resume.Signal{Kind: resume.SigZombie, Reason: "no heartbeat ACK"}
 				return a
@@ -512,10 +518,11 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		case f := <-cn.ctrl:
 			switch f.Op {
 			case wire.OpHeartbeatACK:
+				var rtt time.Duration
 				if !lastBeat.IsZero() {
-					rtt := c.clock.Now().Sub(lastBeat)
-					c.update(func(s *Status) { s.HeartbeatRTT = rtt })
+					rtt = c.clock.Now().Sub(lastBeat)
 				}
+				c.update(func(s *Status) { s.HeartbeatRTT = rtt; s.HeartbeatACKs++ })
 			case wire.OpHeartbeat:
 				if err := beat(); err != nil {
 					a.sig = failed(err)
@@ -526,6 +533,12 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 				return a
 			case wire.OpDispatch: // READY or RESUMED, already queued by the reader
 				connected(f)
+				if !beaten {
+					if err := beat(); err != nil {
+						a.sig = failed(err)
+						return a
+					}
+				}
 			default:
 				c.log.Debug().Stringer("op", f.Op).Msg("unexpected frame ignored")
 			}

@@ -47,6 +47,7 @@ type Status struct {
 	LastSeqReceived uint64 // highest seq received (heartbeats, in-process resume)
 	LastSeqHandled  uint64 // committed: every event up to it was handled
 	HeartbeatRTT    time.Duration
+	HeartbeatACKs   uint64 // heartbeat ACKs received
 	LastCloseCode   wire.CloseCode
 	LastCloseReason string
 	LastError       string
