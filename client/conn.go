@@ -249,6 +249,10 @@ type conn struct {
 	err     error           // why the reader exited; read after done
 	frames  atomic.Uint64   // frames read
 	blocked atomic.Bool     // the reader waits on a full queue
+	// progress counts dispatches that moved the session on (a new seq):
+	// what the READY/RESUMED timeout accepts as progress, unlike
+	// heartbeat ACKs or replays of seqs already received.
+	progress atomic.Uint64
 	// replaying is true from a RESUME until RESUMED: the events between
 	// are replays. Set before the reader starts, then owned by it.
 	replaying bool
@@ -454,7 +458,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 	}
 	readyT = c.clock.NewTimer(c.cfg.ReadyTimeout)
 	defer readyT.Stop()
-	framesAtReadyCheck := cn.frames.Load()
+	progressAtReadyCheck := cn.progress.Load()
 
 	// The record's savedAt is refreshed while connected, so its 5-minute
 	// expiry counts from when the connection was last known alive,
@@ -483,11 +487,13 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 			a.sig = ended()
 			return a
 		case <-readyT.C():
-			// A long replay in front of RESUMED is progress, not a stall:
-			// only a connection that delivered nothing for a whole
-			// ReadyTimeout has failed.
-			if n := cn.frames.Load(); n != framesAtReadyCheck || cn.blocked.Load() {
-				framesAtReadyCheck = n
+			// READY/RESUMED must come within ReadyTimeout of IDENTIFY/
+			// RESUME. A long replay in front of RESUMED is progress, not a
+			// stall, and so is a replay waiting on a full queue; heartbeat
+			// ACKs and anything else are not, or a server that answers
+			// heartbeats and never READY would hold the client forever.
+			if n := cn.progress.Load(); n != progressAtReadyCheck || cn.blocked.Load() {
+				progressAtReadyCheck = n
 				readyT.Reset(c.cfg.ReadyTimeout)
 				continue
 			}
@@ -610,9 +616,13 @@ func (c *Client) read(ctx, readCtx context.Context, cn *conn, d *dispatcher) {
 			}
 			continue
 		}
+		prev := c.wm.Highest()
 		ev, ok := c.accept(f, cn.replaying)
 		if f.T == wire.EventResumed {
 			cn.replaying = false
+		}
+		if c.wm.Highest() > prev {
+			cn.progress.Add(1)
 		}
 		if !ok {
 			continue

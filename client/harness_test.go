@@ -87,6 +87,8 @@ type harness struct {
 	cancel context.CancelFunc
 	errc   chan error
 
+	msgs logBuffer // the client's log messages, one a line, when a test hooks them
+
 	mu    sync.Mutex
 	waits []time.Duration // every wait the client asked for
 	gate  chan struct{}   // when set, waits block until it is closed

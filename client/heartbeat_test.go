@@ -1,9 +1,11 @@
 package client_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -25,12 +27,17 @@ func clockHarness(t *testing.T, opts gatewaytest.Options, mutate func(*client.Co
 	if opts.HeartbeatInterval == 0 {
 		opts.HeartbeatInterval = fakeInterval
 	}
+	var msgs *logBuffer
 	h, srv, _ := policyHarness(t, opts, func(c *client.Config) {
 		c.ReadyTimeout = fakeReadyTimeout
+		c.Logger = c.Logger.Hook(zerolog.HookFunc(func(_ *zerolog.Event, level zerolog.Level, msg string) {
+			fmt.Fprintf(msgs, "%s %s\n", level, msg)
+		}))
 		if mutate != nil {
 			mutate(c)
 		}
 	})
+	msgs = &h.msgs
 	clk := client.NewFakeClock()
 	client.SetClock(h.c, clk)
 	return h, srv, clk
@@ -99,6 +106,7 @@ func TestNoHeartbeatBetweenIdentifyAndReady(t *testing.T) {
 	require.Len(t, hb, 1)
 	assert.True(t, hb[0].HasSeq && hb[0].Seq == 1, "the beat at READY carries READY's seq, got %s", hb[0].D)
 
+	h.eventually(func() bool { return h.c.Status().HeartbeatACKs == 1 }, "its ACK read") // or the next beat finds a zombie
 	waitClock(t, clk, func() bool { return clk.Pending(fakeInterval) == 1 }, "the next beat scheduled")
 	clk.Advance(fakeInterval)
 	h.serverWait(func() bool { return len(srv.Heartbeats()) >= 2 }, "the beat one interval later")
