@@ -140,9 +140,10 @@ type Config struct {
 	// Zero means a limiter private to this client.
 	IdentifyLimiter *IdentifyLimiter
 
-	// OnReceive, when set, is called with every event as it is received,
-	// before it is queued (after replays and duplicates are dropped). It
-	// runs on the reader goroutine: return at once.
+	// OnReceive, when set, is called with every event once it is in the
+	// queue (after replays and duplicates are dropped), so at most once per
+	// delivery; the handler may already have started on it. It runs on the
+	// reader goroutine: return at once.
 	OnReceive func(Event)
 
 	// OnStateChange, when set, is called with a status snapshot after every

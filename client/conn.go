@@ -333,6 +333,11 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 	// failed turns a write error into a signal. The reader usually knows
 	// the better reason: the close frame that ended the connection.
 	failed := func(err error) resume.Signal {
+		if cn.blocked.Load() {
+			// The reader waits on a full queue, not on the socket: it
+			// will not learn more until this connection is given up.
+			return c.signalOf(err)
+		}
 		t := time.NewTimer(2 * time.Second)
 		defer t.Stop()
 		select {
@@ -616,21 +621,25 @@ func (c *Client) read(ctx, readCtx context.Context, cn *conn, d *dispatcher) {
 			}
 			continue
 		}
-		prev := c.wm.Highest()
-		ev, ok := c.accept(f, cn.replaying)
+		in := c.accept(f)
+		replaying := cn.replaying
 		if f.T == wire.EventResumed {
 			cn.replaying = false
 		}
-		if c.wm.Highest() > prev {
+		if in.progress {
 			cn.progress.Add(1)
 		}
-		if !ok {
+		if !in.deliver {
 			continue
 		}
-		if !d.enqueue(ctx, ev, &cn.blocked) {
+		if !d.enqueue(ctx, in.ev, &cn.blocked) {
+			// The connection ended before the event reached the queue: it
+			// was never received, so the RESUME asks for it again.
+			c.withdraw(in)
 			cn.err = ctx.Err()
 			return
 		}
+		c.queued(in.ev, replaying)
 		if f.T == wire.EventReady || f.T == wire.EventResumed {
 			select {
 			case cn.ctrl <- wire.Frame{Op: wire.OpDispatch, T: f.T}:
@@ -642,43 +651,82 @@ func (c *Client) read(ctx, readCtx context.Context, cn *conn, d *dispatcher) {
 	}
 }
 
+// incoming is what accept made of a dispatch frame.
+type incoming struct {
+	ev       Event
+	deliver  bool   // hand ev to the queue
+	progress bool   // a new seq: the session moved on
+	received bool   // ev.Seq was marked received; withdraw it if it never reaches the queue
+	prev     uint64 // the highest seq before this one, for withdraw
+	deduped  bool   // ev.ID was added to the dedupe window
+}
+
 // accept turns a dispatch frame into an Event, starting a new session on
-// READY and dropping replays and duplicates (A6).
-func (c *Client) accept(f wire.Frame, replaying bool) (Event, bool) {
-	if f.T == wire.EventReady {
+// READY and dropping replays and duplicates. A seq counts as received from
+// here on; if the event then never reaches the queue, withdraw undoes it.
+func (c *Client) accept(f wire.Frame) incoming {
+	prev := c.wm.Highest()
+	var in incoming
+	switch {
+	case f.T == wire.EventReady:
 		var r wire.Ready
 		if err := json.Unmarshal(f.D, &r); err != nil || r.SessionID == "" {
 			c.update(func(s *Status) { s.BadFrames++ })
 			c.log.Warn().Msg("READY without a session id skipped")
-			return Event{}, false
+			return in
 		}
 		// READY is protocol: its seq counts as handled at once.
 		c.startSession(r.SessionID, f.S)
-	} else if f.S != 0 && f.S <= c.wm.Highest() && f.T != wire.EventResumed {
+		in.progress = true
+	case f.S != 0 && f.S <= prev && f.T != wire.EventResumed:
 		c.update(func(s *Status) { s.DuplicatesDropped++ })
 		c.log.Debug().Uint64("seq", f.S).Msg("replayed event already received; dropped")
-		return Event{}, false
-	} else if f.ID != "" && c.dedupe != nil && !c.dedupe.add(f.ID) {
+		return in
+	case f.ID != "" && c.dedupe != nil && !c.dedupe.add(f.ID):
 		c.update(func(s *Status) { s.DuplicatesDropped++ })
 		c.log.Debug().Str("id", f.ID).Uint64("seq", f.S).Msg("duplicate event id; dropped")
 		c.wm.Received(f.S)
 		c.wm.Handled(f.S) // nothing to hand over: it counts as handled
-		return Event{}, false
+		in.progress = f.S > prev
+		return in
+	default:
+		in.deduped = f.ID != "" && c.dedupe != nil
+		c.wm.Received(f.S)
+		in.received = f.S != 0
+		in.progress = f.S > prev || f.T == wire.EventResumed
 	}
-	c.wm.Received(f.S)
+	in.prev = prev
 	c.mu.Lock()
-	ev := Event{AccountID: c.cfg.AccountID, Type: f.T, Seq: f.S, ID: f.ID, Data: f.D,
-		ReceivedAt: time.Now(), SessionID: c.sess.id, epoch: c.sess.epoch}
+	in.ev = Event{AccountID: c.cfg.AccountID, Type: f.T, Seq: f.S, ID: f.ID, Data: f.D,
+		ReceivedAt: c.clock.Now(), SessionID: c.sess.id, epoch: c.sess.epoch}
 	c.mu.Unlock()
-	c.events.Add(1)
-	if c.cfg.OnReceive != nil {
-		c.cfg.OnReceive(ev)
+	in.deliver = true
+	return in
+}
+
+// withdraw undoes accept for an event that never reached the queue: its
+// seq is no longer received (heartbeats and the RESUME ask from the one
+// before), and its id leaves the dedupe window, so the replay is handled.
+func (c *Client) withdraw(in incoming) {
+	if in.received {
+		c.wm.Withdraw(in.ev.Seq, in.prev)
 	}
+	if in.deduped {
+		c.dedupe.remove(in.ev.ID)
+	}
+}
+
+// queued counts an event that reached the queue and reports it to
+// OnReceive.
+func (c *Client) queued(ev Event, replaying bool) {
+	c.events.Add(1)
 	switch {
-	case f.T == wire.EventResumed:
+	case ev.Type == wire.EventResumed:
 		c.update(func(s *Status) { s.Resumes++ })
 	case replaying:
 		c.update(func(s *Status) { s.Replayed++ })
 	}
-	return ev, true
+	if c.cfg.OnReceive != nil {
+		c.cfg.OnReceive(ev)
+	}
 }

@@ -215,6 +215,14 @@ func (d *dedupe) add(id string) bool {
 	return true
 }
 
+// remove forgets id, for an event that was never handed over. The ring
+// slot stays until it is reused; a later add of the same id is new.
+func (d *dedupe) remove(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.seen, id)
+}
+
 func (d *dedupe) reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()

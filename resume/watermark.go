@@ -57,6 +57,33 @@ func (w *Watermark) Handled(seq uint64) {
 	}
 }
 
+// Withdraw undoes Received(seq) for an event that never reached its
+// handler (the connection ended while it waited for room in the queue):
+// seq is no longer outstanding, and Highest goes back to prev, what it was
+// before that Received call (never below Committed), so a resume asks for
+// seq again. A seq not outstanding is ignored.
+func (w *Watermark) Withdraw(seq, prev uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i, found := slices.BinarySearch(w.pending, seq)
+	if !found {
+		return
+	}
+	w.pending = slices.Delete(w.pending, i, i+1)
+	if w.highest == seq {
+		w.highest = max(prev, w.committed)
+		for _, p := range w.pending {
+			w.highest = max(w.highest, p)
+		}
+	}
+	if len(w.pending) == 0 {
+		w.committed = w.highest
+		w.pending = w.pending[:0:0]
+	} else {
+		w.committed = max(w.committed, w.pending[0]-1)
+	}
+}
+
 // Highest gives the highest seq received, or 0.
 func (w *Watermark) Highest() uint64 {
 	w.mu.Lock()
