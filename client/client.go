@@ -50,6 +50,10 @@ type Client struct {
 	queue     chan Event
 	persistMu sync.Mutex
 	extra     sessionstore.Record // the loaded record, for unknown fields
+
+	dupMu     sync.Mutex // guards the duplicate report
+	dupSince  int        // duplicates dropped since the last warning
+	dupWarnAt time.Time  // the last warning
 }
 
 // sessionState is what identifies the session; guarded by Client.mu.

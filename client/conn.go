@@ -675,16 +675,29 @@ func (c *Client) accept(f wire.Frame) incoming {
 			c.log.Warn().Msg("READY without a session id skipped")
 			return in
 		}
+		seq := f.S
+		if seq > maxSeqJump {
+			c.seqTooFar(f, 0)
+			seq = 0
+		}
 		// READY is protocol: its seq counts as handled at once.
-		c.startSession(r.SessionID, f.S)
+		c.startSession(r.SessionID, seq)
 		in.progress = true
 	case f.S != 0 && f.S <= prev && f.T != wire.EventResumed:
-		c.update(func(s *Status) { s.DuplicatesDropped++ })
-		c.log.Debug().Uint64("seq", f.S).Msg("replayed event already received; dropped")
+		c.duplicate(f, "replayed event already received; dropped")
 		return in
+	case f.S > prev && f.S-prev > maxSeqJump:
+		// Delivered (nothing received is dropped), but its seq is not
+		// taken: one forged seq must not turn every later event into a
+		// "replay", nor reach the record, heartbeats or a RESUME.
+		c.seqTooFar(f, prev)
+		if f.ID != "" && c.dedupe != nil && !c.dedupe.add(f.ID) {
+			c.duplicate(f, "duplicate event id; dropped")
+			return in
+		}
+		in.deduped = f.ID != "" && c.dedupe != nil
 	case f.ID != "" && c.dedupe != nil && !c.dedupe.add(f.ID):
-		c.update(func(s *Status) { s.DuplicatesDropped++ })
-		c.log.Debug().Str("id", f.ID).Uint64("seq", f.S).Msg("duplicate event id; dropped")
+		c.duplicate(f, "duplicate event id; dropped")
 		c.wm.Received(f.S)
 		c.wm.Handled(f.S) // nothing to hand over: it counts as handled
 		in.progress = f.S > prev
@@ -702,6 +715,45 @@ func (c *Client) accept(f wire.Frame) incoming {
 	c.mu.Unlock()
 	in.deliver = true
 	return in
+}
+
+// maxSeqJump is how far above the highest seq seen a dispatch's seq may
+// be and still be taken as the session's seq. The gateway numbers
+// dispatches one by one, so a larger jump is a forged or broken frame.
+const maxSeqJump = 1_000_000
+
+// seqTooFar reports a dispatch whose seq is more than maxSeqJump above
+// the highest seen.
+func (c *Client) seqTooFar(f wire.Frame, highest uint64) {
+	c.update(func(s *Status) { s.ProtocolErrors++ })
+	c.log.Error().Uint64("seq", f.S).Uint64("highest", highest).Str("type", f.T).Str("id", f.ID).
+		Msgf("protocol error: dispatch seq %d is more than %d above the highest seen (%d); the event is delivered, its seq is not taken", f.S, maxSeqJump, highest)
+}
+
+// Duplicate reports: each drop at debug level, and a warning with a count
+// once at least dupWarnMin were dropped since the last one, at most every
+// dupWarnEvery.
+const (
+	dupWarnMin   = 100
+	dupWarnEvery = time.Minute
+)
+
+// duplicate counts and logs a dropped replay or duplicate.
+func (c *Client) duplicate(f wire.Frame, why string) {
+	c.update(func(s *Status) { s.DuplicatesDropped++ })
+	c.log.Debug().Str("id", f.ID).Uint64("seq", f.S).Msg(why)
+	now := c.clock.Now()
+	c.dupMu.Lock()
+	c.dupSince++
+	n := 0
+	if c.dupSince >= dupWarnMin && (c.dupWarnAt.IsZero() || now.Sub(c.dupWarnAt) >= dupWarnEvery) {
+		n, c.dupSince, c.dupWarnAt = c.dupSince, 0, now
+	}
+	c.dupMu.Unlock()
+	if n > 0 {
+		c.log.Warn().Int("dropped", n).Uint64("last_seq", f.S).
+			Msgf("%d replayed or duplicate events dropped since the last report (the gateway keeps resending events already received)", n)
+	}
 }
 
 // withdraw undoes accept for an event that never reached the queue: its

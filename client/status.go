@@ -62,6 +62,7 @@ type Status struct {
 	BadFrames         uint64 // frames that did not decode, skipped
 	OversizedFrames   uint64 // connections ended by a frame over MaxMessageBytes
 	DuplicatesDropped uint64 // replayed or duplicate events dropped
+	ProtocolErrors    uint64 // dispatches delivered although they broke the protocol (a seq far ahead)
 	Replayed          uint64 // events received after RESUME, before RESUMED
 	Connects          uint64 // WebSocket connections opened
 	Reconnects        uint64 // connections after the first

@@ -910,3 +910,16 @@ func TestResumeDropMidReplay(t *testing.T) {
 	assert.EqualValues(t, 5, c3.readDispatch("MISSED").S)
 	c3.readDispatch(wire.EventResumed)
 }
+
+func TestEmitRaw(t *testing.T) {
+	t.Parallel()
+	srv := NewTestServer(t, Options{})
+	c, _, sess := ready(t, srv)
+	require.NoError(t, sess.EmitRaw([]byte(`{"op":0,"s":99,"t":"FORGED","d":{}}`)))
+	seq, err := sess.Emit("NEXT", nil)
+	require.NoError(t, err)
+	assert.EqualValues(t, 99, c.readDispatch("FORGED").S)
+	assert.EqualValues(t, 2, c.readDispatch("NEXT").S)
+	assert.EqualValues(t, 2, seq, "the raw frame took no seq")
+	assert.Len(t, sess.Frames(), 2, "and is not in the replay log")
+}
