@@ -62,6 +62,10 @@ type sessionState struct {
 	epoch       uint64 // bumps on every new session, so stale events never commit
 	level       int
 	connectedAt time.Time
+	// aliveAt is when a connection of the session was last known alive
+	// (READY/RESUMED, while connected, its end), or the record's savedAt:
+	// the session is resumed only within sessionstore.Expiry of it.
+	aliveAt time.Time
 }
 
 // errShutdown is the cancel cause Close uses.
@@ -327,6 +331,9 @@ func (c *Client) loadRecord(ctx context.Context) resume.Mode {
 		return resume.Identify
 	}
 	c.startSession(rec.SessionID, rec.LastSeq)
+	c.mu.Lock()
+	c.sess.aliveAt = rec.SavedAt
+	c.mu.Unlock()
 	c.log.Info().Str("session", rec.SessionID).Uint64("seq", rec.LastSeq).
 		Dur("age", c.clock.Now().Sub(rec.SavedAt)).Msg("resumable session record found")
 	return resume.Resume
@@ -381,11 +388,34 @@ func (c *Client) clearSession(ctx context.Context) {
 	}
 }
 
+// sessionExpired reports whether a session is held that is no longer
+// valid for RESUME: no connection of it was alive for sessionstore.Expiry
+// (the record's own rule), so the server has most likely dropped it.
+func (c *Client) sessionExpired() bool {
+	now := c.clock.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess.id != "" && !c.sess.aliveAt.IsZero() && now.Sub(c.sess.aliveAt) >= sessionstore.Expiry
+}
+
+// alive records that a connection of the session is alive now.
+func (c *Client) alive() {
+	now := c.clock.Now()
+	c.mu.Lock()
+	c.sess.aliveAt = now
+	c.mu.Unlock()
+}
+
 // startSession makes id (possibly none) the session, its seqs starting at
 // seq. Events of the previous session still queued never commit.
 func (c *Client) startSession(id string, seq uint64) {
+	now := c.clock.Now()
 	c.mu.Lock()
 	c.sess.id = id
+	c.sess.aliveAt = time.Time{}
+	if id != "" {
+		c.sess.aliveAt = now
+	}
 	c.sess.epoch++
 	c.wm.Set(seq)
 	c.mu.Unlock()

@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/qqgate/qqgate/resume"
+	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
 
@@ -56,6 +57,14 @@ func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mod
 			c.update(func(s *Status) { s.Reconnects++ })
 		}
 		c.setState(StateConnecting)
+		if st.Mode == resume.Resume && c.sessionExpired() {
+			// Resumes are retried while the session is valid, however
+			// often they are cut short; past that, the server has most
+			// likely dropped it.
+			c.log.Warn().Dur("expiry", sessionstore.Expiry).Msg("no connection of the session alive for too long; the session is dropped and a new one identified")
+			c.clearSession(ctx)
+			st.HasSession = false
+		}
 		st = resume.NewConnection(st, st.Mode)
 		a := c.attempt(ctx, d, &st, bo)
 		if ctx.Err() != nil {
@@ -283,6 +292,9 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		cancelRead()
 		<-cn.done
 		a.tooBig = errors.Is(cn.err, websocket.ErrMessageTooBig)
+		if a.established {
+			c.alive() // the session's last sign of life is the end of this connection
+		}
 	}()
 
 	send := func(op wire.Opcode, payload any) error {
@@ -316,6 +328,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		now := c.clock.Now()
 		c.mu.Lock()
 		c.sess.connectedAt = now
+		c.sess.aliveAt = now
 		c.mu.Unlock()
 		c.update(func(s *Status) {
 			s.State = StateConnected
@@ -524,7 +537,8 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		case <-refresh.C():
 			refresh.Reset(c.refreshEvery)
 			if a.established {
-				c.persist(ctx, false) // keeps savedAt fresh (A1)
+				c.alive()
+				c.persist(ctx, false) // keeps savedAt fresh
 			}
 		case f := <-cn.ctrl:
 			switch f.Op {

@@ -740,23 +740,26 @@ func TestPolicyOtherCloseIdentifies(t *testing.T) {
 	}
 }
 
-// A3 row: 2 resumes in a row that fail — IDENTIFY.
-func TestPolicyTwoFailedResumesIdentify(t *testing.T) {
+// Policy row: a RESUME that ends before RESUMED for any reason other than
+// the server refusing the session is not a rejection: resume again, with a
+// backoff, as often as it takes. No count of failed resumes.
+func TestPolicyFailedResumesKeepResuming(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name   string
 		script func(*gatewaytest.Server)
 	}{
-		{"DropBeforeResumed", func(s *gatewaytest.Server) { s.RejectResumes(2, gatewaytest.ResumeDropBeforeResumed) }},
-		{"Close1001", func(s *gatewaytest.Server) { s.RejectResumesWithCode(2, int(wire.CloseGoingAway), "going away") }},
+		{"DropBeforeResumed", func(s *gatewaytest.Server) { s.RejectResumes(3, gatewaytest.ResumeDropBeforeResumed) }},
+		{"DropMidReplay", func(s *gatewaytest.Server) { s.RejectResumes(3, gatewaytest.ResumeDropMidReplay) }},
+		{"Close1001", func(s *gatewaytest.Server) { s.RejectResumesWithCode(3, int(wire.CloseGoingAway), "going away") }},
 		{"Close4009", func(s *gatewaytest.Server) {
-			s.RejectResumesWithCode(2, int(wire.CloseSessionTimedOut), "Session timed out")
+			s.RejectResumesWithCode(3, int(wire.CloseSessionTimedOut), "Session timed out")
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
+			h, srv, _ := policyHarness(t, gatewaytest.Options{}, nil)
 			release := h.holdWaits()
 			h.start()
 			sess := h.session()
@@ -765,50 +768,98 @@ func TestPolicyTwoFailedResumesIdentify(t *testing.T) {
 			tc.script(srv)
 			sess.Drop()
 			h.eventually(func() bool { return len(h.recordedWaits()) == 1 }, "the client waiting to reconnect")
-			emit(t, sess, 2) // replayed by a resume that gets that far
+			last := emit(t, sess, 8) // replayed, in parts, by the resumes that get that far
 			release()
-			sess2 := h.session()
-			h.eventually(func() bool { return h.rec.count(wire.EventReady) == 2 }, "second READY handled")
+			h.eventually(func() bool { return h.rec.has(wire.EventResumed) }, "RESUMED handled")
+			h.handledUpTo(last)
 
-			assert.NotEqual(t, sess.ID(), sess2.ID())
 			rs := srv.Resumes()
-			require.Len(t, rs, 2, "two resumes, then an identify")
-			for _, r := range rs {
+			require.Len(t, rs, 4, "three resumes cut short, then one that succeeds")
+			for i, r := range rs {
 				assert.Equal(t, sess.ID(), r.SessionID)
+				if i > 0 {
+					assert.GreaterOrEqual(t, r.Seq, rs[i-1].Seq)
+				}
 			}
 			assert.EqualValues(t, 2, rs[0].Seq)
-			assert.GreaterOrEqual(t, rs[1].Seq, rs[0].Seq)
-			assert.Len(t, srv.Identifies(), 2)
-			assert.Equal(t, 4, srv.Connections())
-
-			s := h.c.Status()
-			assert.EqualValues(t, 2, s.FailedResumes)
-			assert.EqualValues(t, 0, s.Resumes)
-			h.eventually(func() bool { return h.c.Status().Identifies == 2 }, "the Identifies counter") // counted after the write returns
-			assert.Equal(t, sess2.ID(), s.SessionID)
-			assert.Equal(t, 0, h.rec.count(wire.EventResumed))
-			// Per session, the handler saw each seq once, in order.
-			var first, second []uint64
-			seen := 0
-			for _, ev := range h.rec.all() {
-				if ev.Type == wire.EventReady {
-					seen++
-				}
-				if seen == 1 {
-					first = append(first, ev.Seq)
-				} else {
-					second = append(second, ev.Seq)
-				}
+			assert.Len(t, srv.Identifies(), 1, "never IDENTIFY")
+			assert.Equal(t, 5, srv.Connections())
+			for _, w := range h.recordedWaits() {
+				assert.Greater(t, w, time.Duration(0), "a backoff before each new RESUME")
 			}
-			assertIncreasing(t, first)
-			assert.Equal(t, []uint64{1}, second)
-			assert.GreaterOrEqual(t, st.clears.Load(), int32(1), "the session was cleared")
-			h.eventually(func() bool {
-				r, err := st.load(t)
-				return err == nil && r.SessionID == sess2.ID()
-			}, "the new session stored")
+			s := h.c.Status()
+			assert.EqualValues(t, 3, s.FailedResumes)
+			assert.EqualValues(t, 1, s.Resumes)
+			assert.Equal(t, sess.ID(), s.SessionID)
+			assert.Equal(t, last+1, s.LastSeqHandled, "committed up to RESUMED")
+			seqs := h.rec.seqs()
+			assertIncreasing(t, seqs)
+			assert.Len(t, seqs, int(last)+1, "every event handled once: READY, 9 events, RESUMED")
 		})
 	}
+}
+
+// The brief's case in full: the connection drops three times in the middle
+// of a replay; every event is handled, once, in order, and every
+// reconnection RESUMEs.
+func TestThreeDropsMidReplayLoseNothing(t *testing.T) {
+	t.Parallel()
+	h, srv, _ := policyHarness(t, gatewaytest.Options{}, nil)
+	h.start()
+	sess := h.session()
+	h.handledUpTo(emit(t, sess, 2))
+	release := h.holdReconnects()
+	srv.RejectResumes(3, gatewaytest.ResumeDropMidReplay)
+	sess.Drop()
+	h.eventually(func() bool { return len(h.recordedWaits()) == 1 }, "the client waiting to reconnect")
+	last := emit(t, sess, 20)
+	release()
+	h.eventually(func() bool { return h.c.Status().Resumes == 1 }, "RESUMED")
+	h.handledUpTo(last)
+	assert.Len(t, srv.Resumes(), 4)
+	assert.Len(t, srv.Identifies(), 1)
+	var want []uint64
+	for s := uint64(1); s <= last+1; s++ {
+		want = append(want, s)
+	}
+	assert.Equal(t, want, h.rec.seqs())
+}
+
+// A session is resumed while it is valid: 5 minutes after the last
+// connection. Resumes cut short for longer than that end in an IDENTIFY.
+func TestResumesStopWhenTheSessionExpires(t *testing.T) {
+	t.Parallel()
+	h, srv, clk := clockHarness(t, gatewaytest.Options{}, nil)
+	var mu sync.Mutex
+	var waited time.Duration
+	var elapsedAtConnect []time.Duration // fake time waited before each new connection
+	client.SetSleep(h.c, func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		waited += d
+		elapsedAtConnect = append(elapsedAtConnect, waited)
+		mu.Unlock()
+		clk.Advance(d) // the backoff passes on the fake clock
+		return ctx.Err()
+	})
+	h.start()
+	sess := h.session()
+	h.handledUpTo(emit(t, sess, 1))
+	srv.RejectResumesWithCode(1000, int(wire.CloseAbnormal), "") // every RESUME is dropped
+	sess.Drop()
+	next := h.session()
+	h.eventually(func() bool { return h.rec.count(wire.EventReady) == 2 }, "a new session")
+
+	assert.NotEqual(t, sess.ID(), next.ID())
+	n := len(srv.Resumes())
+	assert.GreaterOrEqual(t, n, 3, "resumed again and again first")
+	mu.Lock()
+	defer mu.Unlock()
+	// The waits before each connection after the drop: the RESUMEs come
+	// while under 5 minutes have passed, the IDENTIFY after.
+	require.GreaterOrEqual(t, len(elapsedAtConnect), n+1)
+	assert.Less(t, elapsedAtConnect[n-1], sessionstore.Expiry, "the last RESUME came while the session was valid")
+	assert.GreaterOrEqual(t, elapsedAtConnect[n], sessionstore.Expiry, "the IDENTIFY came once it was not")
+	assert.Len(t, srv.Identifies(), 2)
 }
 
 // A3 rows 4902 / op 9 false on a RESUME: the resume fails in a way that

@@ -68,6 +68,6 @@ type Status struct {
 	Reconnects        uint64 // connections after the first
 	Identifies        uint64 // IDENTIFYs sent
 	Resumes           uint64 // RESUMEs that reached RESUMED
-	FailedResumes     uint64 // RESUMEs that did not
+	FailedResumes     uint64 // RESUMEs that ended before RESUMED (a count only: the client resumes again while the session is valid)
 	StoreErrors       uint64 // session record writes that failed
 }

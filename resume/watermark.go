@@ -5,7 +5,7 @@ import (
 	"sync"
 )
 
-// Watermark tracks the sequence numbers of one session (A1): the highest
+// Watermark tracks the sequence numbers of one session: the highest
 // received, sent in heartbeats and used for resumes within the process, and
 // the committed one, below which every received event has been handled,
 // which is what the record on disk stores.
