@@ -31,6 +31,7 @@ type Client struct {
 	sleep        func(ctx context.Context, d time.Duration) error
 	clock        clock         // the connection loop's time; tests replace it
 	refreshEvery time.Duration // savedAt refresh while connected; tests shorten it
+	minHeartbeat time.Duration // the heartbeat interval's floor; tests lower it
 
 	running   atomic.Bool
 	closed    atomic.Bool
@@ -43,13 +44,14 @@ type Client struct {
 	status Status
 	sess   sessionState
 
-	wm        resume.Watermark
-	events    atomic.Uint64 // Status.Events
-	handled   atomic.Uint64 // Status.Handled
-	dedupe    *dedupe
-	queue     chan Event
-	persistMu sync.Mutex
-	extra     sessionstore.Record // the loaded record, for unknown fields
+	wm         resume.Watermark
+	events     atomic.Uint64 // Status.Events
+	handled    atomic.Uint64 // Status.Handled
+	dedupe     *dedupe
+	queue      chan Event
+	queueBytes *byteBudget
+	persistMu  sync.Mutex
+	extra      sessionstore.Record // the loaded record, for unknown fields
 
 	dupMu     sync.Mutex // guards the duplicate report
 	dupSince  int        // duplicates dropped since the last warning
@@ -85,6 +87,7 @@ func New(cfg Config) (*Client, error) {
 		sleep:        sleepCtx,
 		clock:        systemClock{},
 		refreshEvery: savedAtRefresh,
+		minHeartbeat: MinHeartbeatInterval,
 	}
 	c.log = cfg.Logger.With().Str("account", cfg.AccountID).Logger()
 	if cfg.Shard[1] > 1 {
@@ -104,6 +107,7 @@ func New(cfg Config) (*Client, error) {
 		c.dedupe = newDedupe(cfg.DedupeWindow)
 	}
 	c.queue = make(chan Event, cfg.QueueSize)
+	c.queueBytes = newByteBudget(cfg.QueueBytes)
 	c.status = Status{AccountID: cfg.AccountID, State: StateIdle}
 	c.setLevel(0)
 	return c, nil
@@ -132,6 +136,7 @@ func (c *Client) Status() Status {
 	s.LastSeqReceived = c.wm.Highest()
 	s.LastSeqHandled = c.wm.Committed()
 	s.QueueLength = len(c.queue)
+	s.QueueBytes = c.queueBytes.load()
 	s.Events = c.events.Load()
 	s.Handled = c.handled.Load()
 	return s

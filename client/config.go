@@ -22,6 +22,7 @@ const (
 	DefaultTokenURL        = "https://bots.qq.com/app/getAppAccessToken"
 	DefaultMaxMessageBytes = 4 << 20
 	DefaultQueueSize       = 1024
+	DefaultQueueBytes      = 8 << 20
 	DefaultHelloTimeout    = 10 * time.Second
 	DefaultReadyTimeout    = 30 * time.Second
 	DefaultHTTPTimeout     = 10 * time.Second
@@ -94,6 +95,12 @@ type Config struct {
 	// queue is full, reading from the gateway pauses (backpressure); no
 	// event is dropped. Zero means DefaultQueueSize.
 	QueueSize int
+	// QueueBytes bounds the same queue in bytes (the events' data, ids and
+	// types): reading pauses while the events queued hold that much, and
+	// resumes as the handler takes them. An event larger than the whole
+	// budget is still queued when the queue is empty, so nothing is ever
+	// dropped. Zero means DefaultQueueBytes.
+	QueueBytes int64
 	// DedupeWindow is how many recent event ids are remembered to drop
 	// duplicate deliveries; negative turns dedupe off. Zero means
 	// DefaultDedupeWindow.
@@ -226,6 +233,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.QueueSize < 0 {
 		return c, fmt.Errorf("%w: QueueSize %d is negative", ErrConfig, c.QueueSize)
+	}
+	if c.QueueBytes == 0 {
+		c.QueueBytes = DefaultQueueBytes
+	}
+	if c.QueueBytes < 0 {
+		return c, fmt.Errorf("%w: QueueBytes %d is negative", ErrConfig, c.QueueBytes)
 	}
 	if c.DedupeWindow == 0 {
 		c.DedupeWindow = DefaultDedupeWindow

@@ -23,6 +23,12 @@ import (
 // one is a hostile or broken HELLO, not a heartbeat plan.
 const maxHeartbeatMillis = 3_600_000
 
+// MinHeartbeatInterval is the floor of the heartbeat interval: a HELLO
+// asking for less (QQ's gateway asks for about 41 s) is obeyed at this
+// pace instead, so a broken or hostile gateway cannot make the client
+// write a heartbeat every millisecond.
+const MinHeartbeatInterval = time.Second
+
 // savedAtRefresh is how often the record is rewritten while connected
 // with no events (A1 asks for at least once a minute).
 const savedAtRefresh = 30 * time.Second
@@ -432,6 +438,10 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 	// (4003). Then one every interval; d is the highest seq received, null
 	// before any.
 	interval := time.Duration(hello.HeartbeatInterval) * time.Millisecond
+	if interval < c.minHeartbeat {
+		c.log.Warn().Dur("asked", interval).Dur("used", c.minHeartbeat).Msg("HELLO's heartbeat interval is below the floor; using the floor")
+		interval = c.minHeartbeat
+	}
 	beatT := c.clock.NewTimer(interval)
 	defer beatT.Stop()
 	beaten := false // a beat went out on this connection

@@ -173,3 +173,7 @@ func (f *FakeClock) Changed() <-chan struct{} {
 	defer f.mu.Unlock()
 	return f.changed
 }
+
+// SetMinHeartbeat lowers the heartbeat interval's floor, for tests that
+// heartbeat every few milliseconds.
+func SetMinHeartbeat(c *Client, d time.Duration) { c.minHeartbeat = d }

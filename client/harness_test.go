@@ -130,6 +130,7 @@ func newHarness(t testing.TB, srv *gatewaytest.Server, mutate func(*client.Confi
 	}
 	c, err := client.New(cfg)
 	require.NoError(t, err)
+	client.SetMinHeartbeat(c, time.Millisecond) // tests heartbeat every few ms
 	client.SetSleep(c, func(ctx context.Context, d time.Duration) error {
 		h.mu.Lock()
 		h.waits = append(h.waits, d)

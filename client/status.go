@@ -54,6 +54,7 @@ type Status struct {
 	NextRetry       time.Duration // the wait before the next attempt, while StateWaiting
 	ConnectedSince  time.Time
 	QueueLength     int
+	QueueBytes      int64 // bytes of the events queued (see Config.QueueBytes)
 
 	Events            uint64 // dispatch events handed to the queue
 	Handled           uint64 // events whose handler returned (and whose seq is committed, if it can be)
