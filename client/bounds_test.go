@@ -108,3 +108,17 @@ func TestIdentifyWaitForResetAfterIsCapped(t *testing.T) {
 	h.eventually(func() bool { return len(h.recordedWaits()) > 0 }, "a wait")
 	assert.LessOrEqual(t, h.recordedWaits()[0], client.MaxResetAfter)
 }
+
+// A frame the read limit lets through must decode: MaxMessageBytes may not
+// exceed the decoder's own limit, or such a frame would be skipped as bad,
+// silently losing its event.
+func TestMaxMessageBytesBoundedByTheDecoder(t *testing.T) {
+	t.Parallel()
+	cfg := client.Config{AppID: "1", ClientSecret: "s", MaxMessageBytes: wire.MaxFrameBytes + 1}
+	_, err := client.New(cfg)
+	require.ErrorIs(t, err, client.ErrConfig)
+	assert.Contains(t, err.Error(), "MaxMessageBytes")
+	cfg.MaxMessageBytes = wire.MaxFrameBytes
+	_, err = client.New(cfg)
+	assert.NoError(t, err)
+}

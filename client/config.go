@@ -13,6 +13,7 @@ import (
 
 	"github.com/qqgate/qqgate/intents"
 	"github.com/qqgate/qqgate/sessionstore"
+	"github.com/qqgate/qqgate/wire"
 )
 
 // Defaults of Config. Each Config field documents which of these its zero
@@ -107,7 +108,10 @@ type Config struct {
 	DedupeWindow int
 
 	// MaxMessageBytes is the read limit of one gateway frame. Zero means
-	// DefaultMaxMessageBytes (coder/websocket's own default is 32 KiB).
+	// DefaultMaxMessageBytes (coder/websocket's own default is 32 KiB). It
+	// may not exceed wire.MaxFrameBytes (16 MiB), the largest frame the
+	// decoder accepts: a frame between the two would pass the read limit
+	// and then be skipped as undecodable, losing its event.
 	MaxMessageBytes int64
 	// HTTPClient makes the token and gateway requests and the WebSocket
 	// upgrade. Zero means a client with a DefaultHTTPTimeout timeout.
@@ -248,6 +252,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxMessageBytes < 1024 {
 		return c, fmt.Errorf("%w: MaxMessageBytes %d is too small", ErrConfig, c.MaxMessageBytes)
+	}
+	if c.MaxMessageBytes > wire.MaxFrameBytes {
+		return c, fmt.Errorf("%w: MaxMessageBytes %d exceeds %d, the largest frame the decoder accepts", ErrConfig, c.MaxMessageBytes, wire.MaxFrameBytes)
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout}
