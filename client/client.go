@@ -181,8 +181,8 @@ func (c *Client) level() int {
 	return c.sess.level
 }
 
-// Close shuts the client down gracefully and keeps the session resumable
-// (A5): the handler finishes the event in hand, the record is written,
+// Close shuts the client down gracefully and keeps the session resumable:
+// the handler finishes the event in hand, the record is written,
 // and the connection is closed with code 4000. It waits for Run to return
 // or ctx to end. Close is idempotent; after it, Run returns ErrClosed.
 func (c *Client) Close(ctx context.Context) error {
@@ -265,7 +265,7 @@ func (c *Client) Run(ctx context.Context) (err error) {
 	err = c.connectLoop(runCtx, d, mode)
 
 	// Shutdown: a fatal error drains the queue (the events are here; handle
-	// them), a cancel stops after the event in hand (A5).
+	// them), a cancel stops after the event in hand.
 	c.setState(StateClosing)
 	c.finish(d, err != nil && runCtx.Err() == nil)
 	wg.Wait()
@@ -312,7 +312,8 @@ func (c *Client) finish(d *dispatcher, drain bool) {
 	}
 }
 
-// loadRecord reads the stored session and picks RESUME or IDENTIFY (A2).
+// loadRecord reads the stored session and picks RESUME or IDENTIFY: RESUME
+// for a record valid for it, IDENTIFY otherwise.
 func (c *Client) loadRecord(ctx context.Context) resume.Mode {
 	rec, err := c.store.Load(ctx, c.cfg.AccountID, c.cfg.AppID)
 	if err != nil && rec.AccountID == c.cfg.AccountID {

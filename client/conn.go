@@ -30,11 +30,16 @@ const maxHeartbeatMillis = 3_600_000
 const MinHeartbeatInterval = time.Second
 
 // savedAtRefresh is how often the record is rewritten while connected
-// with no events (A1 asks for at least once a minute).
+// with no events (the record's savedAt must be refreshed at least once a
+// minute).
 const savedAtRefresh = 30 * time.Second
 
-// closeGraceful is the code of our own closes: it keeps the session
-// resumable on the server (A5), where 1000/1001 may end it.
+// closeGraceful is the code of our own graceful closes, meant to keep the
+// session resumable on the server, where 1000/1001 may end it. This is an
+// assumption carried over from Discord's gateway, which QQ's is modelled
+// on: nothing in QQ's documentation says which client close code keeps a
+// session (4000 is even the server's "unknown error" there). It is kept
+// because it has caused no harm; see the comment where it is sent.
 const closeGraceful = websocket.StatusCode(wire.CloseUnknownError)
 
 // attempt is the outcome of one connection attempt.
@@ -49,7 +54,7 @@ type attempt struct {
 	fatal       bool
 }
 
-// connectLoop connects, and reconnects per the policy of A3/A4, until ctx
+// connectLoop connects, and reconnects per the reconnect policy, until ctx
 // ends (nil) or a fatal error (returned).
 func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mode) error {
 	bo := c.newBackOff()
@@ -135,7 +140,7 @@ func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mod
 			if dec.Wait == resume.WaitNone && quick > 1 {
 				// "At once" twice in a row on connections that did not stay
 				// up: a server that accepts and closes must not cause a
-				// tight loop (A4).
+				// tight loop.
 				wait = bo.NextBackOff()
 			}
 			st.Mode = dec.Action.Mode()
@@ -282,7 +287,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 	connCtx, cancel := context.WithCancel(ctx)
 	// The reader reads with a context of its own: cancelling a blocked read
 	// makes coder/websocket drop the TCP connection, and a graceful close
-	// must still send its close frame (A5) and read the answer.
+	// must still send its close frame and read the answer.
 	readCtx, cancelRead := context.WithCancel(context.WithoutCancel(ctx))
 	cn := &conn{ws: ws, ctrl: make(chan wire.Frame, 16), done: make(chan struct{})}
 	c.mu.Lock()
@@ -363,8 +368,8 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		case <-cn.done:
 			// Frames read before the end come first: a READY still
 			// establishes the connection, and an op 7 or op 9 decides
-			// (A3): the 4903 after an intent rejection must not hide its
-			// op 9.
+			// what comes next: the 4903 after an intent rejection must
+			// not hide its op 9.
 			for len(cn.ctrl) > 0 {
 				f := <-cn.ctrl
 				if sig, ok := ctrlSignal(f); ok {
@@ -384,13 +389,19 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		return c.signalOf(err)
 	}
 
-	// shutdown is the graceful close (A5): the handler finishes the event
-	// in hand, the record is written, then we close with 4000 (1000 for a
+	// shutdown is the graceful close: the handler finishes the event in
+	// hand, the record is written, then we close with 4000 (1000 for a
 	// logout).
 	shutdown := func() attempt {
 		graceful = true
 		c.setState(StateClosing)
 		c.finish(d, false)
+		// 4000 to keep the session resumable is a Discord-derived
+		// assumption: QQ's docs do not say which client close code keeps
+		// a session, and its SDKs close with 1000 or just drop the
+		// socket. If 4000 ever turns out to end the session, the next
+		// start's RESUME is refused and the client identifies a new
+		// session, as after any expired one.
 		code, reason := closeGraceful, "qqgate shutting down"
 		if c.logout.Load() {
 			code, reason = websocket.StatusNormalClosure, "qqgate logout"
