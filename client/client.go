@@ -32,6 +32,7 @@ type Client struct {
 	clock        clock         // the connection loop's time; tests replace it
 	refreshEvery time.Duration // savedAt refresh while connected; tests shorten it
 	minHeartbeat time.Duration // the heartbeat interval's floor; tests lower it
+	dialTimeout  time.Duration // bounds the WebSocket dial and upgrade; tests shorten it
 
 	running   atomic.Bool
 	closed    atomic.Bool
@@ -88,6 +89,7 @@ func New(cfg Config) (*Client, error) {
 		clock:        systemClock{},
 		refreshEvery: savedAtRefresh,
 		minHeartbeat: MinHeartbeatInterval,
+		dialTimeout:  DefaultHTTPTimeout,
 	}
 	c.log = cfg.Logger.With().Str("account", cfg.AccountID).Logger()
 	if cfg.Shard[1] > 1 {

@@ -236,10 +236,15 @@ func (c *Client) attempt(ctx context.Context, d *dispatcher, st *resume.State, b
 			}
 		}
 	}
-	ws, _, err := websocket.Dial(ctx, gw.URL, &websocket.DialOptions{
+	// The dial and upgrade have a deadline of their own: a caller's
+	// HTTPClient may have no Timeout, and a gateway that accepts the TCP
+	// connection and never answers must not hang the client.
+	dialCtx, cancelDial := context.WithTimeout(ctx, c.dialTimeout)
+	ws, _, err := websocket.Dial(dialCtx, gw.URL, &websocket.DialOptions{
 		HTTPClient: c.cfg.HTTPClient,
 		HTTPHeader: http.Header{"User-Agent": {defaultUserAgent}},
 	})
+	cancelDial()
 	if err != nil {
 		return c.preFailure(fmt.Errorf("dial gateway: %w", err))
 	}

@@ -177,3 +177,6 @@ func (f *FakeClock) Changed() <-chan struct{} {
 // SetMinHeartbeat lowers the heartbeat interval's floor, for tests that
 // heartbeat every few milliseconds.
 func SetMinHeartbeat(c *Client, d time.Duration) { c.minHeartbeat = d }
+
+// SetDialTimeout shortens the WebSocket dial's own timeout.
+func SetDialTimeout(c *Client, d time.Duration) { c.dialTimeout = d }
