@@ -436,7 +436,8 @@ func (c *Client) clearRecord(ctx context.Context) error {
 	return c.store.Clear(ctx, c.cfg.AccountID)
 }
 
-// newBackOff builds the reconnect backoff of A4.
+// newBackOff builds the reconnect backoff: exponential from Backoff.Initial,
+// factor 2, capped at Backoff.Max, jittered, never giving up by itself.
 func (c *Client) newBackOff() *backoff.ExponentialBackOff {
 	b := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(c.cfg.Backoff.Initial),

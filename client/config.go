@@ -123,7 +123,10 @@ type Config struct {
 	// DefaultHelloTimeout.
 	HelloTimeout time.Duration
 	// ReadyTimeout bounds the wait for READY or RESUMED after IDENTIFY or
-	// RESUME. Zero means DefaultReadyTimeout.
+	// RESUME. Only the session moving on counts as progress that extends
+	// it: events of a replay in front of RESUMED (also while they wait on
+	// a full queue); heartbeat ACKs and repeats of seqs already received
+	// do not. Zero means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
 	// ShutdownTimeout bounds the graceful part of a shutdown (the handler
 	// finishing the event in hand, the final write, the close handshake).
