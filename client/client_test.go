@@ -185,10 +185,9 @@ func TestWrongSecretIsAClearFatalError(t *testing.T) {
 }
 
 func TestSlowHandlerDoesNotDelayHeartbeats(t *testing.T) {
-	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{HeartbeatInterval: 25 * time.Millisecond})
 	entered := make(chan struct{})
 	release := make(chan struct{})
-	h := newHarness(t, srv, func(c *client.Config) { c.QueueSize = 2 })
+	h, srv, clk := clockHarness(t, gatewaytest.Options{}, func(c *client.Config) { c.QueueSize = 2 })
 	h.rec.hook = func(ctx context.Context, ev client.Event) error {
 		if ev.Type == wire.EventC2CMessageCreate {
 			close(entered)
@@ -198,6 +197,7 @@ func TestSlowHandlerDoesNotDelayHeartbeats(t *testing.T) {
 	}
 	h.start()
 	sess := h.session()
+	h.eventually(func() bool { return h.c.Status().HeartbeatACKs == 1 }, "the READY beat's ACK read")
 	_, err := sess.EmitMessage(wire.EventC2CMessageCreate)
 	require.NoError(t, err)
 	<-entered
@@ -206,8 +206,13 @@ func TestSlowHandlerDoesNotDelayHeartbeats(t *testing.T) {
 		_, err := sess.EmitMessage(wire.EventGroupAtMessageCreate)
 		require.NoError(t, err)
 	}
+	h.eventually(func() bool { return h.c.Status().LastSeqReceived >= 5 }, "the reader waiting on the full queue")
 	before := len(srv.Heartbeats())
-	h.serverWait(func() bool { return len(srv.Heartbeats()) >= before+5 }, "heartbeats while the handler is busy")
+	for i := 1; i <= 5; i++ {
+		waitClock(t, clk, func() bool { return clk.Pending(fakeInterval) == 1 }, "the next beat scheduled")
+		clk.Advance(fakeInterval)
+		h.serverWait(func() bool { return len(srv.Heartbeats()) >= before+i }, "a heartbeat while the handler is busy")
+	}
 	assert.Equal(t, 1, srv.Connections(), "a busy handler is not a zombie connection")
 	close(release)
 	h.eventually(func() bool { return h.rec.count(wire.EventGroupAtMessageCreate) == 5 }, "the queued events")
