@@ -325,16 +325,16 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		return ws.Write(wctx, websocket.MessageText, b)
 	}
 	ended := func() resume.Signal { return c.signalOf(cn.err) }
-	// connected handles READY or RESUMED (the frame the reader passes on
-	// after queueing the event).
-	var readyT timer
-	var stableT timer
+	var readyT timer // from IDENTIFY/RESUME to READY/RESUMED
+	var stableT timer // from READY/RESUMED to StableAfter
 	var stableC <-chan time.Time
 	defer func() {
 		if stableT != nil {
 			stableT.Stop()
 		}
 	}()
+	// connected handles READY or RESUMED (the frame the reader passes on
+	// after queueing the event).
 	connected := func(f wire.Frame) {
 		if readyT != nil {
 			readyT.Stop()
