@@ -325,7 +325,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		return ws.Write(wctx, websocket.MessageText, b)
 	}
 	ended := func() resume.Signal { return c.signalOf(cn.err) }
-	var readyT timer // from IDENTIFY/RESUME to READY/RESUMED
+	var readyT timer  // from IDENTIFY/RESUME to READY/RESUMED
 	var stableT timer // from READY/RESUMED to StableAfter
 	var stableC <-chan time.Time
 	defer func() {
