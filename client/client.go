@@ -29,8 +29,10 @@ type Client struct {
 
 	// sleep waits d or until ctx ends; tests replace it.
 	sleep        func(ctx context.Context, d time.Duration) error
-	now          func() time.Time
+	clock        clock         // the connection loop's time; tests replace it
 	refreshEvery time.Duration // savedAt refresh while connected; tests shorten it
+	minHeartbeat time.Duration // the heartbeat interval's floor; tests lower it
+	dialTimeout  time.Duration // bounds the WebSocket dial and upgrade; tests shorten it
 
 	running   atomic.Bool
 	closed    atomic.Bool
@@ -43,13 +45,18 @@ type Client struct {
 	status Status
 	sess   sessionState
 
-	wm        resume.Watermark
-	events    atomic.Uint64 // Status.Events
-	handled   atomic.Uint64 // Status.Handled
-	dedupe    *dedupe
-	queue     chan Event
-	persistMu sync.Mutex
-	extra     sessionstore.Record // the loaded record, for unknown fields
+	wm         resume.Watermark
+	events     atomic.Uint64 // Status.Events
+	handled    atomic.Uint64 // Status.Handled
+	dedupe     *dedupe
+	queue      chan Event
+	queueBytes *byteBudget
+	persistMu  sync.Mutex
+	extra      sessionstore.Record // the loaded record, for unknown fields
+
+	dupMu     sync.Mutex // guards the duplicate report
+	dupSince  int        // duplicates dropped since the last warning
+	dupWarnAt time.Time  // the last warning
 }
 
 // sessionState is what identifies the session; guarded by Client.mu.
@@ -58,6 +65,10 @@ type sessionState struct {
 	epoch       uint64 // bumps on every new session, so stale events never commit
 	level       int
 	connectedAt time.Time
+	// aliveAt is when a connection of the session was last known alive
+	// (READY/RESUMED, while connected, its end), or the record's savedAt:
+	// the session is resumed only within sessionstore.Expiry of it.
+	aliveAt time.Time
 }
 
 // errShutdown is the cancel cause Close uses.
@@ -75,8 +86,10 @@ func New(cfg Config) (*Client, error) {
 		store:        cfg.Store,
 		limiter:      cfg.IdentifyLimiter,
 		sleep:        sleepCtx,
-		now:          time.Now,
+		clock:        systemClock{},
 		refreshEvery: savedAtRefresh,
+		minHeartbeat: MinHeartbeatInterval,
+		dialTimeout:  DefaultHTTPTimeout,
 	}
 	c.log = cfg.Logger.With().Str("account", cfg.AccountID).Logger()
 	if cfg.Shard[1] > 1 {
@@ -96,6 +109,7 @@ func New(cfg Config) (*Client, error) {
 		c.dedupe = newDedupe(cfg.DedupeWindow)
 	}
 	c.queue = make(chan Event, cfg.QueueSize)
+	c.queueBytes = newByteBudget(cfg.QueueBytes)
 	c.status = Status{AccountID: cfg.AccountID, State: StateIdle}
 	c.setLevel(0)
 	return c, nil
@@ -124,6 +138,7 @@ func (c *Client) Status() Status {
 	s.LastSeqReceived = c.wm.Highest()
 	s.LastSeqHandled = c.wm.Committed()
 	s.QueueLength = len(c.queue)
+	s.QueueBytes = c.queueBytes.load()
 	s.Events = c.events.Load()
 	s.Handled = c.handled.Load()
 	return s
@@ -168,8 +183,8 @@ func (c *Client) level() int {
 	return c.sess.level
 }
 
-// Close shuts the client down gracefully and keeps the session resumable
-// (A5): the handler finishes the event in hand, the record is written,
+// Close shuts the client down gracefully and keeps the session resumable:
+// the handler finishes the event in hand, the record is written,
 // and the connection is closed with code 4000. It waits for Run to return
 // or ctx to end. Close is idempotent; after it, Run returns ErrClosed.
 func (c *Client) Close(ctx context.Context) error {
@@ -252,7 +267,7 @@ func (c *Client) Run(ctx context.Context) (err error) {
 	err = c.connectLoop(runCtx, d, mode)
 
 	// Shutdown: a fatal error drains the queue (the events are here; handle
-	// them), a cancel stops after the event in hand (A5).
+	// them), a cancel stops after the event in hand.
 	c.setState(StateClosing)
 	c.finish(d, err != nil && runCtx.Err() == nil)
 	wg.Wait()
@@ -299,7 +314,8 @@ func (c *Client) finish(d *dispatcher, drain bool) {
 	}
 }
 
-// loadRecord reads the stored session and picks RESUME or IDENTIFY (A2).
+// loadRecord reads the stored session and picks RESUME or IDENTIFY: RESUME
+// for a record valid for it, IDENTIFY otherwise.
 func (c *Client) loadRecord(ctx context.Context) resume.Mode {
 	rec, err := c.store.Load(ctx, c.cfg.AccountID, c.cfg.AppID)
 	if err != nil && rec.AccountID == c.cfg.AccountID {
@@ -319,12 +335,15 @@ func (c *Client) loadRecord(ctx context.Context) resume.Mode {
 	c.extra = rec
 	c.persistMu.Unlock()
 	c.setLevel(rec.IntentLevelIndex)
-	if !rec.Resumable(c.now(), c.cfg.AppID) {
+	if !rec.Resumable(c.clock.Now(), c.cfg.AppID) {
 		return resume.Identify
 	}
 	c.startSession(rec.SessionID, rec.LastSeq)
+	c.mu.Lock()
+	c.sess.aliveAt = rec.SavedAt
+	c.mu.Unlock()
 	c.log.Info().Str("session", rec.SessionID).Uint64("seq", rec.LastSeq).
-		Dur("age", c.now().Sub(rec.SavedAt)).Msg("resumable session record found")
+		Dur("age", c.clock.Now().Sub(rec.SavedAt)).Msg("resumable session record found")
 	return resume.Resume
 }
 
@@ -377,11 +396,34 @@ func (c *Client) clearSession(ctx context.Context) {
 	}
 }
 
+// sessionExpired reports whether a session is held that is no longer
+// valid for RESUME: no connection of it was alive for sessionstore.Expiry
+// (the record's own rule), so the server has most likely dropped it.
+func (c *Client) sessionExpired() bool {
+	now := c.clock.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess.id != "" && !c.sess.aliveAt.IsZero() && now.Sub(c.sess.aliveAt) >= sessionstore.Expiry
+}
+
+// alive records that a connection of the session is alive now.
+func (c *Client) alive() {
+	now := c.clock.Now()
+	c.mu.Lock()
+	c.sess.aliveAt = now
+	c.mu.Unlock()
+}
+
 // startSession makes id (possibly none) the session, its seqs starting at
 // seq. Events of the previous session still queued never commit.
 func (c *Client) startSession(id string, seq uint64) {
+	now := c.clock.Now()
 	c.mu.Lock()
 	c.sess.id = id
+	c.sess.aliveAt = time.Time{}
+	if id != "" {
+		c.sess.aliveAt = now
+	}
 	c.sess.epoch++
 	c.wm.Set(seq)
 	c.mu.Unlock()
@@ -394,7 +436,8 @@ func (c *Client) clearRecord(ctx context.Context) error {
 	return c.store.Clear(ctx, c.cfg.AccountID)
 }
 
-// newBackOff builds the reconnect backoff of A4.
+// newBackOff builds the reconnect backoff: exponential from Backoff.Initial,
+// factor 2, capped at Backoff.Max, jittered, never giving up by itself.
 func (c *Client) newBackOff() *backoff.ExponentialBackOff {
 	b := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(c.cfg.Backoff.Initial),

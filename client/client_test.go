@@ -64,7 +64,10 @@ func TestIdentifyReadyEventsInOrder(t *testing.T) {
 	assert.EqualValues(t, 8, st.Events)
 }
 
-func TestHeartbeatsCarryLastSeqNullFirst(t *testing.T) {
+// Heartbeats carry the highest seq received. The null before any seq is
+// checked where a beat can go out before READY (a READY later than one
+// interval): TestHeartbeatOneIntervalAfterHelloWhenReadyIsLate.
+func TestHeartbeatsCarryLastSeq(t *testing.T) {
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{HeartbeatInterval: 25 * time.Millisecond})
 	h := newHarness(t, srv, nil).start()
 	sess := h.session()
@@ -83,9 +86,9 @@ func TestHeartbeatsCarryLastSeqNullFirst(t *testing.T) {
 	}, "a heartbeat with seq 4")
 
 	hb := srv.Heartbeats()
-	assert.Equal(t, "null", string(hb[0].D), "the first heartbeat goes out before any seq")
+	assert.Equal(t, "1", string(hb[0].D), "the first heartbeat goes out at READY, with READY's seq")
 	var last uint64
-	for _, b := range hb[1:] {
+	for _, b := range hb {
 		require.True(t, b.HasSeq, "after READY every heartbeat carries a seq, got %s", b.D)
 		assert.GreaterOrEqual(t, b.Seq, last, "heartbeat seqs never go down")
 		last = b.Seq
@@ -182,10 +185,9 @@ func TestWrongSecretIsAClearFatalError(t *testing.T) {
 }
 
 func TestSlowHandlerDoesNotDelayHeartbeats(t *testing.T) {
-	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{HeartbeatInterval: 25 * time.Millisecond})
 	entered := make(chan struct{})
 	release := make(chan struct{})
-	h := newHarness(t, srv, func(c *client.Config) { c.QueueSize = 2 })
+	h, srv, clk := clockHarness(t, gatewaytest.Options{}, func(c *client.Config) { c.QueueSize = 2 })
 	h.rec.hook = func(ctx context.Context, ev client.Event) error {
 		if ev.Type == wire.EventC2CMessageCreate {
 			close(entered)
@@ -195,6 +197,7 @@ func TestSlowHandlerDoesNotDelayHeartbeats(t *testing.T) {
 	}
 	h.start()
 	sess := h.session()
+	h.eventually(func() bool { return h.c.Status().HeartbeatACKs == 1 }, "the READY beat's ACK read")
 	_, err := sess.EmitMessage(wire.EventC2CMessageCreate)
 	require.NoError(t, err)
 	<-entered
@@ -203,8 +206,13 @@ func TestSlowHandlerDoesNotDelayHeartbeats(t *testing.T) {
 		_, err := sess.EmitMessage(wire.EventGroupAtMessageCreate)
 		require.NoError(t, err)
 	}
+	h.eventually(func() bool { return h.c.Status().LastSeqReceived >= 5 }, "the reader waiting on the full queue")
 	before := len(srv.Heartbeats())
-	h.serverWait(func() bool { return len(srv.Heartbeats()) >= before+5 }, "heartbeats while the handler is busy")
+	for i := 1; i <= 5; i++ {
+		waitClock(t, clk, func() bool { return clk.Pending(fakeInterval) == 1 }, "the next beat scheduled")
+		clk.Advance(fakeInterval)
+		h.serverWait(func() bool { return len(srv.Heartbeats()) >= before+i }, "a heartbeat while the handler is busy")
+	}
 	assert.Equal(t, 1, srv.Connections(), "a busy handler is not a zombie connection")
 	close(release)
 	h.eventually(func() bool { return h.rec.count(wire.EventGroupAtMessageCreate) == 5 }, "the queued events")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/qqgate/qqgate/intents"
 	"github.com/qqgate/qqgate/sessionstore"
+	"github.com/qqgate/qqgate/wire"
 )
 
 // Defaults of Config. Each Config field documents which of these its zero
@@ -22,6 +23,7 @@ const (
 	DefaultTokenURL        = "https://bots.qq.com/app/getAppAccessToken"
 	DefaultMaxMessageBytes = 4 << 20
 	DefaultQueueSize       = 1024
+	DefaultQueueBytes      = 8 << 20
 	DefaultHelloTimeout    = 10 * time.Second
 	DefaultReadyTimeout    = 30 * time.Second
 	DefaultHTTPTimeout     = 10 * time.Second
@@ -96,13 +98,22 @@ type Config struct {
 	// queue is full, reading from the gateway pauses (backpressure); no
 	// event is dropped. Zero means DefaultQueueSize.
 	QueueSize int
+	// QueueBytes bounds the same queue in bytes (the events' data, ids and
+	// types): reading pauses while the events queued hold that much, and
+	// resumes as the handler takes them. An event larger than the whole
+	// budget is still queued when the queue is empty, so nothing is ever
+	// dropped. Zero means DefaultQueueBytes.
+	QueueBytes int64
 	// DedupeWindow is how many recent event ids are remembered to drop
 	// duplicate deliveries; negative turns dedupe off. Zero means
 	// DefaultDedupeWindow.
 	DedupeWindow int
 
 	// MaxMessageBytes is the read limit of one gateway frame. Zero means
-	// DefaultMaxMessageBytes (coder/websocket's own default is 32 KiB).
+	// DefaultMaxMessageBytes (coder/websocket's own default is 32 KiB). It
+	// may not exceed wire.MaxFrameBytes (16 MiB), the largest frame the
+	// decoder accepts: a frame between the two would pass the read limit
+	// and then be skipped as undecodable, losing its event.
 	MaxMessageBytes int64
 	// HTTPClient makes the token and gateway requests and the WebSocket
 	// upgrade. Zero means a client with a DefaultHTTPTimeout timeout. The
@@ -118,7 +129,10 @@ type Config struct {
 	// DefaultHelloTimeout.
 	HelloTimeout time.Duration
 	// ReadyTimeout bounds the wait for READY or RESUMED after IDENTIFY or
-	// RESUME. Zero means DefaultReadyTimeout.
+	// RESUME. Only the session moving on counts as progress that extends
+	// it: events of a replay in front of RESUMED (also while they wait on
+	// a full queue); heartbeat ACKs and repeats of seqs already received
+	// do not. Zero means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
 	// ShutdownTimeout bounds the graceful part of a shutdown (the handler
 	// finishing the event in hand, the final write, the close handshake).
@@ -146,9 +160,10 @@ type Config struct {
 	// Zero means a limiter private to this client.
 	IdentifyLimiter *IdentifyLimiter
 
-	// OnReceive, when set, is called with every event as it is received,
-	// before it is queued (after replays and duplicates are dropped). It
-	// runs on the reader goroutine: return at once.
+	// OnReceive, when set, is called with every event once it is in the
+	// queue (after replays and duplicates are dropped), so at most once per
+	// delivery; the handler may already have started on it. It runs on the
+	// reader goroutine: return at once.
 	OnReceive func(Event)
 
 	// OnStateChange, when set, is called with a status snapshot after every
@@ -232,6 +247,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.QueueSize < 0 {
 		return c, fmt.Errorf("%w: QueueSize %d is negative", ErrConfig, c.QueueSize)
 	}
+	if c.QueueBytes == 0 {
+		c.QueueBytes = DefaultQueueBytes
+	}
+	if c.QueueBytes < 0 {
+		return c, fmt.Errorf("%w: QueueBytes %d is negative", ErrConfig, c.QueueBytes)
+	}
 	if c.DedupeWindow == 0 {
 		c.DedupeWindow = DefaultDedupeWindow
 	}
@@ -240,6 +261,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxMessageBytes < 1024 {
 		return c, fmt.Errorf("%w: MaxMessageBytes %d is too small", ErrConfig, c.MaxMessageBytes)
+	}
+	if c.MaxMessageBytes > wire.MaxFrameBytes {
+		return c, fmt.Errorf("%w: MaxMessageBytes %d exceeds %d, the largest frame the decoder accepts", ErrConfig, c.MaxMessageBytes, wire.MaxFrameBytes)
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout}

@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/qqgate/qqgate/resume"
+	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
 
@@ -22,12 +23,23 @@ import (
 // one is a hostile or broken HELLO, not a heartbeat plan.
 const maxHeartbeatMillis = 3_600_000
 
+// MinHeartbeatInterval is the floor of the heartbeat interval: a HELLO
+// asking for less (QQ's gateway asks for about 41 s) is obeyed at this
+// pace instead, so a broken or hostile gateway cannot make the client
+// write a heartbeat every millisecond.
+const MinHeartbeatInterval = time.Second
+
 // savedAtRefresh is how often the record is rewritten while connected
-// with no events (A1 asks for at least once a minute).
+// with no events (the record's savedAt must be refreshed at least once a
+// minute).
 const savedAtRefresh = 30 * time.Second
 
-// closeGraceful is the code of our own closes: it keeps the session
-// resumable on the server (A5), where 1000/1001 may end it.
+// closeGraceful is the code of our own graceful closes, meant to keep the
+// session resumable on the server, where 1000/1001 may end it. This is an
+// assumption carried over from Discord's gateway, which QQ's is modelled
+// on: nothing in QQ's documentation says which client close code keeps a
+// session (4000 is even the server's "unknown error" there). It is kept
+// because it has caused no harm; see the comment where it is sent.
 const closeGraceful = websocket.StatusCode(wire.CloseUnknownError)
 
 // attempt is the outcome of one connection attempt.
@@ -42,7 +54,7 @@ type attempt struct {
 	fatal       bool
 }
 
-// connectLoop connects, and reconnects per the policy of A3/A4, until ctx
+// connectLoop connects, and reconnects per the reconnect policy, until ctx
 // ends (nil) or a fatal error (returned).
 func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mode) error {
 	bo := c.newBackOff()
@@ -56,6 +68,14 @@ func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mod
 			c.update(func(s *Status) { s.Reconnects++ })
 		}
 		c.setState(StateConnecting)
+		if st.Mode == resume.Resume && c.sessionExpired() {
+			// Resumes are retried while the session is valid, however
+			// often they are cut short; past that, the server has most
+			// likely dropped it.
+			c.log.Warn().Dur("expiry", sessionstore.Expiry).Msg("no connection of the session alive for too long; the session is dropped and a new one identified")
+			c.clearSession(ctx)
+			st.HasSession = false
+		}
 		st = resume.NewConnection(st, st.Mode)
 		a := c.attempt(ctx, d, &st, bo)
 		if ctx.Err() != nil {
@@ -120,7 +140,7 @@ func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mod
 			if dec.Wait == resume.WaitNone && quick > 1 {
 				// "At once" twice in a row on connections that did not stay
 				// up: a server that accepts and closes must not cause a
-				// tight loop (A4).
+				// tight loop.
 				wait = bo.NextBackOff()
 			}
 			st.Mode = dec.Action.Mode()
@@ -216,10 +236,15 @@ func (c *Client) attempt(ctx context.Context, d *dispatcher, st *resume.State, b
 			}
 		}
 	}
-	ws, _, err := websocket.Dial(ctx, gw.URL, &websocket.DialOptions{
+	// The dial and upgrade have a deadline of their own: a caller's
+	// HTTPClient may have no Timeout, and a gateway that accepts the TCP
+	// connection and never answers must not hang the client.
+	dialCtx, cancelDial := context.WithTimeout(ctx, c.dialTimeout)
+	ws, _, err := websocket.Dial(dialCtx, gw.URL, &websocket.DialOptions{
 		HTTPClient: c.cfg.HTTPClient,
 		HTTPHeader: http.Header{"User-Agent": {defaultUserAgent}},
 	})
+	cancelDial()
 	if err != nil {
 		return c.preFailure(fmt.Errorf("dial gateway: %w", redactErr(err)))
 	}
@@ -249,6 +274,10 @@ type conn struct {
 	err     error           // why the reader exited; read after done
 	frames  atomic.Uint64   // frames read
 	blocked atomic.Bool     // the reader waits on a full queue
+	// progress counts dispatches that moved the session on (a new seq):
+	// what the READY/RESUMED timeout accepts as progress, unlike
+	// heartbeat ACKs or replays of seqs already received.
+	progress atomic.Uint64
 	// replaying is true from a RESUME until RESUMED: the events between
 	// are replays. Set before the reader starts, then owned by it.
 	replaying bool
@@ -263,7 +292,7 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 	connCtx, cancel := context.WithCancel(ctx)
 	// The reader reads with a context of its own: cancelling a blocked read
 	// makes coder/websocket drop the TCP connection, and a graceful close
-	// must still send its close frame (A5) and read the answer.
+	// must still send its close frame and read the answer.
 	readCtx, cancelRead := context.WithCancel(context.WithoutCancel(ctx))
 	cn := &conn{ws: ws, ctrl: make(chan wire.Frame, 16), done: make(chan struct{})}
 	c.mu.Lock()
@@ -279,6 +308,9 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		cancelRead()
 		<-cn.done
 		a.tooBig = errors.Is(cn.err, websocket.ErrMessageTooBig)
+		if a.established {
+			c.alive() // the session's last sign of life is the end of this connection
+		}
 	}()
 
 	send := func(op wire.Opcode, payload any) error {
@@ -293,19 +325,26 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		return ws.Write(wctx, websocket.MessageText, b)
 	}
 	ended := func() resume.Signal { return c.signalOf(cn.err) }
+	var readyT timer  // from IDENTIFY/RESUME to READY/RESUMED
+	var stableT timer // from READY/RESUMED to StableAfter
+	var stableC <-chan time.Time
+	defer func() {
+		if stableT != nil {
+			stableT.Stop()
+		}
+	}()
 	// connected handles READY or RESUMED (the frame the reader passes on
 	// after queueing the event).
-	var readyT *time.Timer
-	var stableC <-chan time.Time
 	connected := func(f wire.Frame) {
 		if readyT != nil {
 			readyT.Stop()
 		}
 		a.established = true
 		*st = resume.Established(*st, st.Mode)
-		now := c.now()
+		now := c.clock.Now()
 		c.mu.Lock()
 		c.sess.connectedAt = now
+		c.sess.aliveAt = now
 		c.mu.Unlock()
 		c.update(func(s *Status) {
 			s.State = StateConnected
@@ -313,21 +352,29 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 			s.LastError = ""
 		})
 		c.persist(ctx, true)
-		stableC = time.After(c.cfg.StableAfter)
+		if stableT == nil {
+			stableT = c.clock.NewTimer(c.cfg.StableAfter)
+			stableC = stableT.C()
+		}
 		c.log.Info().Str("event", f.T).Str("session", c.Status().SessionID).
 			Uint64("seq", c.wm.Highest()).Str("intent_level", c.cfg.IntentLevels[c.level()].Name).Msg("connected")
 	}
 	// failed turns a write error into a signal. The reader usually knows
 	// the better reason: the close frame that ended the connection.
 	failed := func(err error) resume.Signal {
+		if cn.blocked.Load() {
+			// The reader waits on a full queue, not on the socket: it
+			// will not learn more until this connection is given up.
+			return c.signalOf(err)
+		}
 		t := time.NewTimer(2 * time.Second)
 		defer t.Stop()
 		select {
 		case <-cn.done:
 			// Frames read before the end come first: a READY still
 			// establishes the connection, and an op 7 or op 9 decides
-			// (A3): the 4903 after an intent rejection must not hide its
-			// op 9.
+			// what comes next: the 4903 after an intent rejection must
+			// not hide its op 9.
 			for len(cn.ctrl) > 0 {
 				f := <-cn.ctrl
 				if sig, ok := ctrlSignal(f); ok {
@@ -347,13 +394,19 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		return c.signalOf(err)
 	}
 
-	// shutdown is the graceful close (A5): the handler finishes the event
-	// in hand, the record is written, then we close with 4000 (1000 for a
+	// shutdown is the graceful close: the handler finishes the event in
+	// hand, the record is written, then we close with 4000 (1000 for a
 	// logout).
 	shutdown := func() attempt {
 		graceful = true
 		c.setState(StateClosing)
 		c.finish(d, false)
+		// 4000 to keep the session resumable is a Discord-derived
+		// assumption: QQ's docs do not say which client close code keeps
+		// a session, and its SDKs close with 1000 or just drop the
+		// socket. If 4000 ever turns out to end the session, the next
+		// start's RESUME is refused and the client identifies a new
+		// session, as after any expired one.
 		code, reason := closeGraceful, "qqgate shutting down"
 		if c.logout.Load() {
 			code, reason = websocket.StatusNormalClosure, "qqgate logout"
@@ -364,18 +417,19 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		return a
 	}
 
-	// HELLO first (A4: within HelloTimeout).
-	helloT := time.NewTimer(c.cfg.HelloTimeout)
-	defer helloT.Stop()
+	// HELLO first, within HelloTimeout.
+	helloT := c.clock.NewTimer(c.cfg.HelloTimeout)
 	var hello wire.Hello
 	for waiting := true; waiting; {
 		select {
 		case <-ctx.Done():
+			helloT.Stop()
 			return shutdown()
 		case <-cn.done:
+			helloT.Stop()
 			a.sig = ended()
 			return a
-		case <-helloT.C:
+		case <-helloT.C():
 			a.sig = resume.Signal{Kind: resume.SigNetwork, Reason: "no HELLO within " + c.cfg.HelloTimeout.String()}
 			return a
 		case f := <-cn.ctrl:
@@ -384,19 +438,47 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 				continue
 			}
 			if err := json.Unmarshal(f.D, &hello); err != nil || hello.HeartbeatInterval <= 0 || hello.HeartbeatInterval > maxHeartbeatMillis {
+				helloT.Stop()
 				a.sig = resume.Signal{Kind: resume.SigNetwork, Reason: "HELLO without a heartbeat interval"}
 				return a
 			}
 			waiting = false
 		}
 	}
+	helloT.Stop()
 
-	// The first heartbeat's d is taken before IDENTIFY/RESUME goes out, so
-	// it is the seq we had when the connection opened (null for a new
-	// session), not whatever the reply raced in.
-	firstBeat := c.wm.Highest()
+	// The heartbeat clock starts at HELLO. The first beat goes out when
+	// READY/RESUMED arrives or one interval after HELLO, whichever comes
+	// first, never earlier: the docs say to heartbeat once authenticated,
+	// and a beat between IDENTIFY/RESUME and its answer may be refused
+	// (4003). Then one every interval; d is the highest seq received, null
+	// before any.
+	interval := time.Duration(hello.HeartbeatInterval) * time.Millisecond
+	if interval < c.minHeartbeat {
+		c.log.Warn().Dur("asked", interval).Dur("used", c.minHeartbeat).Msg("HELLO's heartbeat interval is below the floor; using the floor")
+		interval = c.minHeartbeat
+	}
+	beatT := c.clock.NewTimer(interval)
+	defer beatT.Stop()
+	beaten := false // a beat went out on this connection
+	var lastBeat time.Time
+	var framesAtBeat uint64
+	// beat schedules the next beat one interval from now, then sends this
+	// one (in that order, so a test that saw the beat arrive knows the
+	// next one is scheduled).
+	beat := func() error {
+		beatT.Reset(interval)
+		var payload json.RawMessage = []byte("null")
+		if seq := c.wm.Highest(); seq > 0 {
+			payload = json.RawMessage(fmt.Appendf(nil, "%d", seq))
+		}
+		beaten = true
+		lastBeat = c.clock.Now()
+		framesAtBeat = cn.frames.Load()
+		return send(wire.OpHeartbeat, payload)
+	}
 
-	// IDENTIFY or RESUME (A2).
+	// IDENTIFY or RESUME.
 	c.mu.Lock()
 	sessionID := c.sess.id
 	c.mu.Unlock()
@@ -418,40 +500,19 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 		}
 		c.log.Info().Str("intent_level", l.Name).Stringer("intents", l.Intents).Msg("IDENTIFY sent")
 	}
-
-	// Heartbeats (A4): the first at once, then every interval; d is the
-	// highest seq received, null before any.
-	interval := time.Duration(hello.HeartbeatInterval) * time.Millisecond
-	var lastBeat time.Time
-	var framesAtBeat uint64
-	beatAt := func(seq uint64) error {
-		var payload json.RawMessage = []byte("null")
-		if seq > 0 {
-			payload = json.RawMessage(fmt.Appendf(nil, "%d", seq))
-		}
-		lastBeat = time.Now()
-		framesAtBeat = cn.frames.Load()
-		return send(wire.OpHeartbeat, payload)
-	}
-	beat := func() error { return beatAt(c.wm.Highest()) }
-	if err := beatAt(firstBeat); err != nil {
-		a.sig = failed(err)
-		return a
-	}
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	// The record's savedAt is refreshed while connected, so its 5-minute
-	// expiry counts from when the connection was last known alive (A1),
-	// whatever the heartbeat interval.
-	refresh := time.NewTicker(c.refreshEvery)
-	defer refresh.Stop()
-	readyT = time.NewTimer(c.cfg.ReadyTimeout)
+	readyT = c.clock.NewTimer(c.cfg.ReadyTimeout)
 	defer readyT.Stop()
-	framesAtReadyCheck := cn.frames.Load()
+	progressAtReadyCheck := cn.progress.Load()
+
+	// The record's savedAt is refreshed while connected, so its 5-minute
+	// expiry counts from when the connection was last known alive,
+	// whatever the heartbeat interval.
+	refresh := c.clock.NewTimer(c.refreshEvery)
+	defer refresh.Stop()
 	// done is the reader's end. When it ends with control frames still
 	// queued, those come first: op 7 or op 9 and the close that follows
-	// (4009, 4903, 4006) are one event (A3), and a READY read before a
-	// close still establishes the connection.
+	// (4009, 4903, 4006) are one event, and a READY read before a close
+	// still establishes the connection.
 	done := cn.done
 
 	for {
@@ -469,12 +530,14 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 			}
 			a.sig = ended()
 			return a
-		case <-readyT.C:
-			// A long replay in front of RESUMED is progress, not a stall:
-			// only a connection that delivered nothing for a whole
-			// ReadyTimeout has failed.
-			if n := cn.frames.Load(); n != framesAtReadyCheck || cn.blocked.Load() {
-				framesAtReadyCheck = n
+		case <-readyT.C():
+			// READY/RESUMED must come within ReadyTimeout of IDENTIFY/
+			// RESUME. A long replay in front of RESUMED is progress, not a
+			// stall, and so is a replay waiting on a full queue; heartbeat
+			// ACKs and anything else are not, or a server that answers
+			// heartbeats and never READY would hold the client forever.
+			if n := cn.progress.Load(); n != progressAtReadyCheck || cn.blocked.Load() {
+				progressAtReadyCheck = n
 				readyT.Reset(c.cfg.ReadyTimeout)
 				continue
 			}
@@ -484,8 +547,11 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 			bo.Reset()
 			a.stable = true
 			stableC = nil
-		case <-ticker.C:
-			if cn.frames.Load() == framesAtBeat && !cn.blocked.Load() {
+		case <-beatT.C():
+			// A zombie: a beat is due and nothing at all arrived since the
+			// previous one (a reader waiting on a full queue has frames
+			// in hand, so it is no zombie).
+			if beaten && cn.frames.Load() == framesAtBeat && !cn.blocked.Load() {
 				c.log.Warn().Dur("interval", interval).Msg("no frame since the last heartbeat; zombie connection")
 				a.sig = resume.Signal{Kind: resume.SigZombie, Reason: "no heartbeat ACK"}
 				return a
@@ -494,17 +560,20 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 				a.sig = failed(err)
 				return a
 			}
-		case <-refresh.C:
+		case <-refresh.C():
+			refresh.Reset(c.refreshEvery)
 			if a.established {
-				c.persist(ctx, false) // keeps savedAt fresh (A1)
+				c.alive()
+				c.persist(ctx, false) // keeps savedAt fresh
 			}
 		case f := <-cn.ctrl:
 			switch f.Op {
 			case wire.OpHeartbeatACK:
+				var rtt time.Duration
 				if !lastBeat.IsZero() {
-					rtt := time.Since(lastBeat)
-					c.update(func(s *Status) { s.HeartbeatRTT = rtt })
+					rtt = c.clock.Now().Sub(lastBeat)
 				}
+				c.update(func(s *Status) { s.HeartbeatRTT = rtt; s.HeartbeatACKs++ })
 			case wire.OpHeartbeat:
 				if err := beat(); err != nil {
 					a.sig = failed(err)
@@ -515,6 +584,12 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 				return a
 			case wire.OpDispatch: // READY or RESUMED, already queued by the reader
 				connected(f)
+				if !beaten {
+					if err := beat(); err != nil {
+						a.sig = failed(err)
+						return a
+					}
+				}
 			default:
 				c.log.Debug().Stringer("op", f.Op).Msg("unexpected frame ignored")
 			}
@@ -586,17 +661,25 @@ func (c *Client) read(ctx, readCtx context.Context, cn *conn, d *dispatcher) {
 			}
 			continue
 		}
-		ev, ok := c.accept(f, cn.replaying)
+		in := c.accept(f)
+		replaying := cn.replaying
 		if f.T == wire.EventResumed {
 			cn.replaying = false
 		}
-		if !ok {
+		if in.progress {
+			cn.progress.Add(1)
+		}
+		if !in.deliver {
 			continue
 		}
-		if !d.enqueue(ctx, ev, &cn.blocked) {
+		if !d.enqueue(ctx, in.ev, &cn.blocked) {
+			// The connection ended before the event reached the queue: it
+			// was never received, so the RESUME asks for it again.
+			c.withdraw(in)
 			cn.err = ctx.Err()
 			return
 		}
+		c.queued(in.ev, replaying)
 		if f.T == wire.EventReady || f.T == wire.EventResumed {
 			select {
 			case cn.ctrl <- wire.Frame{Op: wire.OpDispatch, T: f.T}:
@@ -608,43 +691,134 @@ func (c *Client) read(ctx, readCtx context.Context, cn *conn, d *dispatcher) {
 	}
 }
 
+// incoming is what accept made of a dispatch frame.
+type incoming struct {
+	ev       Event
+	deliver  bool   // hand ev to the queue
+	progress bool   // a new seq: the session moved on
+	received bool   // ev.Seq was marked received; withdraw it if it never reaches the queue
+	prev     uint64 // the highest seq before this one, for withdraw
+	deduped  bool   // ev.ID was added to the dedupe window
+}
+
 // accept turns a dispatch frame into an Event, starting a new session on
-// READY and dropping replays and duplicates (A6).
-func (c *Client) accept(f wire.Frame, replaying bool) (Event, bool) {
-	if f.T == wire.EventReady {
+// READY and dropping replays and duplicates. A seq counts as received from
+// here on; if the event then never reaches the queue, withdraw undoes it.
+func (c *Client) accept(f wire.Frame) incoming {
+	prev := c.wm.Highest()
+	var in incoming
+	switch {
+	case f.T == wire.EventReady:
 		var r wire.Ready
 		if err := json.Unmarshal(f.D, &r); err != nil || r.SessionID == "" {
 			c.update(func(s *Status) { s.BadFrames++ })
 			c.log.Warn().Msg("READY without a session id skipped")
-			return Event{}, false
+			return in
+		}
+		seq := f.S
+		if seq > maxSeqJump {
+			c.seqTooFar(f, 0)
+			seq = 0
 		}
 		// READY is protocol: its seq counts as handled at once.
-		c.startSession(r.SessionID, f.S)
-	} else if f.S != 0 && f.S <= c.wm.Highest() && f.T != wire.EventResumed {
-		c.update(func(s *Status) { s.DuplicatesDropped++ })
-		c.log.Debug().Uint64("seq", f.S).Msg("replayed event already received; dropped")
-		return Event{}, false
-	} else if f.ID != "" && c.dedupe != nil && !c.dedupe.add(f.ID) {
-		c.update(func(s *Status) { s.DuplicatesDropped++ })
-		c.log.Debug().Str("id", f.ID).Uint64("seq", f.S).Msg("duplicate event id; dropped")
+		c.startSession(r.SessionID, seq)
+		in.progress = true
+	case f.S != 0 && f.S <= prev && f.T != wire.EventResumed:
+		c.duplicate(f, "replayed event already received; dropped")
+		return in
+	case f.S > prev && f.S-prev > maxSeqJump:
+		// Delivered (nothing received is dropped), but its seq is not
+		// taken: one forged seq must not turn every later event into a
+		// "replay", nor reach the record, heartbeats or a RESUME.
+		c.seqTooFar(f, prev)
+		if f.ID != "" && c.dedupe != nil && !c.dedupe.add(f.ID) {
+			c.duplicate(f, "duplicate event id; dropped")
+			return in
+		}
+		in.deduped = f.ID != "" && c.dedupe != nil
+	case f.ID != "" && c.dedupe != nil && !c.dedupe.add(f.ID):
+		c.duplicate(f, "duplicate event id; dropped")
 		c.wm.Received(f.S)
 		c.wm.Handled(f.S) // nothing to hand over: it counts as handled
-		return Event{}, false
+		in.progress = f.S > prev
+		return in
+	default:
+		in.deduped = f.ID != "" && c.dedupe != nil
+		c.wm.Received(f.S)
+		in.received = f.S != 0
+		in.progress = f.S > prev || f.T == wire.EventResumed
 	}
-	c.wm.Received(f.S)
+	in.prev = prev
 	c.mu.Lock()
-	ev := Event{AccountID: c.cfg.AccountID, Type: f.T, Seq: f.S, ID: f.ID, Data: f.D,
-		ReceivedAt: time.Now(), SessionID: c.sess.id, epoch: c.sess.epoch}
+	in.ev = Event{AccountID: c.cfg.AccountID, Type: f.T, Seq: f.S, ID: f.ID, Data: f.D,
+		ReceivedAt: c.clock.Now(), SessionID: c.sess.id, epoch: c.sess.epoch}
 	c.mu.Unlock()
-	c.events.Add(1)
-	if c.cfg.OnReceive != nil {
-		c.cfg.OnReceive(ev)
+	in.deliver = true
+	return in
+}
+
+// maxSeqJump is how far above the highest seq seen a dispatch's seq may
+// be and still be taken as the session's seq. The gateway numbers
+// dispatches one by one, so a larger jump is a forged or broken frame.
+const maxSeqJump = 1_000_000
+
+// seqTooFar reports a dispatch whose seq is more than maxSeqJump above
+// the highest seen.
+func (c *Client) seqTooFar(f wire.Frame, highest uint64) {
+	c.update(func(s *Status) { s.ProtocolErrors++ })
+	c.log.Error().Uint64("seq", f.S).Uint64("highest", highest).Str("type", f.T).Str("id", f.ID).
+		Msgf("protocol error: dispatch seq %d is more than %d above the highest seen (%d); the event is delivered, its seq is not taken", f.S, maxSeqJump, highest)
+}
+
+// Duplicate reports: each drop at debug level, and a warning with a count
+// once at least dupWarnMin were dropped since the last one, at most every
+// dupWarnEvery.
+const (
+	dupWarnMin   = 100
+	dupWarnEvery = time.Minute
+)
+
+// duplicate counts and logs a dropped replay or duplicate.
+func (c *Client) duplicate(f wire.Frame, why string) {
+	c.update(func(s *Status) { s.DuplicatesDropped++ })
+	c.log.Debug().Str("id", f.ID).Uint64("seq", f.S).Msg(why)
+	now := c.clock.Now()
+	c.dupMu.Lock()
+	c.dupSince++
+	n := 0
+	if c.dupSince >= dupWarnMin && (c.dupWarnAt.IsZero() || now.Sub(c.dupWarnAt) >= dupWarnEvery) {
+		n, c.dupSince, c.dupWarnAt = c.dupSince, 0, now
 	}
+	c.dupMu.Unlock()
+	if n > 0 {
+		c.log.Warn().Int("dropped", n).Uint64("last_seq", f.S).
+			Msgf("%d replayed or duplicate events dropped since the last report (the gateway keeps resending events already received)", n)
+	}
+}
+
+// withdraw undoes accept for an event that never reached the queue: its
+// seq is no longer received (heartbeats and the RESUME ask from the one
+// before), and its id leaves the dedupe window, so the replay is handled.
+func (c *Client) withdraw(in incoming) {
+	if in.received {
+		c.wm.Withdraw(in.ev.Seq, in.prev)
+	}
+	if in.deduped {
+		c.dedupe.remove(in.ev.ID)
+	}
+}
+
+// queued counts an event that reached the queue and reports it to
+// OnReceive.
+func (c *Client) queued(ev Event, replaying bool) {
+	c.events.Add(1)
 	switch {
-	case f.T == wire.EventResumed:
+	case ev.Type == wire.EventResumed:
 		c.update(func(s *Status) { s.Resumes++ })
 	case replaying:
 		c.update(func(s *Status) { s.Replayed++ })
 	}
-	return ev, true
+	if c.cfg.OnReceive != nil {
+		c.cfg.OnReceive(ev)
+	}
 }

@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -23,11 +25,12 @@ type dispatcher struct {
 
 	sem      chan struct{}  // nil: one call at a time on the dispatcher goroutine
 	inflight sync.WaitGroup // concurrent calls, when sem is set
+	bytes    *byteBudget    // the queue's bytes, shared with the client
 }
 
 func newDispatcher(c *Client, queue chan Event) *dispatcher {
 	hctx, hcancel := context.WithCancel(context.Background())
-	d := &dispatcher{c: c, queue: queue, stopCh: make(chan struct{}), done: make(chan struct{}), hctx: hctx, hcancel: hcancel}
+	d := &dispatcher{c: c, queue: queue, stopCh: make(chan struct{}), done: make(chan struct{}), hctx: hctx, hcancel: hcancel, bytes: c.queueBytes}
 	if n := c.cfg.HandlerConcurrency; n > 1 {
 		d.sem = make(chan struct{}, n)
 	}
@@ -52,6 +55,7 @@ func (d *dispatcher) run() {
 		select {
 		case <-d.stopCh:
 		case ev := <-d.queue:
+			d.bytes.release(ev.size())
 			d.dispatch(ev)
 		}
 	}
@@ -82,6 +86,7 @@ func (d *dispatcher) drainQueue() {
 	for d.hctx.Err() == nil {
 		select {
 		case ev := <-d.queue:
+			d.bytes.release(ev.size())
 			d.dispatch(ev)
 		default:
 			return
@@ -104,9 +109,14 @@ func (d *dispatcher) beginStop(drain bool) bool {
 // abort cancels the context of the handler in hand.
 func (d *dispatcher) abort() { d.hcancel() }
 
-// enqueue hands ev to the dispatcher, waiting while the queue is full
-// (backpressure on the reader). It returns false if ctx ended first.
+// enqueue hands ev to the dispatcher, waiting while the queue is full, in
+// count or in bytes (backpressure on the reader). It returns false if ctx
+// ended first.
 func (d *dispatcher) enqueue(ctx context.Context, ev Event, blocked *atomic.Bool) bool {
+	n := ev.size()
+	if !d.bytes.acquire(ctx, n, blocked) {
+		return false
+	}
 	select {
 	case d.queue <- ev:
 		return true
@@ -118,8 +128,74 @@ func (d *dispatcher) enqueue(ctx context.Context, ev Event, blocked *atomic.Bool
 	case d.queue <- ev:
 		return true
 	case <-ctx.Done():
+		d.bytes.release(n)
 		return false
 	}
+}
+
+// size is what an event counts against Config.QueueBytes.
+func (e Event) size() int64 { return int64(len(e.Data) + len(e.ID) + len(e.Type)) }
+
+// byteBudget bounds the bytes of the events in the queue. It is safe for
+// concurrent use.
+type byteBudget struct {
+	mu      sync.Mutex
+	max     int64
+	used    int64         // guarded by mu
+	waiting bool          // guarded by mu; acquire waits on freed
+	freed   chan struct{} // guarded by mu; closed (and replaced) by a release while waiting
+}
+
+func newByteBudget(max int64) *byteBudget {
+	return &byteBudget{max: max, freed: make(chan struct{})}
+}
+
+// acquire takes n bytes, waiting while they do not fit. An empty queue
+// takes anything, so an event larger than the budget still goes through.
+// It returns false if ctx ended first.
+func (b *byteBudget) acquire(ctx context.Context, n int64, blocked *atomic.Bool) bool {
+	for waited := false; ; waited = true {
+		b.mu.Lock()
+		if b.used == 0 || b.used+n <= b.max {
+			b.used += n
+			b.mu.Unlock()
+			if waited {
+				blocked.Store(false)
+			}
+			return true
+		}
+		b.waiting = true
+		freed := b.freed
+		b.mu.Unlock()
+		if !waited {
+			blocked.Store(true)
+		}
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			blocked.Store(false)
+			return false
+		}
+	}
+}
+
+// release gives n bytes back.
+func (b *byteBudget) release(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	if b.waiting {
+		b.waiting = false
+		close(b.freed)
+		b.freed = make(chan struct{})
+	}
+	b.mu.Unlock()
+}
+
+// load gives the bytes in use.
+func (b *byteBudget) load() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
 }
 
 func (d *dispatcher) handle(ev Event) {
@@ -197,8 +273,21 @@ func newDedupe(n int) *dedupe {
 	return &dedupe{size: n, seen: map[string]struct{}{}}
 }
 
+// maxDedupeKey bounds the bytes the window keeps per id: longer ids (the
+// gateway's are well under 100 bytes) are kept as their SHA-256.
+const maxDedupeKey = 128
+
+func dedupeKey(id string) string {
+	if len(id) <= maxDedupeKey {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "\x00sha256:" + hex.EncodeToString(sum[:])
+}
+
 // add records id and reports whether it was new.
 func (d *dedupe) add(id string) bool {
+	id = dedupeKey(id)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.seen[id]; ok {
@@ -213,6 +302,15 @@ func (d *dedupe) add(id string) bool {
 	}
 	d.seen[id] = struct{}{}
 	return true
+}
+
+// remove forgets id, for an event that was never handed over. The ring
+// slot stays until it is reused; a later add of the same id is new.
+func (d *dedupe) remove(id string) {
+	id = dedupeKey(id)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.seen, id)
 }
 
 func (d *dedupe) reset() {

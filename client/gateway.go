@@ -95,6 +95,11 @@ type identifyBudget struct {
 // IdentifyWindow is the window max_concurrency counts over.
 const IdentifyWindow = 5 * time.Second
 
+// MaxResetAfter caps the wait session_start_limit.reset_after can ask for
+// while remaining is 0. A longer (or absurd) value waits this long, then
+// the client asks /gateway/bot again and obeys its fresh answer.
+const MaxResetAfter = time.Hour
+
 // NewIdentifyLimiter returns an empty limiter.
 func NewIdentifyLimiter() *IdentifyLimiter {
 	return &IdentifyLimiter{apps: map[string]*identifyBudget{}, now: time.Now}
@@ -109,7 +114,11 @@ func (l *IdentifyLimiter) Update(appID string, lim *wire.SessionStartLimit) {
 	defer l.mu.Unlock()
 	b := l.budget(appID)
 	b.remaining = lim.Remaining
-	b.resetAt = l.now().Add(time.Duration(lim.ResetAfter) * time.Millisecond)
+	wait := MaxResetAfter
+	if ms := lim.ResetAfter; ms < wait.Milliseconds() {
+		wait = time.Duration(max(ms, 0)) * time.Millisecond
+	}
+	b.resetAt = l.now().Add(wait)
 }
 
 func (l *IdentifyLimiter) budget(appID string) *identifyBudget {

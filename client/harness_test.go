@@ -87,6 +87,8 @@ type harness struct {
 	cancel context.CancelFunc
 	errc   chan error
 
+	msgs logBuffer // the client's log messages, one a line, when a test hooks them
+
 	mu    sync.Mutex
 	waits []time.Duration // every wait the client asked for
 	gate  chan struct{}   // when set, waits block until it is closed
@@ -128,6 +130,7 @@ func newHarness(t testing.TB, srv *gatewaytest.Server, mutate func(*client.Confi
 	}
 	c, err := client.New(cfg)
 	require.NoError(t, err)
+	client.SetMinHeartbeat(c, time.Millisecond) // tests heartbeat every few ms
 	client.SetSleep(c, func(ctx context.Context, d time.Duration) error {
 		h.mu.Lock()
 		h.waits = append(h.waits, d)

@@ -1,7 +1,7 @@
 package client_test
 
-// One test per row of the A3 table (../shared/protocol.md), against the fake
-// gateway over loopback. Each asserts on what the gateway received
+// One test per row of the reconnect policy (what each server signal gets),
+// against the fake gateway over loopback. Each asserts on what the gateway received
 // (IDENTIFY or RESUME, session id, seq), on what the handler saw, on the
 // client's status and on the session record.
 
@@ -166,7 +166,7 @@ func assertIncreasing(t *testing.T, seqs []uint64) {
 	}
 }
 
-// A3 row: dispatch READY — store session id and intent level; write at once.
+// Policy row: dispatch READY — store session id and intent level; write at once.
 func TestPolicyReadyStoresSession(t *testing.T) {
 	t.Parallel()
 	levels := intents.DefaultLevels()
@@ -207,7 +207,7 @@ func TestPolicyReadyStoresSession(t *testing.T) {
 	assert.Equal(t, []uint64{1}, h.rec.seqs())
 }
 
-// A3 row: dispatch RESUMED after replayed events — write at once, count a
+// Policy row: dispatch RESUMED after replayed events — write at once, count a
 // successful resume.
 func TestPolicyResumedAfterReplay(t *testing.T) {
 	t.Parallel()
@@ -248,7 +248,7 @@ func TestPolicyResumedAfterReplay(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
-// A3 row: op 7 RECONNECT — reconnect at once, RESUME; the 4009 close that
+// Policy row: op 7 RECONNECT — reconnect at once, RESUME; the 4009 close that
 // follows must not clear the session.
 func TestPolicyReconnectOp(t *testing.T) {
 	t.Parallel()
@@ -282,7 +282,7 @@ func TestPolicyReconnectOp(t *testing.T) {
 	assert.Equal(t, sess.ID(), r.SessionID)
 }
 
-// A3 row: op 9 d:true — reconnect, RESUME.
+// Policy row: op 9 d:true — reconnect, RESUME.
 func TestPolicyInvalidSessionResumable(t *testing.T) {
 	t.Parallel()
 	h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
@@ -306,7 +306,7 @@ func TestPolicyInvalidSessionResumable(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
-// A3 row: op 9 d:false — clear the session, refetch the token, wait about
+// Policy row: op 9 d:false — clear the session, refetch the token, wait about
 // 3 s, IDENTIFY.
 func TestPolicyInvalidSessionNotResumable(t *testing.T) {
 	t.Parallel()
@@ -340,7 +340,7 @@ func TestPolicyInvalidSessionNotResumable(t *testing.T) {
 	}, "the new session stored")
 }
 
-// A3 row: close 1000, 1001, 1005, 1006 — backoff, RESUME.
+// Policy row: close 1000, 1001, 1005, 1006 — backoff, RESUME.
 func TestPolicyCloseResumeWithBackoff(t *testing.T) {
 	t.Parallel()
 	for _, code := range []wire.CloseCode{wire.CloseNormal, wire.CloseGoingAway, wire.CloseNoStatus, wire.CloseAbnormal} {
@@ -373,7 +373,7 @@ func TestPolicyCloseResumeWithBackoff(t *testing.T) {
 	}
 }
 
-// A3 row: close 4009 — RESUME at once.
+// Policy row: close 4009 — RESUME at once.
 func TestPolicySessionTimedOutResumesAtOnce(t *testing.T) {
 	t.Parallel()
 	h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
@@ -396,7 +396,7 @@ func TestPolicySessionTimedOutResumesAtOnce(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
-// A3 row: close 4008 — wait at least 60 s, RESUME.
+// Policy row: close 4008 — wait at least 60 s, RESUME.
 func TestPolicyRateLimitedWaitsAMinute(t *testing.T) {
 	t.Parallel()
 	h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
@@ -419,7 +419,7 @@ func TestPolicyRateLimitedWaitsAMinute(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
-// A3 row: close 4004 — refetch the token, backoff, RESUME.
+// Policy row: close 4004 — refetch the token, backoff, RESUME.
 func TestPolicyAuthFailedRefetchesAndResumes(t *testing.T) {
 	t.Parallel()
 	h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
@@ -444,7 +444,7 @@ func TestPolicyAuthFailedRefetchesAndResumes(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
-// A3 row: close 4004 three times in a row — fatal, record kept.
+// Policy row: close 4004 three times in a row — fatal, record kept.
 func TestPolicyAuthFailedThreeTimesIsFatal(t *testing.T) {
 	t.Parallel()
 	h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
@@ -484,7 +484,7 @@ func TestPolicyAuthFailedThreeTimesIsFatal(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
-// A3 row: close 4006, 4007, 4003, 4005, 4000, 4900–4913 — clear the
+// Policy row: close 4006, 4007, 4003, 4005, 4000, 4900–4913 — clear the
 // session, refetch the token, backoff, IDENTIFY.
 func TestPolicyCloseClearsAndIdentifies(t *testing.T) {
 	t.Parallel()
@@ -524,7 +524,7 @@ func TestPolicyCloseClearsAndIdentifies(t *testing.T) {
 	}
 }
 
-// A3 row: close 4013, 4014 — step the intent level down, IDENTIFY.
+// Policy row: close 4013, 4014 — step the intent level down, IDENTIFY.
 func TestPolicyIntentsCloseStepsDown(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []gatewaytest.RejectMode{gatewaytest.RejectClose4013, gatewaytest.RejectClose4014} {
@@ -558,7 +558,7 @@ func TestPolicyIntentsCloseStepsDown(t *testing.T) {
 	}
 }
 
-// A3 row: close 4013/4014 at the last intent level — fatal.
+// Policy row: close 4013/4014 at the last intent level — fatal.
 func TestPolicyIntentsCloseAtLastLevelIsFatal(t *testing.T) {
 	t.Parallel()
 	levels := intents.DefaultLevels()
@@ -582,7 +582,7 @@ func TestPolicyIntentsCloseAtLastLevelIsFatal(t *testing.T) {
 	assert.Empty(t, h.rec.all())
 }
 
-// A3 row: op 9 d:false before READY with intent levels configured (the
+// Policy row: op 9 d:false before READY with intent levels configured (the
 // gateway's intent rejection, op 9 false then close 4903) — one step down
 // per rejection, not two.
 func TestPolicyIntentRejectionOp9StepsDownOnce(t *testing.T) {
@@ -656,7 +656,7 @@ func TestPolicyIntentRejectionOp9StepsDownOnce(t *testing.T) {
 	})
 }
 
-// A3 row: close 4001, 4002, 4010, 4011, 4012, 4914, 4915 — fatal: Run
+// Policy row: close 4001, 4002, 4010, 4011, 4012, 4914, 4915 — fatal: Run
 // returns a *CloseError, nothing reconnects, the record is kept.
 func TestPolicyFatalCloses(t *testing.T) {
 	t.Parallel()
@@ -700,7 +700,7 @@ func TestPolicyFatalCloses(t *testing.T) {
 	}
 }
 
-// A3 row: close 4914/4915 right after HELLO, before READY — fatal too.
+// Policy row: close 4914/4915 right after HELLO, before READY — fatal too.
 func TestPolicyFatalCloseAtConnect(t *testing.T) {
 	t.Parallel()
 	h, srv, _ := policyHarness(t, gatewaytest.Options{}, nil)
@@ -712,7 +712,7 @@ func TestPolicyFatalCloseAtConnect(t *testing.T) {
 	assert.Empty(t, h.rec.all())
 }
 
-// A3 row: any other close code — backoff, IDENTIFY.
+// Policy row: any other close code — backoff, IDENTIFY.
 func TestPolicyOtherCloseIdentifies(t *testing.T) {
 	t.Parallel()
 	for _, code := range []int{4100, 3000} {
@@ -740,23 +740,26 @@ func TestPolicyOtherCloseIdentifies(t *testing.T) {
 	}
 }
 
-// A3 row: 2 resumes in a row that fail — IDENTIFY.
-func TestPolicyTwoFailedResumesIdentify(t *testing.T) {
+// Policy row: a RESUME that ends before RESUMED for any reason other than
+// the server refusing the session is not a rejection: resume again, with a
+// backoff, as often as it takes. No count of failed resumes.
+func TestPolicyFailedResumesKeepResuming(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name   string
 		script func(*gatewaytest.Server)
 	}{
-		{"DropBeforeResumed", func(s *gatewaytest.Server) { s.RejectResumes(2, gatewaytest.ResumeDropBeforeResumed) }},
-		{"Close1001", func(s *gatewaytest.Server) { s.RejectResumesWithCode(2, int(wire.CloseGoingAway), "going away") }},
+		{"DropBeforeResumed", func(s *gatewaytest.Server) { s.RejectResumes(3, gatewaytest.ResumeDropBeforeResumed) }},
+		{"DropMidReplay", func(s *gatewaytest.Server) { s.RejectResumes(3, gatewaytest.ResumeDropMidReplay) }},
+		{"Close1001", func(s *gatewaytest.Server) { s.RejectResumesWithCode(3, int(wire.CloseGoingAway), "going away") }},
 		{"Close4009", func(s *gatewaytest.Server) {
-			s.RejectResumesWithCode(2, int(wire.CloseSessionTimedOut), "Session timed out")
+			s.RejectResumesWithCode(3, int(wire.CloseSessionTimedOut), "Session timed out")
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
+			h, srv, _ := policyHarness(t, gatewaytest.Options{}, nil)
 			release := h.holdWaits()
 			h.start()
 			sess := h.session()
@@ -765,54 +768,102 @@ func TestPolicyTwoFailedResumesIdentify(t *testing.T) {
 			tc.script(srv)
 			sess.Drop()
 			h.eventually(func() bool { return len(h.recordedWaits()) == 1 }, "the client waiting to reconnect")
-			emit(t, sess, 2) // replayed by a resume that gets that far
+			last := emit(t, sess, 8) // replayed, in parts, by the resumes that get that far
 			release()
-			sess2 := h.session()
-			h.eventually(func() bool { return h.rec.count(wire.EventReady) == 2 }, "second READY handled")
+			h.eventually(func() bool { return h.rec.has(wire.EventResumed) }, "RESUMED handled")
+			h.handledUpTo(last)
 
-			assert.NotEqual(t, sess.ID(), sess2.ID())
 			rs := srv.Resumes()
-			require.Len(t, rs, 2, "two resumes, then an identify")
-			for _, r := range rs {
+			require.Len(t, rs, 4, "three resumes cut short, then one that succeeds")
+			for i, r := range rs {
 				assert.Equal(t, sess.ID(), r.SessionID)
+				if i > 0 {
+					assert.GreaterOrEqual(t, r.Seq, rs[i-1].Seq)
+				}
 			}
 			assert.EqualValues(t, 2, rs[0].Seq)
-			assert.GreaterOrEqual(t, rs[1].Seq, rs[0].Seq)
-			assert.Len(t, srv.Identifies(), 2)
-			assert.Equal(t, 4, srv.Connections())
-
-			s := h.c.Status()
-			assert.EqualValues(t, 2, s.FailedResumes)
-			assert.EqualValues(t, 0, s.Resumes)
-			h.eventually(func() bool { return h.c.Status().Identifies == 2 }, "the Identifies counter") // counted after the write returns
-			assert.Equal(t, sess2.ID(), s.SessionID)
-			assert.Equal(t, 0, h.rec.count(wire.EventResumed))
-			// Per session, the handler saw each seq once, in order.
-			var first, second []uint64
-			seen := 0
-			for _, ev := range h.rec.all() {
-				if ev.Type == wire.EventReady {
-					seen++
-				}
-				if seen == 1 {
-					first = append(first, ev.Seq)
-				} else {
-					second = append(second, ev.Seq)
-				}
+			assert.Len(t, srv.Identifies(), 1, "never IDENTIFY")
+			assert.Equal(t, 5, srv.Connections())
+			for _, w := range h.recordedWaits() {
+				assert.Greater(t, w, time.Duration(0), "a backoff before each new RESUME")
 			}
-			assertIncreasing(t, first)
-			assert.Equal(t, []uint64{1}, second)
-			assert.GreaterOrEqual(t, st.clears.Load(), int32(1), "the session was cleared")
-			h.eventually(func() bool {
-				r, err := st.load(t)
-				return err == nil && r.SessionID == sess2.ID()
-			}, "the new session stored")
+			s := h.c.Status()
+			assert.EqualValues(t, 3, s.FailedResumes)
+			assert.EqualValues(t, 1, s.Resumes)
+			assert.Equal(t, sess.ID(), s.SessionID)
+			assert.Equal(t, last+1, s.LastSeqHandled, "committed up to RESUMED")
+			seqs := h.rec.seqs()
+			assertIncreasing(t, seqs)
+			assert.Len(t, seqs, int(last)+1, "every event handled once: READY, 9 events, RESUMED")
 		})
 	}
 }
 
-// A3 rows 4902 / op 9 false on a RESUME: the resume fails in a way that
-// already clears the session, so the client identifies after one failure.
+// The brief's case in full: the connection drops three times in the middle
+// of a replay; every event is handled, once, in order, and every
+// reconnection RESUMEs.
+func TestThreeDropsMidReplayLoseNothing(t *testing.T) {
+	t.Parallel()
+	h, srv, _ := policyHarness(t, gatewaytest.Options{}, nil)
+	h.start()
+	sess := h.session()
+	h.handledUpTo(emit(t, sess, 2))
+	release := h.holdReconnects()
+	srv.RejectResumes(3, gatewaytest.ResumeDropMidReplay)
+	sess.Drop()
+	h.eventually(func() bool { return len(h.recordedWaits()) == 1 }, "the client waiting to reconnect")
+	last := emit(t, sess, 20)
+	release()
+	h.eventually(func() bool { return h.c.Status().Resumes == 1 }, "RESUMED")
+	h.handledUpTo(last)
+	assert.Len(t, srv.Resumes(), 4)
+	assert.Len(t, srv.Identifies(), 1)
+	var want []uint64
+	for s := uint64(1); s <= last+1; s++ {
+		want = append(want, s)
+	}
+	assert.Equal(t, want, h.rec.seqs())
+}
+
+// A session is resumed while it is valid: 5 minutes after the last
+// connection. Resumes cut short for longer than that end in an IDENTIFY.
+func TestResumesStopWhenTheSessionExpires(t *testing.T) {
+	t.Parallel()
+	h, srv, clk := clockHarness(t, gatewaytest.Options{}, nil)
+	var mu sync.Mutex
+	var waited time.Duration
+	var elapsedAtConnect []time.Duration // fake time waited before each new connection
+	client.SetSleep(h.c, func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		waited += d
+		elapsedAtConnect = append(elapsedAtConnect, waited)
+		mu.Unlock()
+		clk.Advance(d) // the backoff passes on the fake clock
+		return ctx.Err()
+	})
+	h.start()
+	sess := h.session()
+	h.handledUpTo(emit(t, sess, 1))
+	srv.RejectResumesWithCode(1000, int(wire.CloseAbnormal), "") // every RESUME is dropped
+	sess.Drop()
+	next := h.session()
+	h.eventually(func() bool { return h.rec.count(wire.EventReady) == 2 }, "a new session")
+
+	assert.NotEqual(t, sess.ID(), next.ID())
+	n := len(srv.Resumes())
+	assert.GreaterOrEqual(t, n, 3, "resumed again and again first")
+	mu.Lock()
+	defer mu.Unlock()
+	// The waits before each connection after the drop: the RESUMEs come
+	// while under 5 minutes have passed, the IDENTIFY after.
+	require.GreaterOrEqual(t, len(elapsedAtConnect), n+1)
+	assert.Less(t, elapsedAtConnect[n-1], sessionstore.Expiry, "the last RESUME came while the session was valid")
+	assert.GreaterOrEqual(t, elapsedAtConnect[n], sessionstore.Expiry, "the IDENTIFY came once it was not")
+	assert.Len(t, srv.Identifies(), 2)
+}
+
+// Policy rows 4902 / op 9 false / 4006 on a RESUME: the server refuses the
+// session, so the client clears it and identifies after that one refusal.
 func TestPolicyResumeRejectedIdentifiesAtOnce(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []gatewaytest.ResumeReject{gatewaytest.ResumeReject4902, gatewaytest.ResumeRejectInvalidSession, gatewaytest.ResumeReject4006} {

@@ -47,12 +47,14 @@ type Status struct {
 	LastSeqReceived uint64 // highest seq received (heartbeats, in-process resume)
 	LastSeqHandled  uint64 // committed: every event up to it was handled
 	HeartbeatRTT    time.Duration
+	HeartbeatACKs   uint64 // heartbeat ACKs received
 	LastCloseCode   wire.CloseCode
 	LastCloseReason string
 	LastError       string
 	NextRetry       time.Duration // the wait before the next attempt, while StateWaiting
 	ConnectedSince  time.Time
 	QueueLength     int
+	QueueBytes      int64 // bytes of the events queued (see Config.QueueBytes)
 
 	Events            uint64 // dispatch events handed to the queue
 	Handled           uint64 // events whose handler returned (and whose seq is committed, if it can be)
@@ -61,11 +63,12 @@ type Status struct {
 	BadFrames         uint64 // frames that did not decode, skipped
 	OversizedFrames   uint64 // connections ended by a frame over MaxMessageBytes
 	DuplicatesDropped uint64 // replayed or duplicate events dropped
+	ProtocolErrors    uint64 // dispatches delivered although they broke the protocol (a seq far ahead)
 	Replayed          uint64 // events received after RESUME, before RESUMED
 	Connects          uint64 // WebSocket connections opened
 	Reconnects        uint64 // connections after the first
 	Identifies        uint64 // IDENTIFYs sent
 	Resumes           uint64 // RESUMEs that reached RESUMED
-	FailedResumes     uint64 // RESUMEs that did not
+	FailedResumes     uint64 // RESUMEs that ended before RESUMED (a count only: the client resumes again while the session is valid)
 	StoreErrors       uint64 // session record writes that failed
 }

@@ -24,6 +24,11 @@ type conn struct {
 	closing bool     // a close or drop is queued: later frames are not acted on
 	session *Session // the session this connection carries, if any
 	hbTimer *time.Timer
+	// authPending is true from an IDENTIFY or RESUME until the server
+	// answered it (READY, RESUMED or a rejection); held is that frame
+	// while HoldAuth keeps the answer back.
+	authPending bool
+	held        *wire.Frame
 }
 
 // outItem is a frame to write, or the end of the connection.

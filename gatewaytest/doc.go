@@ -42,6 +42,9 @@
 //   - a frame that is not JSON with an integer "op": close 4002 "decode error";
 //     an op other than 1, 2 or 6: close 4001 "invalid opcode";
 //   - op 1: answered with {"op":11} unless [Server.WithholdACKs] is on;
+//     with [Options.RejectEarlyHeartbeat], an op 1 that arrives after
+//     IDENTIFY or RESUME and before the server answered it closes 4003
+//     "not authenticated";
 //   - op 2: the token must be "QQBot <valid token>" (else close 4004
 //     "authentication failed"); a connection that already carries a session
 //     is closed 4005 "already authenticated"; session_start_limit.remaining
@@ -61,6 +64,9 @@
 //     Success: every dispatch of the session with s > seq is sent again, in
 //     order and byte for byte, then {"op":0,"s":N,"t":"RESUMED","d":""},
 //     where N is the session's next seq. RESUMED frames are never replayed.
+//
+// [Server.HoldAuth] holds the answers to IDENTIFY and RESUME back until
+// released: a gateway slow to send READY or RESUMED.
 //
 // Each session has a monotonic seq and a replay log of all its dispatches,
 // READY included. [Session.Emit] appends to the log and sends the frame if a

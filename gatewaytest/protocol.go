@@ -32,18 +32,40 @@ func (s *Server) handleMessage(c *conn, data []byte) {
 	s.log.Debug().Int("conn", c.id).Stringer("op", f.Op).Msg("frame received")
 	switch f.Op {
 	case wire.OpHeartbeat:
+		if s.opts.RejectEarlyHeartbeat && c.authPending {
+			s.log.Debug().Int("conn", c.id).Msg("heartbeat before READY/RESUMED")
+			s.closeLocked(c, int(wire.CloseNotAuthenticated), "not authenticated")
+			return
+		}
 		if !s.withholdACKs {
 			s.sendLocked(c, ackFrame)
 		}
 		if c.hbTimer != nil {
 			c.hbTimer.Reset(s.opts.HeartbeatTimeout)
 		}
-	case wire.OpIdentify:
-		s.identifyLocked(c, f)
-	case wire.OpResume:
-		s.resumeLocked(c, f)
+	case wire.OpIdentify, wire.OpResume:
+		if s.holdAuth || c.held != nil {
+			if c.held != nil {
+				s.closeLocked(c, int(wire.CloseAlreadyAuthenticated), "already authenticated")
+				return
+			}
+			c.authPending = true
+			c.held = &f
+			return
+		}
+		s.authLocked(c, f)
 	default:
 		s.closeLocked(c, int(wire.CloseInvalidOpcode), "invalid opcode")
+	}
+}
+
+// authLocked answers an IDENTIFY or RESUME.
+func (s *Server) authLocked(c *conn, f wire.Frame) {
+	c.authPending = false
+	if f.Op == wire.OpIdentify {
+		s.identifyLocked(c, f)
+	} else {
+		s.resumeLocked(c, f)
 	}
 }
 
@@ -130,7 +152,7 @@ func (s *Server) resumeLocked(c *conn, f wire.Frame) {
 		case act.custom != nil:
 			s.rejectLocked(c, *act.custom)
 			return
-		case act.mode != ResumeDropBeforeResumed && act.mode != ResumeAcceptThenClose:
+		case !act.mode.accepts():
 			s.rejectLocked(c, act.mode.rejection())
 			return
 		}
@@ -145,10 +167,21 @@ func (s *Server) resumeLocked(c *conn, f wire.Frame) {
 		return
 	}
 	s.attachLocked(c, sess)
+	var missed [][]byte
 	for _, e := range sess.log {
 		if e.frame.S > rs.Seq && !e.noReplay {
-			s.sendLocked(c, e.data)
+			missed = append(missed, e.data)
 		}
+	}
+	if act.mode == ResumeDropMidReplay {
+		for _, data := range missed[:(len(missed)+1)/2] {
+			s.sendLocked(c, data)
+		}
+		s.closeLocked(c, int(wire.CloseAbnormal), "")
+		return
+	}
+	for _, data := range missed {
+		s.sendLocked(c, data)
 	}
 	if act.mode == ResumeDropBeforeResumed {
 		s.closeLocked(c, int(wire.CloseAbnormal), "")

@@ -1,7 +1,11 @@
 package gatewaytest
 
 import (
+	"context"
+	"slices"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/qqgate/qqgate/wire"
 )
@@ -61,7 +65,17 @@ const (
 	// ResumeAcceptThenClose resumes fully (replay, RESUMED), then closes
 	// 4009 "Session timed out" at once.
 	ResumeAcceptThenClose
+	// ResumeDropMidReplay accepts the RESUME, replays the first half of the
+	// missed events (rounded up), then drops the TCP connection: a network
+	// failure in the middle of a replay.
+	ResumeDropMidReplay
 )
+
+// accepts reports whether the mode lets a RESUME that would succeed
+// attach to its session.
+func (m ResumeReject) accepts() bool {
+	return m == ResumeDropBeforeResumed || m == ResumeAcceptThenClose || m == ResumeDropMidReplay
+}
 
 // String names the mode.
 func (m ResumeReject) String() string {
@@ -76,6 +90,8 @@ func (m ResumeReject) String() string {
 		return "replay, then drop before RESUMED"
 	case ResumeAcceptThenClose:
 		return "RESUMED, then close 4009"
+	case ResumeDropMidReplay:
+		return "half the replay, then drop"
 	}
 	return "ResumeReject(" + strconv.Itoa(int(m)) + ")"
 }
@@ -125,6 +141,49 @@ func (s *Server) WithholdACKs(on bool) {
 	s.withholdACKs = on
 }
 
+// HoldAuth makes the server hold back its answer (READY, or the replay and
+// RESUMED, or a rejection) to every IDENTIFY and RESUME that arrives until
+// release is called: a gateway slow to authenticate. Heartbeats are still
+// answered meanwhile. release first makes sure that every frame a held
+// connection sent before it has been handled (a WebSocket ping round trip,
+// so a heartbeat sent right after IDENTIFY is seen before READY goes out),
+// then answers the held frames as if they had just arrived. release is
+// idempotent.
+func (s *Server) HoldAuth() (release func()) {
+	s.mu.Lock()
+	s.holdAuth = true
+	s.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(s.releaseAuth) }
+}
+
+func (s *Server) releaseAuth() {
+	s.mu.Lock()
+	s.holdAuth = false
+	var held []*conn
+	for _, c := range s.conns {
+		if c.held != nil {
+			held = append(held, c)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(held, func(a, b *conn) int { return a.id - b.id })
+	for _, c := range held {
+		if c.ws != nil {
+			ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+			_ = c.ws.Ping(ctx) // an error means the connection is going anyway
+			cancel()
+		}
+		s.mu.Lock()
+		f := c.held
+		c.held = nil
+		if f != nil && !c.closing && !s.closed {
+			s.authLocked(c, *f)
+		}
+		s.mu.Unlock()
+	}
+}
+
 // RejectIdentifies queues n rejections, applied in order to the next n
 // IDENTIFYs that carry a valid token (before the intents check).
 func (s *Server) RejectIdentifies(n int, mode RejectMode) {
@@ -148,7 +207,8 @@ func (s *Server) queueIdentify(n int, r rejection) {
 // RejectResumes queues n outcomes, applied in order to the next n RESUMEs
 // that carry a valid token, whatever session they name. A scripted
 // rejection does not change the session: it stays resumable. The accepting
-// modes (ResumeDropBeforeResumed, ResumeAcceptThenClose) apply only to a
+// modes (ResumeDropBeforeResumed, ResumeAcceptThenClose,
+// ResumeDropMidReplay) apply only to a
 // RESUME that would succeed; for any other the normal rejection happens and
 // the entry is used up all the same.
 func (s *Server) RejectResumes(n int, mode ResumeReject) {

@@ -79,8 +79,8 @@ type Options struct {
 	IntentRejection RejectMode
 	// ResumeRejection is how a RESUME of an unknown, expired or foreign
 	// session is rejected; the zero value is ResumeRejectInvalidSession.
-	// The accepting modes (ResumeDropBeforeResumed, ResumeAcceptThenClose)
-	// act as the zero value here.
+	// The accepting modes (ResumeDropBeforeResumed, ResumeAcceptThenClose,
+	// ResumeDropMidReplay) act as the zero value here.
 	ResumeRejection ResumeReject
 	// Shards is /gateway/bot's shards; zero means 1.
 	Shards int
@@ -91,6 +91,13 @@ type Options struct {
 	// "Session timed out" when no heartbeat arrived for that long (counted
 	// from the upgrade, then from the last heartbeat). Zero turns it off.
 	HeartbeatTimeout time.Duration
+	// RejectEarlyHeartbeat closes a connection with 4003 "not
+	// authenticated" when a heartbeat (op 1) arrives after IDENTIFY or
+	// RESUME and before the server answered it with READY or RESUMED: the
+	// official docs say to heartbeat once authenticated, and a real gateway
+	// may refuse it. The server answers at once unless [Server.HoldAuth]
+	// holds the answer back, so use the two together.
+	RejectEarlyHeartbeat bool
 	// Logger receives Debug lines for frames and Info lines for sessions.
 	// The zero value is silent.
 	Logger zerolog.Logger
@@ -124,6 +131,7 @@ type Server struct {
 	startLimit   wire.SessionStartLimit
 
 	withholdACKs   bool
+	holdAuth       bool
 	identifyScript []rejection
 	resumeScript   []resumeAction
 	helloScript    []rejection

@@ -1,6 +1,7 @@
 package gatewaytest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -158,6 +159,23 @@ func (s *Session) EmitDuplicate(seq uint64) (newSeq uint64, err error) {
 		}
 	}
 	return 0, fmt.Errorf("%w: %d", ErrNoSuchSeq, seq)
+}
+
+// EmitRaw writes data, as it is, as one message on the connection that
+// carries the session: a frame the server does not vouch for (a forged
+// seq, a broken body). It is not logged, never replayed and leaves the
+// session's seq alone. It does nothing when no connection carries the
+// session, and fails only after Close.
+func (s *Session) EmitRaw(data []byte) error {
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	if s.srv.closed {
+		return ErrClosed
+	}
+	if c := s.conn; c != nil {
+		s.srv.sendLocked(c, bytes.Clone(data))
+	}
+	return nil
 }
 
 // Expire makes every later RESUME of the session fail (per

@@ -837,3 +837,108 @@ func TestWaitAndClose(t *testing.T) {
 	require.ErrorIs(t, srv.Wait(testCtx(t), func() bool { return false }), ErrClosed)
 	assert.Equal(t, 0, srv.LiveConnections())
 }
+
+func TestHoldAuthAndRejectEarlyHeartbeat(t *testing.T) {
+	t.Parallel()
+	t.Run("heartbeat while IDENTIFY is held: 4003", func(t *testing.T) {
+		t.Parallel()
+		srv := NewTestServer(t, Options{RejectEarlyHeartbeat: true})
+		release := srv.HoldAuth()
+		defer release()
+		c := dial(t, srv)
+		c.readOp(wire.OpHello)
+		c.identify(wire.TokenPrefix+srv.Token(DefaultAppID), 1<<30, [2]int{0, 1})
+		c.send(wire.OpHeartbeat, json.RawMessage("null"))
+		c.expectClose(int(wire.CloseNotAuthenticated), "not authenticated")
+		assert.Empty(t, srv.Sessions(), "no READY for a connection that was closed")
+	})
+	t.Run("heartbeat before IDENTIFY and after READY: answered", func(t *testing.T) {
+		t.Parallel()
+		srv := NewTestServer(t, Options{RejectEarlyHeartbeat: true})
+		release := srv.HoldAuth()
+		c := dial(t, srv)
+		c.readOp(wire.OpHello)
+		c.send(wire.OpHeartbeat, json.RawMessage("null"))
+		c.readOp(wire.OpHeartbeatACK)
+		c.identify(wire.TokenPrefix+srv.Token(DefaultAppID), 1<<30, [2]int{0, 1})
+		require.NoError(t, srv.Wait(testCtx(t), func() bool { return len(srv.Identifies()) == 1 }))
+		assert.Empty(t, srv.Sessions(), "READY is held")
+		done := make(chan struct{})
+		go func() { defer close(done); release() }() // its ping needs this side reading
+		c.readDispatch(wire.EventReady)
+		<-done
+		c.send(wire.OpHeartbeat, 1)
+		c.readOp(wire.OpHeartbeatACK)
+	})
+	t.Run("held RESUME is answered on release", func(t *testing.T) {
+		t.Parallel()
+		srv := NewTestServer(t, Options{RejectEarlyHeartbeat: true})
+		c, r, sess := ready(t, srv)
+		sess.Drop()
+		c.readEnd()
+		_, err := sess.Emit("MISSED", nil)
+		require.NoError(t, err)
+		release := srv.HoldAuth()
+		c2 := dial(t, srv)
+		c2.readOp(wire.OpHello)
+		c2.resume(srv.Token(DefaultAppID), r.SessionID, 1)
+		require.NoError(t, srv.Wait(testCtx(t), func() bool { return len(srv.Resumes()) == 1 }))
+		done := make(chan struct{})
+		go func() { defer close(done); release() }()
+		c2.readDispatch("MISSED")
+		c2.readDispatch(wire.EventResumed)
+		<-done
+		assert.Equal(t, 1, sess.Resumes())
+	})
+	t.Run("without HoldAuth the answer is immediate", func(t *testing.T) {
+		t.Parallel()
+		srv := NewTestServer(t, Options{RejectEarlyHeartbeat: true})
+		c := dial(t, srv)
+		c.readOp(wire.OpHello)
+		c.identify(wire.TokenPrefix+srv.Token(DefaultAppID), 1<<30, [2]int{0, 1})
+		c.send(wire.OpHeartbeat, json.RawMessage("null"))
+		c.readDispatch(wire.EventReady)
+		c.readOp(wire.OpHeartbeatACK)
+	})
+}
+
+func TestResumeDropMidReplay(t *testing.T) {
+	t.Parallel()
+	srv := NewTestServer(t, Options{})
+	c, r, sess := ready(t, srv)
+	sess.Drop()
+	c.readEnd()
+	for range 4 {
+		_, err := sess.Emit("MISSED", nil)
+		require.NoError(t, err)
+	}
+	srv.RejectResumes(1, ResumeDropMidReplay)
+	c2 := dial(t, srv)
+	c2.readOp(wire.OpHello)
+	c2.resume(srv.Token(DefaultAppID), r.SessionID, 1)
+	assert.EqualValues(t, 2, c2.readDispatch("MISSED").S)
+	assert.EqualValues(t, 3, c2.readDispatch("MISSED").S)
+	code, _ := c2.readEnd()
+	assert.Equal(t, -1, code, "dropped mid-replay")
+	assert.Equal(t, 0, sess.Resumes())
+
+	c3 := dial(t, srv)
+	c3.readOp(wire.OpHello)
+	c3.resume(srv.Token(DefaultAppID), r.SessionID, 3)
+	assert.EqualValues(t, 4, c3.readDispatch("MISSED").S)
+	assert.EqualValues(t, 5, c3.readDispatch("MISSED").S)
+	c3.readDispatch(wire.EventResumed)
+}
+
+func TestEmitRaw(t *testing.T) {
+	t.Parallel()
+	srv := NewTestServer(t, Options{})
+	c, _, sess := ready(t, srv)
+	require.NoError(t, sess.EmitRaw([]byte(`{"op":0,"s":99,"t":"FORGED","d":{}}`)))
+	seq, err := sess.Emit("NEXT", nil)
+	require.NoError(t, err)
+	assert.EqualValues(t, 99, c.readDispatch("FORGED").S)
+	assert.EqualValues(t, 2, c.readDispatch("NEXT").S)
+	assert.EqualValues(t, 2, seq, "the raw frame took no seq")
+	assert.Len(t, sess.Frames(), 2, "and is not in the replay log")
+}

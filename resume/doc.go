@@ -1,8 +1,7 @@
 // Package resume holds qqgate's reconnect policy as pure functions: which
 // start-up message to send, what each server signal leads to, how long to
-// wait, and which sequence number is safe to store. It is protocol.md Part
-// A (A1–A4) in code. It does no I/O, starts no goroutines and reads no
-// clock, so every rule is one table test.
+// wait, and which sequence number is safe to store. It does no I/O,
+// starts no goroutines and reads no clock, so every rule is one table test.
 //
 // # Lifecycle
 //

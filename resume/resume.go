@@ -29,7 +29,7 @@ func (m Mode) String() string {
 	return "Mode(" + strconv.Itoa(int(m)) + ")"
 }
 
-// Start gives the start-up choice of A2: [Resume] when a valid session
+// Start gives the start-up choice: [Resume] when a valid session
 // record is held (younger than 5 minutes, session id set, lastSeq not null,
 // appId matching), [Identify] otherwise.
 func Start(hasValidRecord bool) Mode {
@@ -39,15 +39,9 @@ func Start(hasValidRecord bool) Mode {
 	return Identify
 }
 
-// Limits of the A3 counters.
-const (
-	// MaxFailedResumes is how many resumes in a row may fail before the
-	// client gives the session up and identifies.
-	MaxFailedResumes = 2
-	// MaxAuthFailures is how many 4004 closes in a row, with no READY or
-	// RESUMED in between, make the client give up.
-	MaxAuthFailures = 3
-)
+// MaxAuthFailures is how many 4004 closes in a row, with no READY or
+// RESUMED in between, make the client give up.
+const MaxAuthFailures = 3
 
 // SignalKind says how a connection ended, or what the server asked for.
 type SignalKind int
@@ -73,7 +67,7 @@ const (
 	// saw a RESUME, so it is not a failed resume.
 	SigDialFailed
 	// SigTooManyRequests means the token endpoint or /gateway answered "Too
-	// many requests" or code 100001 (A4).
+	// many requests" or code 100001: wait at least a minute.
 	SigTooManyRequests
 )
 
@@ -110,7 +104,7 @@ type Signal struct {
 }
 
 // State is the reconnect loop's view of one account: the values the rules of
-// A3 depend on. It is a plain value; [Next], [Established] and
+// policy depend on. It is a plain value; [Next], [Established] and
 // [NewConnection] return updated copies and never keep a reference.
 //
 // The zero value means: no session, identify, one intent level, nothing
@@ -128,12 +122,8 @@ type State struct {
 	// negative is taken as 1 (no fallback).
 	IntentLevels int
 
-	// Counters across connections, reset by [Established].
-
-	// FailedResumes counts resumes in a row that failed. Also reset when
-	// the session is cleared.
-	FailedResumes int
-	// AuthFailures counts 4004 closes since the last READY or RESUMED.
+	// AuthFailures counts 4004 closes since the last READY or RESUMED,
+	// across connections; reset by [Established].
 	AuthFailures int
 
 	// Per connection: reset by [NewConnection] and when [Next] sees the
@@ -182,14 +172,13 @@ func NewConnection(st State, mode Mode) State {
 
 // Established gives the state after READY (mode [Identify]) or RESUMED
 // (mode [Resume]): a session is held, the connection is up, and the
-// failure counters and the connection's op 7/op 9 marks are reset. The
+// 4004 counter and the connection's op 7/op 9 marks are reset. The
 // intent level is the one in use and should be stored with the record.
 func Established(st State, mode Mode) State {
 	st = st.normalized()
 	st.Mode = mode
 	st.HasSession = true
 	st.Established = true
-	st.FailedResumes = 0
 	st.AuthFailures = 0
 	st.ReconnectOp = false
 	st.InvalidSessionSeen = false
@@ -203,7 +192,6 @@ func (st State) normalized() State {
 		st.IntentLevels = 1
 	}
 	st.IntentLevel = max(0, min(st.IntentLevel, st.IntentLevels-1))
-	st.FailedResumes = max(0, st.FailedResumes)
 	st.AuthFailures = max(0, st.AuthFailures)
 	return st
 }
@@ -220,7 +208,7 @@ func (st *State) resetConnection() {
 func (st State) levelLeft() bool { return st.IntentLevel < st.IntentLevels-1 }
 
 // resuming reports whether the connection sent RESUME and has not got
-// RESUMED: a failure now is a failed resume.
+// RESUMED yet.
 func (st State) resuming() bool { return st.Mode == Resume && !st.Established }
 
 // Action is what to do after a [Decision]'s wait.
@@ -342,7 +330,7 @@ func (e *FatalError) Error() string {
 	return b.String()
 }
 
-// closeClass groups close codes that get the same rule in A3.
+// closeClass groups close codes that get the same rule.
 type closeClass int
 
 const (
@@ -381,10 +369,10 @@ func classify(code wire.CloseCode) closeClass {
 	return classOther
 }
 
-// Next applies A3 to one signal and returns the decision and the updated
+// Next applies the reconnect policy to one signal and returns the decision and the updated
 // state. It never panics; a state with impossible values is clamped first.
 //
-// Rules, in short (A3):
+// Rules, in short:
 //   - op 7: resume at once, keep the session; the close that follows on the
 //     same connection is a follow-up.
 //   - op 9 true: backoff, resume (a backoff, not at once, so a server
@@ -403,10 +391,13 @@ func classify(code wire.CloseCode) closeClass {
 //     at the last level.
 //   - 4001, 4002, 4010, 4011, 4012, 4914, 4915: fatal, even as a follow-up.
 //   - any other code: clear, backoff, identify.
-//   - a resume fails when op 9 or any close or error ends the connection
-//     before RESUMED; the [MaxFailedResumes]th failure in a row turns a
-//     resume into an identify (clearing the session). Dial failures do not
-//     count: the server never saw the RESUME.
+//   - a RESUME that ends before RESUMED: the server's rejections (op 9
+//     false, 4006, 4007, 4902) get their own rule above (clear, identify).
+//     Anything else (a network error, a resumable close, op 7, op 9 true,
+//     even in the middle of the replay) is not a rejection: resume again,
+//     after a backoff (never at once). There is no count of failed
+//     resumes: the client resumes while its session is valid (5 minutes
+//     after the last connection), which it checks itself.
 //   - without a session, resume becomes identify.
 //   - dial failure: backoff, same mode. Too many requests: wait
 //     [RateLimitDelay], same mode.
@@ -462,6 +453,13 @@ func reconnectOp(st State) (Decision, State) {
 	st.ReconnectOp = true
 	d := Decision{Action: ActResume, Wait: WaitNone}
 	what := "op 7 reconnect"
+	if st.resuming() {
+		// During a resume: not a rejection, resume again, but after a
+		// backoff, so a server that never lets a resume finish cannot
+		// make a tight loop.
+		d.Wait = WaitBackoff
+		what += " during a resume"
+	}
 	if !st.HasSession {
 		d = Decision{Action: ActIdentify, Wait: WaitBackoff}
 		what += ", no session"
@@ -477,22 +475,15 @@ func invalidSession(st State, canResume bool) (Decision, State) {
 		d.Reason = "op 9 invalid session again: " + d.verbs(st)
 		return d, st
 	}
-	failed := st.resuming()
 	st.InvalidSessionSeen = true
 	st.CanResume = canResume
 	var d Decision
 	what := "op 9 invalid session"
 	if canResume {
+		// Not a rejection, even during a resume: resume again.
 		what += " (resumable)"
 		d = Decision{Action: ActResume, Wait: WaitBackoff}
-		if failed {
-			st.FailedResumes++
-			if st.FailedResumes >= MaxFailedResumes {
-				what += ", " + ordinal(st.FailedResumes) + " failed resume in a row"
-				d.Action, d.ClearSession = ActIdentify, true
-			}
-		}
-		if d.Action == ActResume && !st.HasSession {
+		if !st.HasSession {
 			d.Action = ActIdentify
 			what += ", no session"
 		}
@@ -522,7 +513,7 @@ func (st State) followUp() Decision {
 		d.Wait = WaitInvalidSession
 	case st.HasSession:
 		d.Action = ActResume
-		if !st.InvalidSessionSeen {
+		if !st.InvalidSessionSeen && !st.resuming() {
 			d.Wait = WaitNone // op 7
 		}
 	}
@@ -550,7 +541,6 @@ func connectionEnd(st State, sig Signal) (Decision, State) {
 			return d, st
 		}
 	}
-	failed := st.resuming()
 	var d Decision
 	switch class {
 	case classResumeBackoff:
@@ -581,12 +571,12 @@ func connectionEnd(st State, sig Signal) (Decision, State) {
 	default:
 		d = Decision{Action: ActIdentify, Wait: WaitBackoff, ClearSession: true}
 	}
-	if d.Action != ActFatal && failed {
-		st.FailedResumes++
-		if d.Action == ActResume && st.FailedResumes >= MaxFailedResumes {
-			what += ", " + ordinal(st.FailedResumes) + " failed resume in a row"
-			d.Action, d.ClearSession = ActIdentify, true
-		}
+	if d.Action == ActResume && d.Wait == WaitNone && st.resuming() {
+		// A resumable end of a resume is not a rejection: resume again,
+		// after a backoff rather than at once, so a server that keeps
+		// cutting resumes short cannot make a tight loop.
+		what += " during a resume"
+		d.Wait = WaitBackoff
 	}
 	if d.Action == ActResume && !st.HasSession {
 		what += ", no session"
@@ -610,7 +600,6 @@ func fatal(sig Signal, repeats int) Decision {
 func (st *State) apply(d Decision) {
 	if d.ClearSession {
 		st.HasSession = false
-		st.FailedResumes = 0
 	}
 	if d.Action != ActFatal {
 		st.Mode = d.Action.Mode()

@@ -46,9 +46,9 @@ var (
 	fatalOutcome  = outcome{Action: ActFatal}
 )
 
-// TestNextA3 has one case per row of protocol.md A3 (and a few per code
-// where a row lists several).
-func TestNextA3(t *testing.T) {
+// TestNextPolicy has one case per row of the reconnect policy (and a few
+// per code where a row lists several).
+func TestNextPolicy(t *testing.T) {
 	t.Parallel()
 	type tc struct {
 		name  string
@@ -110,20 +110,30 @@ func TestNextA3(t *testing.T) {
 		{name: "close 4013 at the last level: fatal", st: identifyingLast, sig: closeSig(wire.CloseInvalidIntents), want: fatalOutcome},
 		{name: "close 4014 at the last level: fatal", st: identifyingLast, sig: closeSig(wire.CloseDisallowedIntents), want: fatalOutcome},
 		{name: "close 4014 with no levels configured: fatal", st: State{Mode: Identify}, sig: closeSig(wire.CloseDisallowedIntents), want: fatalOutcome},
-		{name: "2 resumes in a row that fail: identify", st: with(resuming, func(s *State) { s.FailedResumes = 1 }),
-			sig: Signal{Kind: SigNetwork}, want: outcome{Action: ActIdentify, Wait: WaitBackoff, Clear: true}, check: dropsSession},
-		{name: "1 resume that fails with a retryable close: keep resuming", st: resuming,
-			sig: closeSig(wire.CloseGoingAway), want: resumeBackoff, check: func(t *testing.T, st State) {
-				assert.True(t, st.HasSession)
-				assert.Equal(t, 1, st.FailedResumes)
-			}},
+		{name: "resume cut by a network error: resume again", st: resuming,
+			sig: Signal{Kind: SigNetwork}, want: resumeBackoff, check: keepsSession},
+		{name: "resume cut by a retryable close: resume again", st: resuming,
+			sig: closeSig(wire.CloseGoingAway), want: resumeBackoff, check: keepsSession},
+		{name: "resume cut by 4009: resume again, after a backoff", st: resuming,
+			sig: closeSig(wire.CloseSessionTimedOut), want: resumeBackoff, check: keepsSession},
+		{name: "resume cut by op 7: resume again, after a backoff", st: resuming,
+			sig: Signal{Kind: SigReconnect}, want: resumeBackoff, check: keepsSession},
+		{name: "resume cut by op 9 true: resume again", st: resuming,
+			sig: Signal{Kind: SigInvalidSession, CanResume: true}, want: resumeBackoff, check: keepsSession},
+		{name: "resume cut by 4008: wait 60s, resume again", st: resuming,
+			sig: closeSig(wire.CloseRateLimited), want: outcome{Action: ActResume, Wait: WaitRateLimit}, check: keepsSession},
+		{name: "resume refused by op 9 false: clear, identify", st: resuming,
+			sig: Signal{Kind: SigInvalidSession}, want: outcome{Action: ActIdentify, Wait: WaitInvalidSession, Clear: true, Refresh: true}, check: dropsSession},
+		{name: "resume refused by 4006: clear, identify", st: resuming,
+			sig: closeSig(wire.CloseInvalidSession), want: clearIdentify, check: dropsSession},
+		{name: "resume refused by 4007: clear, identify", st: resuming,
+			sig: closeSig(wire.CloseInvalidSeq), want: clearIdentify, check: dropsSession},
+		{name: "resume refused by 4902: clear, identify", st: resuming,
+			sig: closeSig(wire.CloseResetByResume), want: clearIdentify, check: dropsSession},
 		{name: "resume without a session: identify", st: State{Mode: Identify, Established: true},
 			sig: closeSig(wire.CloseSessionTimedOut), want: outcome{Action: ActIdentify, Wait: WaitNone}},
-		{name: "dial failure: backoff, resume, not a failed resume", st: with(resuming, func(s *State) { s.FailedResumes = 1 }),
-			sig: Signal{Kind: SigDialFailed}, want: resumeBackoff, check: func(t *testing.T, st State) {
-				assert.Equal(t, 1, st.FailedResumes)
-				assert.True(t, st.HasSession)
-			}},
+		{name: "dial failure: backoff, resume", st: resuming,
+			sig: Signal{Kind: SigDialFailed}, want: resumeBackoff, check: keepsSession},
 		{name: "dial failure without a session: backoff, identify", st: identifying,
 			sig: Signal{Kind: SigDialFailed}, want: outcome{Action: ActIdentify, Wait: WaitBackoff}},
 		{name: "too many requests: wait 60s, same mode", st: up,
@@ -205,7 +215,6 @@ func TestOp7Then4009KeepsSession(t *testing.T) {
 	assert.True(t, st.HasSession)
 	assert.Equal(t, Resume, st.Mode)
 	assert.False(t, st.ReconnectOp, "the connection is over")
-	assert.Zero(t, st.FailedResumes)
 
 	// The next connection's 4009 is a new event again.
 	st = NewConnection(st, Resume)
@@ -284,54 +293,35 @@ func TestOp9FalseOnResumeThen4006(t *testing.T) {
 	assert.False(t, st.HasSession)
 }
 
-func TestTwoFailedResumes(t *testing.T) {
+// No count of failed resumes: whatever cuts resumes short, again and
+// again, the next connection resumes (after a backoff), until the server
+// refuses the session.
+func TestFailedResumesKeepResuming(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name  string
-		first Signal
-		then  Signal
-		want  outcome
-	}{
-		{"two 4009 before RESUMED", closeSig(wire.CloseSessionTimedOut), closeSig(wire.CloseSessionTimedOut),
-			outcome{Action: ActIdentify, Wait: WaitNone, Clear: true}},
-		{"network then zombie before RESUMED", Signal{Kind: SigNetwork}, Signal{Kind: SigZombie},
-			outcome{Action: ActIdentify, Wait: WaitBackoff, Clear: true}},
-		{"op 9 true twice", Signal{Kind: SigInvalidSession, CanResume: true}, Signal{Kind: SigInvalidSession, CanResume: true},
-			outcome{Action: ActIdentify, Wait: WaitBackoff, Clear: true}},
-		{"4008 then 1006", closeSig(wire.CloseRateLimited), closeSig(wire.CloseAbnormal),
-			outcome{Action: ActIdentify, Wait: WaitBackoff, Clear: true}},
+	cuts := []Signal{
+		closeSig(wire.CloseSessionTimedOut), {Kind: SigNetwork}, {Kind: SigZombie},
+		{Kind: SigInvalidSession, CanResume: true}, {Kind: SigReconnect}, closeSig(wire.CloseAbnormal),
+		closeSig(wire.CloseGoingAway), closeSig(wire.CloseRateLimited),
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			st := NewConnection(NewState(true, 0, 1), Resume)
-			d, st := Next(st, tt.first)
-			require.Equal(t, ActResume, d.Action, "one failure keeps resuming")
-			require.Equal(t, 1, st.FailedResumes)
-			st = NewConnection(st, d.Action.Mode())
-			d, st = Next(st, tt.then)
-			assert.Equal(t, tt.want, outcomeOf(d))
-			assert.Contains(t, d.Reason, "2nd failed resume in a row")
-			assert.False(t, st.HasSession)
-			assert.Equal(t, Identify, st.Mode)
-			assert.Zero(t, st.FailedResumes)
-		})
-	}
-}
-
-func TestFailedResumeCounterResets(t *testing.T) {
-	t.Parallel()
 	st := NewConnection(NewState(true, 0, 1), Resume)
-	d, st := Next(st, closeSig(wire.CloseGoingAway))
-	require.Equal(t, ActResume, d.Action)
-	st = NewConnection(st, Resume)
-	st = Established(st, Resume) // RESUMED
-	assert.Zero(t, st.FailedResumes)
-	d, st = Next(st, closeSig(wire.CloseGoingAway)) // after RESUMED: not a failed resume
-	assert.Equal(t, resumeBackoff, outcomeOf(d))
-	st = NewConnection(st, Resume)
-	d, _ = Next(st, closeSig(wire.CloseGoingAway)) // first failure again
-	assert.Equal(t, resumeBackoff, outcomeOf(d))
+	for i := 0; i < 3; i++ {
+		for _, sig := range cuts {
+			d, next := Next(st, sig)
+			require.Equal(t, ActResume, d.Action, "%s: %s", describe(sig), d.Reason)
+			require.NotEqual(t, WaitNone, d.Wait, "%s: never at once during a resume", describe(sig))
+			require.False(t, d.ClearSession)
+			require.True(t, next.HasSession)
+			if sig.Kind == SigReconnect {
+				// The close that follows op 7 on the same connection.
+				d, next = Next(next, closeSig(wire.CloseSessionTimedOut))
+				require.Equal(t, outcome{Action: ActResume, Wait: WaitBackoff, FollowUp: true}, outcomeOf(d))
+			}
+			st = NewConnection(next, d.Action.Mode())
+		}
+	}
+	d, st := Next(st, closeSig(wire.CloseInvalidSession))
+	assert.Equal(t, clearIdentify, outcomeOf(d), "a rejection still clears")
+	assert.False(t, st.HasSession)
 }
 
 func TestThree4004sAreFatal(t *testing.T) {
@@ -406,7 +396,7 @@ func TestStateHelpers(t *testing.T) {
 	st = NewConnection(st, Resume)
 	assert.Equal(t, State{Mode: Resume, HasSession: true, IntentLevels: 1}, st)
 
-	st = Established(State{Mode: Identify, FailedResumes: 1, AuthFailures: 2, ReconnectOp: true, IntentLevel: 1, IntentLevels: 3}, Identify)
+	st = Established(State{Mode: Identify, AuthFailures: 2, ReconnectOp: true, IntentLevel: 1, IntentLevels: 3}, Identify)
 	assert.Equal(t, State{Mode: Identify, HasSession: true, Established: true, IntentLevel: 1, IntentLevels: 3}, st)
 
 	// The zero state is usable.
@@ -439,7 +429,7 @@ func TestEnumStrings(t *testing.T) {
 func TestNextNeverPanics(t *testing.T) {
 	t.Parallel()
 	states := []State{{}, up, resuming, identifying, identifyingLast,
-		{IntentLevel: 9, IntentLevels: -3, FailedResumes: -1, AuthFailures: 99, Mode: Mode(7)},
+		{IntentLevel: 9, IntentLevels: -3, AuthFailures: 99, Mode: Mode(7)},
 		{ReconnectOp: true, InvalidSessionSeen: true, SteppedDown: true}}
 	for _, st := range states {
 		for k := SignalKind(0); k <= SigTooManyRequests+1; k++ {

@@ -7,7 +7,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 )
 
-// Fixed waits of A4.
+// Fixed waits of the reconnect policy.
 const (
 	// InvalidSessionDelay is the wait after op 9 false, before jitter.
 	InvalidSessionDelay = 3 * time.Second
@@ -18,7 +18,7 @@ const (
 	JitterFactor = 0.5
 )
 
-// Backoff settings of A4.
+// Backoff settings of the reconnect policy.
 const (
 	BackoffInitial = 1 * time.Second
 	BackoffFactor  = 2
@@ -26,14 +26,14 @@ const (
 	BackoffJitter  = 0.5
 )
 
-// NewBackOff gives the reconnect backoff of A4: 1 s initial, factor 2,
+// NewBackOff gives the reconnect backoff: 1 s initial, factor 2,
 // capped at 60 s, randomization 0.5, and no elapsed-time limit, so it never
 // gives up (MaxElapsedTime 0). opts are applied after these defaults, e.g.
 // backoff.WithRandomizationFactor(0) in tests. Wrap it in
 // backoff.WithMaxRetries for an attempt cap.
 //
 // Like every cenkalti/backoff value it is not safe for concurrent use. Call
-// Reset only after a session has stayed up for a stable period (A4), never
+// Reset only after a session has stayed up for a stable period, never
 // on a successful dial.
 func NewBackOff(opts ...backoff.ExponentialBackOffOpts) *backoff.ExponentialBackOff {
 	all := append([]backoff.ExponentialBackOffOpts{

@@ -5,7 +5,7 @@ import (
 	"sync"
 )
 
-// Watermark tracks the sequence numbers of one session (A1): the highest
+// Watermark tracks the sequence numbers of one session: the highest
 // received, sent in heartbeats and used for resumes within the process, and
 // the committed one, below which every received event has been handled,
 // which is what the record on disk stores.
@@ -52,6 +52,33 @@ func (w *Watermark) Handled(seq uint64) {
 	if len(w.pending) == 0 {
 		w.committed = w.highest
 		w.pending = w.pending[:0:0] // let a burst's backing array go
+	} else {
+		w.committed = max(w.committed, w.pending[0]-1)
+	}
+}
+
+// Withdraw undoes Received(seq) for an event that never reached its
+// handler (the connection ended while it waited for room in the queue):
+// seq is no longer outstanding, and Highest goes back to prev, what it was
+// before that Received call (never below Committed), so a resume asks for
+// seq again. A seq not outstanding is ignored.
+func (w *Watermark) Withdraw(seq, prev uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i, found := slices.BinarySearch(w.pending, seq)
+	if !found {
+		return
+	}
+	w.pending = slices.Delete(w.pending, i, i+1)
+	if w.highest == seq {
+		w.highest = max(prev, w.committed)
+		for _, p := range w.pending {
+			w.highest = max(w.highest, p)
+		}
+	}
+	if len(w.pending) == 0 {
+		w.committed = w.highest
+		w.pending = w.pending[:0:0]
 	} else {
 		w.committed = max(w.committed, w.pending[0]-1)
 	}

@@ -101,3 +101,32 @@ func TestWatermarkConcurrent(t *testing.T) {
 	assert.Equal(t, uint64(n), w.Committed())
 	assert.Zero(t, w.Outstanding())
 }
+
+func TestWatermarkWithdraw(t *testing.T) {
+	t.Parallel()
+	var w Watermark
+	w.Set(1)
+	w.Received(2)
+	w.Received(3)
+	w.Received(4) // never reaches the handler
+	w.Handled(2)
+	w.Withdraw(4, 3)
+	assert.Equal(t, uint64(3), w.Highest(), "a resume asks from 3 again")
+	assert.Equal(t, uint64(2), w.Committed())
+	assert.Equal(t, 1, w.Outstanding())
+	w.Handled(3)
+	assert.Equal(t, uint64(3), w.Committed(), "nothing stuck behind the withdrawn seq")
+	w.Received(4) // the replay
+	w.Handled(4)
+	assert.Equal(t, uint64(4), w.Committed())
+
+	w.Withdraw(9, 4) // not outstanding: ignored
+	assert.Equal(t, uint64(4), w.Highest())
+
+	// The last outstanding one withdrawn: everything received is handled.
+	w.Received(5)
+	w.Withdraw(5, 4)
+	assert.Equal(t, uint64(4), w.Highest())
+	assert.Equal(t, uint64(4), w.Committed())
+	assert.Zero(t, w.Outstanding())
+}
