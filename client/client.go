@@ -32,7 +32,7 @@ type Client struct {
 	clock        clock         // the connection loop's time; tests replace it
 	refreshEvery time.Duration // savedAt refresh while connected; tests shorten it
 	minHeartbeat time.Duration // the heartbeat interval's floor; tests lower it
-	dialTimeout  time.Duration // bounds the WebSocket dial and upgrade; tests shorten it
+	dialTimeout  time.Duration // bounds the WebSocket dial and upgrade, and discovery without an HTTPClient timeout; tests shorten it
 
 	running   atomic.Bool
 	closed    atomic.Bool

@@ -3,6 +3,7 @@ package client_test
 import (
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -57,5 +58,30 @@ func TestSilentUpgradeTimesOutWithoutHTTPClientTimeout(t *testing.T) {
 	h.start()
 	h.eventually(func() bool { return len(h.recordedWaits()) >= 2 }, "dial attempts that gave up and retried")
 	assert.True(t, strings.Contains(h.c.Status().LastError, "dial gateway"), h.c.Status().LastError)
+	assert.Zero(t, h.c.Status().Connects)
+}
+
+// TestSilentDiscoveryTimesOutWithoutHTTPClientTimeout: a caller's
+// HTTPClient without a Timeout does not let a silent /gateway endpoint hang
+// the client; discovery gives up and is retried with backoff.
+func TestSilentDiscoveryTimesOutWithoutHTTPClientTimeout(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // answer nothing until the client gives up
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(func() { close(release); silent.Close() })
+	tokens := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	h := newHarness(t, tokens, func(c *client.Config) {
+		c.APIBase = silent.URL
+		c.HTTPClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}} // no Timeout
+	})
+	client.SetDialTimeout(h.c, 50*time.Millisecond)
+	h.start()
+	h.eventually(func() bool { return len(h.recordedWaits()) >= 2 }, "discovery attempts that gave up and retried")
+	assert.Contains(t, h.c.Status().LastError, "gateway discovery")
 	assert.Zero(t, h.c.Status().Connects)
 }

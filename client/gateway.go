@@ -59,7 +59,7 @@ func (c *Client) getGateway(ctx context.Context, u, token string) (wire.Gateway,
 	req.Header.Set("Authorization", wire.TokenPrefix+token)
 	req.Header.Set("X-Union-Appid", c.cfg.AppID)
 	req.Header.Set("User-Agent", defaultUserAgent)
-	raw, apiErr, err := apiCall(c.cfg.HTTPClient, req)
+	raw, apiErr, err := apiCall(c.cfg.HTTPClient, req, c.dialTimeout)
 	if err != nil {
 		return gw, fmt.Errorf("gateway discovery: %w", err)
 	}

@@ -1,12 +1,14 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/qqgate/qqgate/wire"
 )
@@ -194,7 +196,15 @@ func indexURL(s string) int {
 // error code), a *wire.APIError naming the request, with the trace id of
 // the body or of the X-Tps-trace-ID header. Errors of the request itself
 // come back redacted.
-func apiCall(hc *http.Client, req *http.Request) ([]byte, *wire.APIError, error) {
+//
+// When hc has no Timeout of its own (a caller's client may have none), the
+// call is bounded by limit, so a silent endpoint cannot hang the client.
+func apiCall(hc *http.Client, req *http.Request, limit time.Duration) ([]byte, *wire.APIError, error) {
+	if hc.Timeout <= 0 && limit > 0 {
+		ctx, cancel := context.WithTimeout(req.Context(), limit)
+		defer cancel()
+		req = req.WithContext(ctx)
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, nil, redactErr(err)

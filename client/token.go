@@ -200,7 +200,7 @@ func (s *AppTokenSource) fetch(ctx context.Context) (string, error) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", defaultUserAgent)
-	raw, apiErr, err := apiCall(s.http, req)
+	raw, apiErr, err := apiCall(s.http, req, DefaultHTTPTimeout)
 	if err != nil {
 		return "", fmt.Errorf("fetch access token for app %s: %w", s.appID, err)
 	}
