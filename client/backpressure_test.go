@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/gatewaytest"
 	"github.com/qqgate/qqgate/wire"
 )
@@ -21,7 +22,7 @@ func TestConnectionLostUnderBackpressureLosesNothing(t *testing.T) {
 	var mu sync.Mutex
 	var gate chan struct{} // while set, message events wait on it
 	h, srv, clk := clockHarness(t, gatewaytest.Options{}, func(c *client.Config) { c.QueueSize = 1 })
-	h.rec.hook = func(ctx context.Context, ev client.Event) error {
+	h.rec.hook = func(ctx context.Context, ev event.Event) error {
 		mu.Lock()
 		g := gate
 		mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/gatewaytest"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
@@ -54,7 +55,7 @@ func BenchmarkClientEvents(b *testing.B) {
 	c, err := client.New(client.Config{
 		AppID: gatewaytest.DefaultAppID, ClientSecret: gatewaytest.DefaultSecret,
 		APIBase: srv.URL(), TokenURL: srv.TokenURL(), Store: store,
-		Handler: client.HandlerFunc(func(_ context.Context, ev client.Event) error {
+		Handler: event.HandlerFunc(func(_ context.Context, ev event.Event) error {
 			handled.Add(1)
 			if ev.Type == wire.EventResumed { // after the last replayed event
 				close(done)

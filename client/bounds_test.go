@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/gatewaytest"
 	"github.com/qqgate/qqgate/wire"
 )
@@ -28,7 +29,7 @@ func TestQueueIsBoundedInBytes(t *testing.T) {
 		c.QueueBytes = budget
 		c.MaxMessageBytes = 1 << 20
 	})
-	h.rec.hook = func(ctx context.Context, ev client.Event) error {
+	h.rec.hook = func(ctx context.Context, ev event.Event) error {
 		if ev.Seq == 2 {
 			select {
 			case <-gate:

@@ -49,7 +49,7 @@ type Client struct {
 	events     atomic.Uint64 // Status.Events
 	handled    atomic.Uint64 // Status.Handled
 	dedupe     *dedupe
-	queue      chan Event
+	queue      chan item
 	queueBytes *byteBudget
 	persistMu  sync.Mutex
 	extra      sessionstore.Record // the loaded record, for unknown fields
@@ -108,7 +108,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.DedupeWindow > 0 {
 		c.dedupe = newDedupe(cfg.DedupeWindow)
 	}
-	c.queue = make(chan Event, cfg.QueueSize)
+	c.queue = make(chan item, cfg.QueueSize)
 	c.queueBytes = newByteBudget(cfg.QueueBytes)
 	c.status = Status{AccountID: cfg.AccountID, State: StateIdle}
 	c.setLevel(0)

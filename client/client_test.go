@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/gatewaytest"
 	"github.com/qqgate/qqgate/wire"
 )
@@ -188,7 +189,7 @@ func TestSlowHandlerDoesNotDelayHeartbeats(t *testing.T) {
 	entered := make(chan struct{})
 	release := make(chan struct{})
 	h, srv, clk := clockHarness(t, gatewaytest.Options{}, func(c *client.Config) { c.QueueSize = 2 })
-	h.rec.hook = func(ctx context.Context, ev client.Event) error {
+	h.rec.hook = func(ctx context.Context, ev event.Event) error {
 		if ev.Type == wire.EventC2CMessageCreate {
 			close(entered)
 			<-release
@@ -222,7 +223,7 @@ func TestSlowHandlerDoesNotDelayHeartbeats(t *testing.T) {
 func TestHandlerErrorsAndPanicsAreCounted(t *testing.T) {
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
 	h := newHarness(t, srv, nil)
-	h.rec.hook = func(ctx context.Context, ev client.Event) error {
+	h.rec.hook = func(ctx context.Context, ev event.Event) error {
 		switch ev.Type {
 		case wire.EventC2CMessageCreate:
 			return errors.New("handler says no")
@@ -294,7 +295,7 @@ func TestHandlerConcurrencyCommitsBelowTheSlowest(t *testing.T) {
 	release := make(chan struct{})
 	slowIn := make(chan struct{})
 	h := newHarness(t, srv, func(c *client.Config) { c.HandlerConcurrency = 3 })
-	h.rec.hook = func(ctx context.Context, ev client.Event) error {
+	h.rec.hook = func(ctx context.Context, ev event.Event) error {
 		if ev.Seq == 2 {
 			close(slowIn)
 			select {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/intents"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
@@ -87,7 +88,7 @@ type Config struct {
 	// Handler receives every dispatch event, READY and RESUMED included,
 	// one call at a time in seq order on the dispatcher goroutine. Zero
 	// means events are received and committed but not handed anywhere.
-	Handler Handler
+	Handler event.Handler
 	// HandlerConcurrency is how many Handler calls may run at once. Calls
 	// start in seq order; the committed seq stays below the oldest call
 	// still running. Above one, the Handler must be safe for concurrent
@@ -164,7 +165,7 @@ type Config struct {
 	// queue (after replays and duplicates are dropped), so at most once per
 	// delivery; the handler may already have started on it. It runs on the
 	// reader goroutine: return at once.
-	OnReceive func(Event)
+	OnReceive func(event.Event)
 
 	// OnStateChange, when set, is called with a status snapshot after every
 	// state change. It runs on the connection goroutine: return quickly.

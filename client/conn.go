@@ -14,6 +14,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/coder/websocket"
 
+	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/resume"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
@@ -693,7 +694,7 @@ func (c *Client) read(ctx, readCtx context.Context, cn *conn, d *dispatcher) {
 
 // incoming is what accept made of a dispatch frame.
 type incoming struct {
-	ev       Event
+	ev       item
 	deliver  bool   // hand ev to the queue
 	progress bool   // a new seq: the session moved on
 	received bool   // ev.Seq was marked received; withdraw it if it never reaches the queue
@@ -750,8 +751,8 @@ func (c *Client) accept(f wire.Frame) incoming {
 	}
 	in.prev = prev
 	c.mu.Lock()
-	in.ev = Event{AccountID: c.cfg.AccountID, Type: f.T, Seq: f.S, ID: f.ID, Data: f.D,
-		ReceivedAt: c.clock.Now(), SessionID: c.sess.id, epoch: c.sess.epoch}
+	in.ev = item{Event: event.Event{AccountID: c.cfg.AccountID, Type: f.T, Seq: f.S, ID: f.ID, Data: f.D,
+		ReceivedAt: c.clock.Now(), SessionID: c.sess.id}, epoch: c.sess.epoch}
 	c.mu.Unlock()
 	in.deliver = true
 	return in
@@ -810,7 +811,7 @@ func (c *Client) withdraw(in incoming) {
 
 // queued counts an event that reached the queue and reports it to
 // OnReceive.
-func (c *Client) queued(ev Event, replaying bool) {
+func (c *Client) queued(ev item, replaying bool) {
 	c.events.Add(1)
 	switch {
 	case ev.Type == wire.EventResumed:
@@ -819,6 +820,6 @@ func (c *Client) queued(ev Event, replaying bool) {
 		c.update(func(s *Status) { s.Replayed++ })
 	}
 	if c.cfg.OnReceive != nil {
-		c.cfg.OnReceive(ev)
+		c.cfg.OnReceive(ev.Event)
 	}
 }

@@ -8,14 +8,23 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+
+	"github.com/qqgate/qqgate/event"
 )
+
+// item is a queued event and the session epoch it arrived in: an event of
+// an older session never commits.
+type item struct {
+	event.Event
+	epoch uint64
+}
 
 // dispatcher owns the goroutine that calls the Handler. It lives for the
 // whole of Run, so events queued before a reconnect are still handled in
 // order after it.
 type dispatcher struct {
 	c       *Client
-	queue   chan Event
+	queue   chan item
 	stopCh  chan struct{}
 	stopped sync.Once
 	drain   atomic.Bool
@@ -28,7 +37,7 @@ type dispatcher struct {
 	bytes    *byteBudget    // the queue's bytes, shared with the client
 }
 
-func newDispatcher(c *Client, queue chan Event) *dispatcher {
+func newDispatcher(c *Client, queue chan item) *dispatcher {
 	hctx, hcancel := context.WithCancel(context.Background())
 	d := &dispatcher{c: c, queue: queue, stopCh: make(chan struct{}), done: make(chan struct{}), hctx: hctx, hcancel: hcancel, bytes: c.queueBytes}
 	if n := c.cfg.HandlerConcurrency; n > 1 {
@@ -64,7 +73,7 @@ func (d *dispatcher) run() {
 // dispatch handles ev on this goroutine, or, with HandlerConcurrency above
 // one, starts it on its own goroutine once a slot is free: calls start in
 // seq order and the committed seq waits for the slowest.
-func (d *dispatcher) dispatch(ev Event) {
+func (d *dispatcher) dispatch(ev item) {
 	if d.sem == nil {
 		d.handle(ev)
 		return
@@ -112,7 +121,7 @@ func (d *dispatcher) abort() { d.hcancel() }
 // enqueue hands ev to the dispatcher, waiting while the queue is full, in
 // count or in bytes (backpressure on the reader). It returns false if ctx
 // ended first.
-func (d *dispatcher) enqueue(ctx context.Context, ev Event, blocked *atomic.Bool) bool {
+func (d *dispatcher) enqueue(ctx context.Context, ev item, blocked *atomic.Bool) bool {
 	n := ev.size()
 	if !d.bytes.acquire(ctx, n, blocked) {
 		return false
@@ -134,7 +143,7 @@ func (d *dispatcher) enqueue(ctx context.Context, ev Event, blocked *atomic.Bool
 }
 
 // size is what an event counts against Config.QueueBytes.
-func (e Event) size() int64 { return int64(len(e.Data) + len(e.ID) + len(e.Type)) }
+func (e item) size() int64 { return int64(len(e.Data) + len(e.ID) + len(e.Type)) }
 
 // byteBudget bounds the bytes of the events in the queue. It is safe for
 // concurrent use.
@@ -198,7 +207,7 @@ func (b *byteBudget) load() int64 {
 	return b.used
 }
 
-func (d *dispatcher) handle(ev Event) {
+func (d *dispatcher) handle(ev item) {
 	c := d.c
 	err, panicked := d.call(ev)
 	if panicked || err != nil {
@@ -223,7 +232,7 @@ func (d *dispatcher) handle(ev Event) {
 	c.handled.Add(1) // last: once Handled counts it, its commit is done
 }
 
-func (d *dispatcher) call(ev Event) (err error, panicked bool) {
+func (d *dispatcher) call(ev item) (err error, panicked bool) {
 	h := d.c.cfg.Handler
 	if h == nil {
 		return nil, false
@@ -234,12 +243,12 @@ func (d *dispatcher) call(ev Event) (err error, panicked bool) {
 			panicked = true
 		}
 	}()
-	return h.HandleEvent(d.hctx, ev), false
+	return h.HandleEvent(d.hctx, ev.Event), false
 }
 
 // commit marks ev handled and writes the committed seq (throttled) if ev
 // belongs to the current session.
-func (c *Client) commit(ev Event) {
+func (c *Client) commit(ev item) {
 	if ev.Seq == 0 {
 		return
 	}

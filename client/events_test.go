@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/gatewaytest"
 	"github.com/qqgate/qqgate/wire"
 )
@@ -19,8 +20,8 @@ func TestGroupMessageCreateReachesOnMessage(t *testing.T) {
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
 	var mu sync.Mutex
 	var got []wire.Message
-	var mux client.Mux
-	mux.OnMessage(func(_ context.Context, ev client.Event, m wire.Message) error {
+	var mux event.Mux
+	mux.OnMessage(func(_ context.Context, ev event.Event, m wire.Message) error {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, m)
@@ -43,7 +44,7 @@ func TestGroupMessageCreateReachesOnMessage(t *testing.T) {
 	require.Len(t, m.Mentions, 1)
 	assert.True(t, m.Mentions[0].IsYou, "the bot can tell it was mentioned")
 
-	ev := client.Event{Type: wire.EventGroupMessageCreate, Data: []byte(`{"id":"m","content":"hi"}`)}
+	ev := event.Event{Type: wire.EventGroupMessageCreate, Data: []byte(`{"id":"m","content":"hi"}`)}
 	assert.True(t, ev.IsMessage())
 }
 
@@ -53,20 +54,20 @@ func TestTypedAccessorsOfSharedBodies(t *testing.T) {
 	t.Parallel()
 	friend := []byte(`{"openid":"C0000000000000000000000000000001","timestamp":1700000000}`)
 	for _, typ := range []string{wire.EventFriendAdd, wire.EventFriendDel, wire.EventC2CMsgReceive, wire.EventC2CMsgReject} {
-		v, err := client.Event{Type: typ, Data: friend}.Friend()
+		v, err := event.Event{Type: typ, Data: friend}.Friend()
 		require.NoError(t, err, typ)
 		assert.Equal(t, "C0000000000000000000000000000001", v.OpenID, typ)
 		assert.EqualValues(t, 1700000000, v.Timestamp, typ)
 	}
 	group := []byte(`{"group_openid":"G1","op_member_openid":"M1","timestamp":1700000001}`)
 	for _, typ := range []string{wire.EventGroupAddRobot, wire.EventGroupDelRobot, wire.EventGroupMsgReceive, wire.EventGroupMsgReject} {
-		v, err := client.Event{Type: typ, Data: group}.GroupRobot()
+		v, err := event.Event{Type: typ, Data: group}.GroupRobot()
 		require.NoError(t, err, typ)
 		assert.Equal(t, wire.GroupRobotEvent{GroupOpenID: "G1", OpMemberOpenID: "M1", Timestamp: 1700000001}, v, typ)
 	}
 	del := []byte(`{"message":{"id":"0812","channel_id":"600001","guild_id":"7001","author":{"id":"144","username":"u","bot":false}},"op_user":{"id":"145"}}`)
 	for _, typ := range []string{wire.EventMessageDelete, wire.EventPublicMessageDelete, wire.EventDirectMessageDelete} {
-		v, err := client.Event{Type: typ, Data: del}.MessageDelete()
+		v, err := event.Event{Type: typ, Data: del}.MessageDelete()
 		require.NoError(t, err, typ)
 		assert.Equal(t, "0812", v.Message.ID, typ)
 		assert.Equal(t, "600001", v.Message.ChannelID, typ)
@@ -75,7 +76,7 @@ func TestTypedAccessorsOfSharedBodies(t *testing.T) {
 	}
 	audit := []byte(`{"audit_id":"a1","message_id":"m1","guild_id":"g1","channel_id":"c1","audit_time":"2025-01-02T03:04:05+08:00","create_time":"2025-01-02T03:04:00+08:00","seq_in_channel":"17"}`)
 	for _, typ := range []string{wire.EventMessageAuditPass, wire.EventMessageAuditReject} {
-		v, err := client.Event{Type: typ, Data: audit}.MessageAudit()
+		v, err := event.Event{Type: typ, Data: audit}.MessageAudit()
 		require.NoError(t, err, typ)
 		assert.Equal(t, wire.MessageAudited{
 			AuditID: "a1", MessageID: "m1", GuildID: "g1", ChannelID: "c1",
@@ -84,7 +85,7 @@ func TestTypedAccessorsOfSharedBodies(t *testing.T) {
 	}
 
 	// The wrong type is a clear error, not a zero value taken for real.
-	other := client.Event{Type: wire.EventC2CMessageCreate, Data: []byte(`{}`)}
+	other := event.Event{Type: wire.EventC2CMessageCreate, Data: []byte(`{}`)}
 	_, err := other.Friend()
 	assert.ErrorContains(t, err, "C2C_MESSAGE_CREATE")
 	_, err = other.GroupRobot()
@@ -93,7 +94,7 @@ func TestTypedAccessorsOfSharedBodies(t *testing.T) {
 	assert.Error(t, err)
 	_, err = other.MessageAudit()
 	assert.Error(t, err)
-	_, err = client.Event{Type: wire.EventMessageDelete, Data: []byte(`[]`)}.MessageDelete()
+	_, err = event.Event{Type: wire.EventMessageDelete, Data: []byte(`[]`)}.MessageDelete()
 	assert.Error(t, err, "a body that does not decode")
 }
 
@@ -119,7 +120,7 @@ func TestMessageFieldsOfRealPayloads(t *testing.T) {
 			"voice_wav_url":"https://multimedia.nt.qq.com.cn/v.wav","asr_refer_text":"hello there"}],
 		"timestamp":"2025-09-10T20:00:00+08:00"
 	}`
-	m, err := client.Event{Type: wire.EventGroupAtMessageCreate, Data: []byte(group)}.Message()
+	m, err := event.Event{Type: wire.EventGroupAtMessageCreate, Data: []byte(group)}.Message()
 	require.NoError(t, err)
 	assert.Equal(t, "E4F4AEA33253A2797FB897C50B81D7ED", m.Author.MemberOpenID)
 	assert.Equal(t, "E4F4AEA33253A2797FB897C50B81D7ED", m.Author.UnionOpenID)
@@ -143,7 +144,7 @@ func TestMessageFieldsOfRealPayloads(t *testing.T) {
 		"edited_timestamp":"2025-01-02T03:04:05+08:00","mention_everyone":true,
 		"mentions":[{"id":"1","username":"bot","bot":true,"avatar":"https://a"}],
 		"message_reference":{"message_id":"08e0"}}`
-	m, err = client.Event{Type: wire.EventAtMessageCreate, Data: []byte(guild)}.Message()
+	m, err = event.Event{Type: wire.EventAtMessageCreate, Data: []byte(guild)}.Message()
 	require.NoError(t, err)
 	assert.Equal(t, "2025-01-02T03:04:05+08:00", m.EditedTimestamp)
 	assert.True(t, m.MentionEveryone)
@@ -155,7 +156,7 @@ func TestMessageFieldsOfRealPayloads(t *testing.T) {
 
 	menu := `{"id":"i1","type":12,"chat_type":2,"scene":"c2c","user_openid":"U1","version":1,
 		"data":{"type":12,"resolved":{"feature_id":"menu-7"}}}`
-	in, err := client.Event{Type: wire.EventInteractionCreate, Data: []byte(menu)}.Interaction()
+	in, err := event.Event{Type: wire.EventInteractionCreate, Data: []byte(menu)}.Interaction()
 	require.NoError(t, err)
 	assert.Equal(t, "menu-7", in.Data.Resolved.FeatureID)
 }

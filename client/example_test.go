@@ -8,6 +8,7 @@ import (
 	"os/signal"
 
 	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
@@ -25,8 +26,8 @@ func Example() {
 	}
 	defer store.Close()
 
-	var mux client.Mux
-	mux.OnMessage(func(ctx context.Context, ev client.Event, m wire.Message) error {
+	var mux event.Mux
+	mux.OnMessage(func(ctx context.Context, ev event.Event, m wire.Message) error {
 		log.Printf("%s #%d: %q", ev.Type, ev.Seq, m.Content)
 		return nil
 	})
@@ -54,18 +55,18 @@ func ExampleCloseCode() {
 }
 
 func ExampleMux() {
-	var mux client.Mux
-	mux.HandleFunc(wire.EventGroupAddRobot, func(ctx context.Context, ev client.Event) error {
+	var mux event.Mux
+	mux.HandleFunc(wire.EventGroupAddRobot, func(ctx context.Context, ev event.Event) error {
 		g, err := ev.GroupRobot()
 		fmt.Println("added to", g.GroupOpenID)
 		return err
 	})
-	mux.OnMessage(func(ctx context.Context, ev client.Event, m wire.Message) error {
+	mux.OnMessage(func(ctx context.Context, ev event.Event, m wire.Message) error {
 		fmt.Println("message:", m.Content)
 		return nil
 	})
-	_ = mux.HandleEvent(context.Background(), client.Event{Type: wire.EventC2CMessageCreate, Data: []byte(`{"id":"m1","content":"hi","author":{"user_openid":"u"}}`)})
-	_ = mux.HandleEvent(context.Background(), client.Event{Type: wire.EventGroupAddRobot, Data: []byte(`{"group_openid":"G1","op_member_openid":"M1","timestamp":1}`)})
+	_ = mux.HandleEvent(context.Background(), event.Event{Type: wire.EventC2CMessageCreate, Data: []byte(`{"id":"m1","content":"hi","author":{"user_openid":"u"}}`)})
+	_ = mux.HandleEvent(context.Background(), event.Event{Type: wire.EventGroupAddRobot, Data: []byte(`{"group_openid":"G1","op_member_openid":"M1","timestamp":1}`)})
 	// Output:
 	// message: hi
 	// added to G1

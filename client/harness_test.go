@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/gatewaytest"
 )
 
@@ -21,11 +22,11 @@ const waitFor = 15 * time.Second
 // recorder is a Handler that keeps every event.
 type recorder struct {
 	mu     sync.Mutex
-	events []client.Event
-	hook   func(ctx context.Context, ev client.Event) error
+	events []event.Event
+	hook   func(ctx context.Context, ev event.Event) error
 }
 
-func (r *recorder) HandleEvent(ctx context.Context, ev client.Event) error {
+func (r *recorder) HandleEvent(ctx context.Context, ev event.Event) error {
 	var err error
 	if r.hook != nil {
 		err = r.hook(ctx, ev)
@@ -36,10 +37,10 @@ func (r *recorder) HandleEvent(ctx context.Context, ev client.Event) error {
 	return err
 }
 
-func (r *recorder) all() []client.Event {
+func (r *recorder) all() []event.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]client.Event(nil), r.events...)
+	return append([]event.Event(nil), r.events...)
 }
 
 func (r *recorder) seqs() []uint64 {
@@ -110,7 +111,7 @@ func (h *harness) holdReconnects() (release func()) {
 }
 
 // baseConfig points a config at srv with tiny waits.
-func baseConfig(srv *gatewaytest.Server, h client.Handler) client.Config {
+func baseConfig(srv *gatewaytest.Server, h event.Handler) client.Config {
 	return client.Config{
 		AppID:        gatewaytest.DefaultAppID,
 		ClientSecret: gatewaytest.DefaultSecret,

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/gatewaytest"
 	"github.com/qqgate/qqgate/wire"
 )
@@ -35,7 +36,7 @@ func TestReadyTimeoutSparesASlowReplay(t *testing.T) {
 	t.Parallel()
 	gate := make(chan struct{})
 	h, srv, clk := clockHarness(t, gatewaytest.Options{}, func(c *client.Config) { c.QueueSize = 1 })
-	h.rec.hook = func(ctx context.Context, ev client.Event) error {
+	h.rec.hook = func(ctx context.Context, ev event.Event) error {
 		if ev.Seq == 3 {
 			select {
 			case <-gate:

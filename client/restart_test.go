@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/gatewaytest"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
@@ -189,7 +190,7 @@ func TestAbortedHandlerLeavesTheEventUncommitted(t *testing.T) {
 		c.Store = store
 		c.ShutdownTimeout = 10 * time.Millisecond
 	})
-	h.rec.hook = func(ctx context.Context, ev client.Event) error {
+	h.rec.hook = func(ctx context.Context, ev event.Event) error {
 		if ev.Type == wire.EventC2CMessageCreate {
 			close(entered)
 			<-ctx.Done() // never finishes on its own

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/gatewaytest"
 	"github.com/qqgate/qqgate/internal/handler"
 	"github.com/qqgate/qqgate/sessionstore"
@@ -50,7 +51,7 @@ func cmdDemo(ctx context.Context, args []string, e *env) int {
 	defer store.Close()
 
 	say := func(format string, args ...any) { fmt.Fprintf(e.stderr, "demo: "+format+"\n", args...) }
-	seen := make(chan client.Event, 64)
+	seen := make(chan event.Event, 64)
 	lines := handler.NewStdout(e.stdout) // the stdout handler of `qqgate run`
 	c, err := client.New(client.Config{
 		AppID:        gatewaytest.DefaultAppID,
@@ -61,7 +62,7 @@ func cmdDemo(ctx context.Context, args []string, e *env) int {
 		Store:        store,
 		Logger:       log,
 		Backoff:      client.BackoffConfig{Initial: 200 * time.Millisecond, Max: time.Second},
-		Handler: client.HandlerFunc(func(ctx context.Context, ev client.Event) error {
+		Handler: event.HandlerFunc(func(ctx context.Context, ev event.Event) error {
 			err := lines.HandleEvent(ctx, ev)
 			seen <- ev
 			return err

@@ -6,7 +6,7 @@ import (
 	"log"
 	"os"
 
-	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/internal/handler"
 )
 
@@ -19,7 +19,7 @@ func ExampleNew() {
 		log.Fatal(err)
 	}
 	// Normally client.Config.Handler = h; here one event by hand.
-	err = h.HandleEvent(context.Background(), client.Event{
+	err = h.HandleEvent(context.Background(), event.Event{
 		AccountID: "shop-bot",
 		Type:      "C2C_MESSAGE_CREATE",
 		Seq:       42,

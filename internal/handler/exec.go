@@ -14,7 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 )
 
 // Bounds of the exec handler.
@@ -86,7 +86,7 @@ func (e *execHandler) environ() []string {
 }
 
 // attempt runs the command once, holding a concurrency slot.
-func (e *execHandler) attempt(ctx context.Context, ev client.Event, line []byte) error {
+func (e *execHandler) attempt(ctx context.Context, ev event.Event, line []byte) error {
 	select {
 	case e.sem <- struct{}{}:
 	case <-ctx.Done():

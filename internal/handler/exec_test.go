@@ -50,7 +50,7 @@ echo "to stdout is fine"`)
 
 	var wantStdin, wantEnv []string
 	for s := uint64(1); s <= 5; s++ {
-		ev := event(s)
+		ev := testEvent(s)
 		require.NoError(t, h.HandleEvent(t.Context(), ev))
 		wantStdin = append(wantStdin, mustLine(t, ev))
 		wantEnv = append(wantEnv, fmt.Sprintf("shop-bot|C2C_MESSAGE_CREATE|%d|C2C_MESSAGE_CREATE:%d|inherited", s, s))
@@ -73,9 +73,9 @@ cat > "$1/delivered"`)
 	h, err := handler.New(handler.Spec{Type: "exec", Command: []string{path, dir}}, rec.options())
 	require.NoError(t, err)
 
-	require.NoError(t, h.HandleEvent(t.Context(), event(9)))
+	require.NoError(t, h.HandleEvent(t.Context(), testEvent(9)))
 	// Returned only after the successful run.
-	assert.Equal(t, []string{mustLine(t, event(9))}, readLines(t, filepath.Join(dir, "delivered")))
+	assert.Equal(t, []string{mustLine(t, testEvent(9))}, readLines(t, filepath.Join(dir, "delivered")))
 	assert.Equal(t, result{seq: 9, attempts: 3}, rec.last(t))
 	assert.Equal(t, []time.Duration{handler.DefaultBackoffInitial, 2 * handler.DefaultBackoffInitial}, rec.waits)
 }
@@ -90,7 +90,7 @@ exit 7`)
 	h, err := handler.New(handler.Spec{Type: "exec", Command: []string{path}, Retries: 2}, rec.options())
 	require.NoError(t, err)
 
-	err = h.HandleEvent(t.Context(), event(4))
+	err = h.HandleEvent(t.Context(), testEvent(4))
 	require.Error(t, err)
 	msg := err.Error()
 	assert.Contains(t, msg, path)
@@ -112,7 +112,7 @@ func TestExecStartFailureIsRetried(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.Remove(path)) // gone after New resolved it
 
-	err = h.HandleEvent(t.Context(), event(1))
+	err = h.HandleEvent(t.Context(), testEvent(1))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "start:")
 	assert.Equal(t, 2, rec.last(t).attempts)
@@ -129,8 +129,8 @@ func TestExecCommandNotFound(t *testing.T) {
 	t.Setenv("QQGATE_TEST_OUT", filepath.Join(dir, "out"))
 	h, err := handler.New(handler.Spec{Type: "exec", Command: []string{filepath.Base(path)}}, handler.Options{})
 	require.NoError(t, err)
-	require.NoError(t, h.HandleEvent(t.Context(), event(2)))
-	assert.Equal(t, []string{mustLine(t, event(2))}, readLines(t, filepath.Join(dir, "out")))
+	require.NoError(t, h.HandleEvent(t.Context(), testEvent(2)))
+	assert.Equal(t, []string{mustLine(t, testEvent(2))}, readLines(t, filepath.Join(dir, "out")))
 }
 
 // gone reports whether pid is no longer running (absent, or a zombie nobody
@@ -155,7 +155,7 @@ sleep 30`)
 	h, err := handler.New(handler.Spec{Type: "exec", Command: []string{path, dir}, Timeout: 200 * time.Millisecond, Retries: -1}, rec.options())
 	require.NoError(t, err)
 
-	err = h.HandleEvent(t.Context(), event(1))
+	err = h.HandleEvent(t.Context(), testEvent(1))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "timed out after 200ms")
 	assert.Equal(t, 1, rec.last(t).attempts)
@@ -188,7 +188,7 @@ exec sleep 30`)
 		_, _ = bufio.NewReader(f).ReadString('\n')
 		cancel() // the client shuts down hard while the command runs
 	}()
-	err = h.HandleEvent(ctx, event(1))
+	err = h.HandleEvent(ctx, testEvent(1))
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Contains(t, err.Error(), "not handled")
 	assert.Equal(t, 1, rec.last(t).attempts, "no retry after shutdown")
@@ -214,7 +214,7 @@ rmdir "$1/slot$i"`)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			assert.NoError(t, h.HandleEvent(context.Background(), event(s+1)))
+			assert.NoError(t, h.HandleEvent(context.Background(), testEvent(s+1)))
 		}()
 	}
 	wg.Wait()
@@ -242,7 +242,7 @@ func TestExecDoesNotPassSecretsOn(t *testing.T) {
 	opts.HideEnv = func() []string { return []string{"QQBOT_CLIENT_SECRET", "SHOP_BOT_SECRET"} }
 	h, err := handler.New(handler.Spec{Type: "exec", Command: []string{path, dir}}, opts)
 	require.NoError(t, err)
-	require.NoError(t, h.HandleEvent(t.Context(), event(1)))
+	require.NoError(t, h.HandleEvent(t.Context(), testEvent(1)))
 	env := readLines(t, filepath.Join(dir, "env"))
 	assert.Contains(t, env, "QQGATE_TEST_INHERITED=inherited")
 	for _, kv := range env {
@@ -268,7 +268,7 @@ printf '%s\n' "$QQGATE_ID" >> "$1/id"`)
 	}
 	var wantStdin []string
 	for i, o := range odd {
-		ev := event(uint64(i + 1))
+		ev := testEvent(uint64(i + 1))
 		ev.Type, ev.ID = o.typ, o.id
 		require.NoError(t, h.HandleEvent(t.Context(), ev))
 		assert.Equal(t, result{seq: ev.Seq, attempts: 1}, rec.last(t))

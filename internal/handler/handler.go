@@ -1,6 +1,6 @@
 // Package handler holds the event handlers of the qqgate runner: JSON lines
 // on stdout, a command run per event (exec), and a POST per event (http).
-// Each implements client.Handler.
+// Each implements event.Handler.
 //
 // # Delivery
 //
@@ -40,7 +40,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/rs/zerolog"
 
-	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 )
 
 // Handler types, the values of Spec.Type.
@@ -78,7 +78,7 @@ type line struct {
 // data is the raw d, or null when it is empty. It is one line of the stdout
 // handler, the stdin of an exec command and the body of an http POST. Line
 // fails only when ev.Data is not valid JSON.
-func Line(ev client.Event) ([]byte, error) {
+func Line(ev event.Event) ([]byte, error) {
 	data := ev.Data
 	if len(data) == 0 {
 		data = json.RawMessage("null")
@@ -337,18 +337,18 @@ type Options struct {
 	// the attempts made, the error HandleEvent returns (nil on success) and
 	// the time from the call to the outcome, retry waits included. It must
 	// be safe for concurrent use.
-	OnResult func(ev client.Event, attempts int, err error, took time.Duration)
+	OnResult func(ev event.Event, attempts int, err error, took time.Duration)
 }
 
 // attempter makes one delivery attempt of an encoded event.
 type attempter interface {
-	attempt(ctx context.Context, ev client.Event, line []byte) error
+	attempt(ctx context.Context, ev event.Event, line []byte) error
 }
 
 // New validates spec and returns its handler. For exec it also resolves
 // Command[0] in PATH and fails when it is not found. New starts nothing:
 // the returned handler holds no goroutine or process between calls.
-func New(spec Spec, opts Options) (client.Handler, error) {
+func New(spec Spec, opts Options) (event.Handler, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
@@ -399,7 +399,7 @@ type retrier struct {
 	log      zerolog.Logger
 	sleep    func(context.Context, time.Duration) error
 	backoff  Backoff
-	onResult func(client.Event, int, error, time.Duration)
+	onResult func(event.Event, int, error, time.Duration)
 }
 
 // ErrPanic is matched (errors.Is) by the error of an attempt that
@@ -421,7 +421,7 @@ func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 func (e *PanicError) Is(target error) bool { return target == ErrPanic }
 
 // HandleEvent delivers ev, retrying failed attempts; see the package doc.
-func (h *retrier) HandleEvent(ctx context.Context, ev client.Event) (err error) {
+func (h *retrier) HandleEvent(ctx context.Context, ev event.Event) (err error) {
 	start := time.Now()
 	attempts := 0
 	defer func() {
@@ -469,7 +469,7 @@ func (h *retrier) HandleEvent(ctx context.Context, ev client.Event) (err error) 
 }
 
 // try makes one attempt; a panic is its error, a *PanicError.
-func (h *retrier) try(ctx context.Context, ev client.Event, line []byte) (err error) {
+func (h *retrier) try(ctx context.Context, ev event.Event, line []byte) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			pe := &PanicError{Value: p, Stack: debug.Stack()}
@@ -483,7 +483,7 @@ func (h *retrier) try(ctx context.Context, ev client.Event, line []byte) (err er
 }
 
 // aborted is the error of a HandleEvent whose ctx ended.
-func (h *retrier) aborted(ctx context.Context, ev client.Event, attempts int, last error) error {
+func (h *retrier) aborted(ctx context.Context, ev event.Event, attempts int, last error) error {
 	cause := ctx.Err()
 	if cause == nil { // Sleep returned early on its own.
 		cause = context.Canceled

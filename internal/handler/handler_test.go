@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/internal/handler"
 )
 
@@ -35,7 +35,7 @@ type recorder struct {
 	waits   []time.Duration
 }
 
-func (r *recorder) onResult(ev client.Event, attempts int, err error, _ time.Duration) {
+func (r *recorder) onResult(ev event.Event, attempts int, err error, _ time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.results = append(r.results, result{ev.Seq, attempts, err})
@@ -60,8 +60,8 @@ func (r *recorder) last(t *testing.T) result {
 	return r.results[len(r.results)-1]
 }
 
-func event(seq uint64) client.Event {
-	return client.Event{
+func testEvent(seq uint64) event.Event {
+	return event.Event{
 		AccountID: "shop-bot",
 		Type:      "C2C_MESSAGE_CREATE",
 		Seq:       seq,
@@ -70,7 +70,7 @@ func event(seq uint64) client.Event {
 	}
 }
 
-func mustLine(t *testing.T, ev client.Event) string {
+func mustLine(t *testing.T, ev event.Event) string {
 	t.Helper()
 	b, err := handler.Line(ev)
 	require.NoError(t, err)
@@ -80,33 +80,33 @@ func mustLine(t *testing.T, ev client.Event) string {
 func TestLine(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		ev   client.Event
+		ev   event.Event
 		want string
 		err  bool
 	}{
 		{
 			name: "message",
-			ev:   client.Event{AccountID: "a", Type: "C2C_MESSAGE_CREATE", Seq: 7, ID: "x:1", Data: json.RawMessage(`{"content":"hi"}`)},
+			ev:   event.Event{AccountID: "a", Type: "C2C_MESSAGE_CREATE", Seq: 7, ID: "x:1", Data: json.RawMessage(`{"content":"hi"}`)},
 			want: `{"account":"a","seq":7,"type":"C2C_MESSAGE_CREATE","id":"x:1","data":{"content":"hi"}}`,
 		},
 		{
 			name: "empty data is null, empty id kept",
-			ev:   client.Event{AccountID: "a", Type: "RESUMED", Seq: 3},
+			ev:   event.Event{AccountID: "a", Type: "RESUMED", Seq: 3},
 			want: `{"account":"a","seq":3,"type":"RESUMED","id":"","data":null}`,
 		},
 		{
 			name: "data is compacted, never reinterpreted",
-			ev:   client.Event{AccountID: "a", Type: "T", Seq: 1, Data: json.RawMessage("{\n  \"n\": 1.50,\n  \"s\": \"\\u4f60\"\n}")},
+			ev:   event.Event{AccountID: "a", Type: "T", Seq: 1, Data: json.RawMessage("{\n  \"n\": 1.50,\n  \"s\": \"\\u4f60\"\n}")},
 			want: `{"account":"a","seq":1,"type":"T","id":"","data":{"n":1.50,"s":"\u4f60"}}`,
 		},
 		{
 			name: "strings are escaped",
-			ev:   client.Event{AccountID: "a\"b", Type: "T\n", Seq: 18446744073709551615, ID: "<&>", Data: json.RawMessage(`[1]`)},
+			ev:   event.Event{AccountID: "a\"b", Type: "T\n", Seq: 18446744073709551615, ID: "<&>", Data: json.RawMessage(`[1]`)},
 			want: `{"account":"a\"b","seq":18446744073709551615,"type":"T\n","id":"\u003c\u0026\u003e","data":[1]}`,
 		},
 		{
 			name: "invalid data",
-			ev:   client.Event{AccountID: "a", Type: "T", Data: json.RawMessage(`{"broken`)},
+			ev:   event.Event{AccountID: "a", Type: "T", Data: json.RawMessage(`{"broken`)},
 			err:  true,
 		},
 	} {
@@ -199,12 +199,12 @@ func TestStdoutRetriesAWrite(t *testing.T) {
 	opts.Stdout = w
 	h, err := handler.New(handler.Spec{}, opts)
 	require.NoError(t, err)
-	require.NoError(t, h.HandleEvent(t.Context(), event(1)))
-	assert.Equal(t, []string{mustLine(t, event(1)) + "\n"}, w.writes)
+	require.NoError(t, h.HandleEvent(t.Context(), testEvent(1)))
+	assert.Equal(t, []string{mustLine(t, testEvent(1)) + "\n"}, w.writes)
 	assert.Equal(t, 2, rec.last(t).attempts)
 
 	w.fail = 100
-	err = h.HandleEvent(t.Context(), event(2))
+	err = h.HandleEvent(t.Context(), testEvent(2))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "disk on fire")
 	assert.Equal(t, 4, rec.last(t).attempts, "DefaultRetries after the first")
@@ -250,7 +250,7 @@ func TestStdoutSharedByAccounts(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for s := range uint64(events) {
-				ev := event(s + 1)
+				ev := testEvent(s + 1)
 				ev.AccountID = fmt.Sprintf("acct-%d", a)
 				assert.NoError(t, h.HandleEvent(context.Background(), ev))
 			}
@@ -275,8 +275,8 @@ func TestStdoutSharedByAccounts(t *testing.T) {
 func TestStdoutHandleEventDirect(t *testing.T) {
 	var buf bytes.Buffer
 	s := handler.NewStdout(&buf)
-	require.NoError(t, s.HandleEvent(t.Context(), event(5)))
-	assert.Equal(t, mustLine(t, event(5))+"\n", buf.String())
+	require.NoError(t, s.HandleEvent(t.Context(), testEvent(5)))
+	assert.Equal(t, mustLine(t, testEvent(5))+"\n", buf.String())
 }
 
 func TestBackoffGrowsAndIsCapped(t *testing.T) {
@@ -286,7 +286,7 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 	opts.Backoff = handler.Backoff{Initial: time.Second, Max: 3 * time.Second, Jitter: -1}
 	h, err := handler.New(handler.Spec{Retries: 4}, opts)
 	require.NoError(t, err)
-	require.Error(t, h.HandleEvent(t.Context(), event(1)))
+	require.Error(t, h.HandleEvent(t.Context(), testEvent(1)))
 	assert.Equal(t, []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 3 * time.Second}, rec.waits)
 	assert.Equal(t, 5, rec.last(t).attempts)
 
@@ -296,7 +296,7 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 	opts.Stdout = &flakyWriter{fail: 100}
 	h, err = handler.New(handler.Spec{Retries: -1}, opts)
 	require.NoError(t, err)
-	require.Error(t, h.HandleEvent(t.Context(), event(1)))
+	require.Error(t, h.HandleEvent(t.Context(), testEvent(1)))
 	assert.Empty(t, rec.waits)
 	assert.Equal(t, 1, rec.last(t).attempts)
 }
@@ -313,7 +313,7 @@ func TestShutdownDuringRetryWait(t *testing.T) {
 	}
 	h, err := handler.New(handler.Spec{}, opts)
 	require.NoError(t, err)
-	err = h.HandleEvent(ctx, event(1))
+	err = h.HandleEvent(ctx, testEvent(1))
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Contains(t, err.Error(), "disk on fire")
 	assert.Equal(t, 1, rec.last(t).attempts)
@@ -336,7 +336,7 @@ func (w *panickyWriter) Write(p []byte) (int, error) {
 
 // handleNoPanic calls h.HandleEvent and reports a panic that came out of
 // it as a test failure instead of a crash.
-func handleNoPanic(t *testing.T, h client.Handler, ev client.Event) (err error) {
+func handleNoPanic(t *testing.T, h event.Handler, ev event.Event) (err error) {
 	t.Helper()
 	defer func() {
 		if p := recover(); p != nil {
@@ -356,12 +356,12 @@ func TestPanicIsAFailedAttempt(t *testing.T) {
 	opts.Stdout = w
 	h, err := handler.New(handler.Spec{}, opts)
 	require.NoError(t, err)
-	require.NoError(t, handleNoPanic(t, h, event(1)))
-	assert.Equal(t, []string{mustLine(t, event(1)) + "\n"}, w.writes, "delivered by the retry")
+	require.NoError(t, handleNoPanic(t, h, testEvent(1)))
+	assert.Equal(t, []string{mustLine(t, testEvent(1)) + "\n"}, w.writes, "delivered by the retry")
 	assert.Equal(t, result{seq: 1, attempts: 2}, rec.last(t))
 
 	w.panics = 100
-	err = handleNoPanic(t, h, event(2))
+	err = handleNoPanic(t, h, testEvent(2))
 	require.Error(t, err)
 	assert.ErrorIs(t, err, handler.ErrPanic)
 	var pe *handler.PanicError

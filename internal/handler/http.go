@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 )
 
 // BodySnippet is how much of a refused response's body the http handler's
@@ -58,7 +58,7 @@ func newHTTP(spec Spec, opts Options) *httpHandler {
 }
 
 // attempt POSTs line once; a 2xx answer is success.
-func (h *httpHandler) attempt(ctx context.Context, ev client.Event, line []byte) error {
+func (h *httpHandler) attempt(ctx context.Context, ev event.Event, line []byte) error {
 	actx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, h.url, bytes.NewReader(line))

@@ -71,13 +71,13 @@ func TestHTTPBodyHeadersAndOrder(t *testing.T) {
 	require.NoError(t, err)
 
 	for s := uint64(1); s <= 5; s++ {
-		require.NoError(t, h.HandleEvent(t.Context(), event(s)))
+		require.NoError(t, h.HandleEvent(t.Context(), testEvent(s)))
 		assert.Equal(t, result{seq: s, attempts: 1}, rec.last(t))
 	}
 	reqs := srv.seen()
 	require.Len(t, reqs, 5)
 	for i, r := range reqs {
-		ev := event(uint64(i + 1))
+		ev := testEvent(uint64(i + 1))
 		assert.Equal(t, http.MethodPost, r.method)
 		assert.Equal(t, "/events", r.path)
 		assert.Equal(t, mustLine(t, ev), r.body, "in order, the line as the body")
@@ -97,7 +97,7 @@ func TestHTTPRetriedUntilSuccess(t *testing.T) {
 	h, err := handler.New(handler.Spec{Type: "http", URL: srv.URL}, rec.options())
 	require.NoError(t, err)
 
-	require.NoError(t, h.HandleEvent(t.Context(), event(3)))
+	require.NoError(t, h.HandleEvent(t.Context(), testEvent(3)))
 	assert.Equal(t, result{seq: 3, attempts: 2}, rec.last(t))
 	assert.Equal(t, []time.Duration{handler.DefaultBackoffInitial}, rec.waits)
 	reqs := srv.seen()
@@ -117,7 +117,7 @@ func TestHTTPPermanentFailure(t *testing.T) {
 	}, rec.options())
 	require.NoError(t, err)
 
-	err = h.HandleEvent(t.Context(), event(8))
+	err = h.HandleEvent(t.Context(), testEvent(8))
 	require.Error(t, err)
 	msg := err.Error()
 	assert.Contains(t, msg, "503 Service Unavailable")
@@ -136,7 +136,7 @@ func TestHTTPRedirectIsAFailure(t *testing.T) {
 	var rec recorder
 	h, err := handler.New(handler.Spec{Type: "http", URL: srv.URL, Retries: -1}, rec.options())
 	require.NoError(t, err)
-	err = h.HandleEvent(t.Context(), event(1))
+	err = h.HandleEvent(t.Context(), testEvent(1))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "302 Found")
 }
@@ -150,7 +150,7 @@ func TestHTTPTimeoutAndTransportError(t *testing.T) {
 	var rec recorder
 	h, err := handler.New(handler.Spec{Type: "http", URL: srv.URL, Timeout: 100 * time.Millisecond, Retries: 1}, rec.options())
 	require.NoError(t, err)
-	err = h.HandleEvent(t.Context(), event(1))
+	err = h.HandleEvent(t.Context(), testEvent(1))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "timed out after 100ms")
 	assert.Equal(t, 2, rec.last(t).attempts)
@@ -161,7 +161,7 @@ func TestHTTPTimeoutAndTransportError(t *testing.T) {
 	dead.Close()
 	h, err = handler.New(handler.Spec{Type: "http", URL: url, Retries: -1}, rec.options())
 	require.NoError(t, err)
-	err = h.HandleEvent(t.Context(), event(2))
+	err = h.HandleEvent(t.Context(), testEvent(2))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "refused")
 	assert.NotContains(t, err.Error(), "tok456")
@@ -185,7 +185,7 @@ func TestHTTPShutdownAbortsTheRequest(t *testing.T) {
 		<-started
 		cancel()
 	}()
-	err = h.HandleEvent(ctx, event(1))
+	err = h.HandleEvent(ctx, testEvent(1))
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Equal(t, 1, rec.last(t).attempts)
 	assert.Empty(t, rec.waits)
@@ -199,7 +199,7 @@ func TestHTTPOddTypeAndID(t *testing.T) {
 	var rec recorder
 	h, err := handler.New(handler.Spec{Type: "http", URL: srv.URL, Retries: -1}, rec.options())
 	require.NoError(t, err)
-	ev := event(1)
+	ev := testEvent(1)
 	ev.Type, ev.ID = "C2C_MESSAGE_CREATE\r\nX-Evil: 1", "C2C:abc\x00def"
 	require.NoError(t, h.HandleEvent(t.Context(), ev))
 	assert.Equal(t, result{seq: 1, attempts: 1}, rec.last(t))

@@ -32,7 +32,7 @@ func TestPanickingAttemptIsAFailedAttempt(t *testing.T) {
 		h, err := handler.New(handler.Spec{Type: handler.TypeStdout, Retries: 2}, opts)
 		require.NoError(t, err)
 		var got error
-		require.NotPanics(t, func() { got = h.HandleEvent(context.Background(), event(1)) })
+		require.NotPanics(t, func() { got = h.HandleEvent(context.Background(), testEvent(1)) })
 		require.NoError(t, got)
 		r := rec.last(t)
 		assert.Equal(t, 2, r.attempts, "the panic was one failed attempt, then a retry")
@@ -45,7 +45,7 @@ func TestPanickingAttemptIsAFailedAttempt(t *testing.T) {
 		h, err := handler.New(handler.Spec{Type: handler.TypeStdout, Retries: 2}, opts)
 		require.NoError(t, err)
 		var got error
-		require.NotPanics(t, func() { got = h.HandleEvent(context.Background(), event(2)) })
+		require.NotPanics(t, func() { got = h.HandleEvent(context.Background(), testEvent(2)) })
 		require.Error(t, got)
 		assert.Contains(t, got.Error(), "panic")
 		assert.Contains(t, got.Error(), "writer exploded")

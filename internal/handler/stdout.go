@@ -7,13 +7,13 @@ import (
 	"os"
 	"sync"
 
-	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 )
 
 // Stdout writes events as JSON lines (see Line) to one stream. Each line,
 // newline included, goes out in a single Write under a mutex, so accounts
 // sharing one *Stdout never interleave their lines. A *Stdout is itself a
-// client.Handler making one attempt per event; New wraps it with retries.
+// event.Handler making one attempt per event; New wraps it with retries.
 // Its methods are safe for concurrent use.
 type Stdout struct {
 	mu  sync.Mutex
@@ -56,7 +56,7 @@ func (s *Stdout) out() io.Writer {
 
 // HandleEvent writes ev's line and a newline in one Write. It does not
 // retry and ignores ctx: a write either happens or fails.
-func (s *Stdout) HandleEvent(_ context.Context, ev client.Event) error {
+func (s *Stdout) HandleEvent(_ context.Context, ev event.Event) error {
 	b, err := Line(ev)
 	if err != nil {
 		return err
@@ -64,7 +64,7 @@ func (s *Stdout) HandleEvent(_ context.Context, ev client.Event) error {
 	return s.writeLine(b)
 }
 
-func (s *Stdout) attempt(_ context.Context, _ client.Event, line []byte) error {
+func (s *Stdout) attempt(_ context.Context, _ event.Event, line []byte) error {
 	return s.writeLine(line)
 }
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 )
 
 // abandoning runs each call of its handler on a goroutine of its own and
@@ -21,7 +21,7 @@ import (
 // again. The abandoned call keeps its goroutine until it returns, or until
 // the process exits.
 type abandoning struct {
-	h   client.Handler
+	h   event.Handler
 	log zerolog.Logger
 }
 
@@ -32,8 +32,8 @@ type result struct {
 	panicked any
 }
 
-// HandleEvent implements client.Handler.
-func (a abandoning) HandleEvent(ctx context.Context, ev client.Event) error {
+// HandleEvent implements event.Handler.
+func (a abandoning) HandleEvent(ctx context.Context, ev event.Event) error {
 	done := make(chan result, 1)
 	go func() {
 		defer func() {

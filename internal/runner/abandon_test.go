@@ -9,13 +9,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 )
 
 func TestAbandoningReturnsWhenTheContextEnds(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{})
-	stuck := client.HandlerFunc(func(ctx context.Context, ev client.Event) error {
+	stuck := event.HandlerFunc(func(ctx context.Context, ev event.Event) error {
 		close(started)
 		<-release // ignores ctx
 		return nil
@@ -23,7 +23,7 @@ func TestAbandoningReturnsWhenTheContextEnds(t *testing.T) {
 	a := abandoning{h: stuck, log: zerolog.Nop()}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- a.HandleEvent(ctx, client.Event{Type: "T", Seq: 7}) }()
+	go func() { errc <- a.HandleEvent(ctx, event.Event{Type: "T", Seq: 7}) }()
 	<-started
 	cancel()
 	err := <-errc
@@ -34,16 +34,16 @@ func TestAbandoningReturnsWhenTheContextEnds(t *testing.T) {
 
 func TestAbandoningPassesResultsAndPanicsThrough(t *testing.T) {
 	boom := errors.New("boom")
-	a := abandoning{h: client.HandlerFunc(func(context.Context, client.Event) error { return boom }), log: zerolog.Nop()}
-	require.ErrorIs(t, a.HandleEvent(context.Background(), client.Event{}), boom)
+	a := abandoning{h: event.HandlerFunc(func(context.Context, event.Event) error { return boom }), log: zerolog.Nop()}
+	require.ErrorIs(t, a.HandleEvent(context.Background(), event.Event{}), boom)
 
-	a.h = client.HandlerFunc(func(context.Context, client.Event) error { panic("kaput") })
+	a.h = event.HandlerFunc(func(context.Context, event.Event) error { panic("kaput") })
 	func() {
 		defer func() {
 			p := recover()
 			require.NotNil(t, p, "the panic reaches the caller, whose recover counts it")
 			assert.Contains(t, p, "kaput")
 		}()
-		_ = a.HandleEvent(context.Background(), client.Event{})
+		_ = a.HandleEvent(context.Background(), event.Event{})
 	}()
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/internal/handler"
 	"github.com/qqgate/qqgate/internal/ops"
 	"github.com/qqgate/qqgate/sessionstore"
@@ -351,7 +352,7 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 		HideEnv: r.hiddenEnv,
 		Logger:  r.log, // the handler names the account itself
 		Backoff: r.opts.HandlerBackoff,
-		OnResult: func(ev client.Event, attempts int, err error, took time.Duration) {
+		OnResult: func(ev event.Event, attempts int, err error, took time.Duration) {
 			a.latency.Observe(took)
 			if err != nil {
 				a.failures.Add(1)
@@ -378,7 +379,7 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 		Handler:            abandoning{h: h, log: r.log},
 		Logger:             r.log, // the client names the account itself
 		IdentifyLimiter:    r.limiter,
-		OnReceive: func(ev client.Event) {
+		OnReceive: func(ev event.Event) {
 			a.counts.Received(ev.Type)
 		},
 		OnStateChange: func(s client.Status) {

@@ -1,4 +1,4 @@
-package client
+package event
 
 import (
 	"context"
@@ -10,8 +10,9 @@ import (
 	"github.com/qqgate/qqgate/wire"
 )
 
-// Event is one dispatch (op 0) frame: its type, seq, envelope id and the
-// raw d. READY and RESUMED are events too. The typed accessors decode Data
+// Event is one event from the platform, whichever transport brought it: for
+// the WebSocket gateway a dispatch (op 0) frame, its type, seq, envelope id
+// and the raw d (READY and RESUMED are events too). The typed accessors decode Data
 // into the wire types; Data itself is never modified.
 type Event struct {
 	AccountID  string          // the client's account id
@@ -22,8 +23,6 @@ type Event struct {
 	ReceivedAt time.Time
 	// SessionID is the gateway session the event arrived on.
 	SessionID string
-
-	epoch uint64 // the client's session epoch, to never commit a stale event
 }
 
 // Decode unmarshals Data into v.
@@ -116,9 +115,9 @@ func (e Event) Ready() (wire.Ready, error) {
 	return v, e.Decode(&v)
 }
 
-// Handler handles dispatch events. HandleEvent is called on the client's
-// dispatcher goroutine, one event at a time, in seq order; while it runs,
-// later events wait in the queue. An event counts as handled (its seq may
+// Handler handles events. A transport calls HandleEvent on its dispatcher
+// goroutine, one event at a time, in order; while it runs, later events wait
+// in the queue. An event counts as handled (its seq may
 // be committed to the session record) once HandleEvent returns, whatever
 // it returns: a returned error or a panic is logged and counted, never
 // fatal to the connection. ctx ends when the client is shutting down and
