@@ -259,7 +259,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-r.opts.Reload:
 			r.reload(ctx, &wg, "SIGHUP")
 		case <-fileEvents:
-			r.reload(ctx, &wg, "file changed")
+			r.reload(ctx, &wg, reasonFileChanged)
 		case id := <-r.exited:
 			if err := r.afterExit(id); err != nil {
 				return err
@@ -468,16 +468,27 @@ func (r *Runner) stopAll() {
 	}
 }
 
+// reasonFileChanged is the why of a reload the config watcher asked for.
+const reasonFileChanged = "file changed"
+
 // reload re-reads the file and applies the difference: accounts added,
 // removed or changed are started, stopped or restarted; the others keep
-// their connections. A broken file changes nothing.
+// their connections. A broken file changes nothing. A watcher request for
+// bytes already loaded is skipped; SIGHUP always reloads.
+
 func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 	if r.opts.ConfigPath == "" {
 		r.log.Info().Msg("reload requested, but there is no config file; nothing to do")
 		return
 	}
 	cfg, key, err := loadConfigKeyed(r.opts.ConfigPath, r.opts.Getenv)
+	prev, _ := r.loaded.Load().(configKey)
 	r.loaded.Store(key)
+	if why == reasonFileChanged && key == prev && key != (configKey{}) {
+		// A second request for a change this loop has already loaded: the
+		// watcher asked again before the first reload had run.
+		return
+	}
 	if err != nil {
 		r.reloadErrors.Add(1)
 		r.lastReloadErr.Store(err.Error())

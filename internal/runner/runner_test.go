@@ -815,7 +815,7 @@ func TestRunnerHandlerPanicIsAFailure(t *testing.T) {
 	st, _ := g.state("bot-101")
 	assert.Equal(t, uint64(1), st.HandlerFailures)
 	assert.Zero(t, st.HandledByType["AT_MESSAGE_CREATE"])
-	assert.Equal(t, uint64(1), st.HandledByType["READY"])
+	assert.Equal(t, uint64(1), st.HandledByType["READY"], "%+v %+v", st.HandledByType, st.ReceivedByType)
 	assert.Equal(t, uint64(1), st.Status.HandlerErrors)
 }
 
