@@ -167,3 +167,5 @@ func seqs(sent []gatewaytest.SentMessage) []int {
 	}
 	return out
 }
+
+func zeroBackoff() backoff.BackOff { return &backoff.ZeroBackOff{} }
