@@ -95,6 +95,8 @@ const (
 // String names the fault.
 func (f SendFault) String() string {
 	switch f {
+	case 0:
+		return "none"
 	case FaultServerError:
 		return "server-error"
 	case FaultRateLimited:

@@ -169,3 +169,9 @@ func seqs(sent []gatewaytest.SentMessage) []int {
 }
 
 func zeroBackoff() backoff.BackOff { return &backoff.ZeroBackOff{} }
+
+// noFakeLimits turns the fake's reply rules off.
+func noFakeLimits() gatewaytest.ReplyLimits {
+	off := gatewaytest.ReplyLimit{Window: -1, Replies: -1}
+	return gatewaytest.ReplyLimits{C2C: off, Group: off, Channel: off, DM: off}
+}
