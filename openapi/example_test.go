@@ -167,7 +167,7 @@ func ExampleClient_UploadC2CMedia() {
 // Do sends what the typed methods do not cover, with the same headers,
 // token handling and retries.
 func ExampleClient_Do() {
-	srv, api, stop := newExample()
+	_, api, stop := newExample()
 	defer stop()
 	var gw struct {
 		Shards            int `json:"shards"`
@@ -180,7 +180,6 @@ func ExampleClient_Do() {
 		return
 	}
 	fmt.Println("shards", gw.Shards, "identify budget", gw.SessionStartLimit.Total)
-	_ = srv
 	// Output:
 	// shards 1 identify budget 1000
 }
