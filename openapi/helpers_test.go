@@ -175,3 +175,36 @@ func noFakeLimits() gatewaytest.ReplyLimits {
 	off := gatewaytest.ReplyLimit{Window: -1, Replies: -1}
 	return gatewaytest.ReplyLimits{C2C: off, Group: off, Channel: off, DM: off}
 }
+
+// cutTransport lets a test end a request in flight: every request's cancel
+// function is queued on cancels, in order. The test cancels a hanging
+// attempt itself, instead of waiting for a timeout.
+type cutTransport struct {
+	base    http.RoundTripper
+	cancels chan context.CancelFunc
+}
+
+func (c *cutTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(req.Context())
+	c.cancels <- cancel
+	return c.base.RoundTrip(req.WithContext(ctx))
+}
+
+// withCutTransport makes the client's requests cancellable by the test.
+func withCutTransport(tb testing.TB, c *openapi.Config) *cutTransport {
+	base := &http.Transport{}
+	ct := &cutTransport{base: base, cancels: make(chan context.CancelFunc, 100)}
+	tb.Cleanup(func() {
+		for {
+			select {
+			case cancel := <-ct.cancels:
+				cancel()
+			default:
+				base.CloseIdleConnections()
+				return
+			}
+		}
+	})
+	c.HTTPClient = &http.Client{Transport: ct}
+	return ct
+}

@@ -41,17 +41,18 @@ func TestRetry500SameMsgSeq(t *testing.T) {
 }
 
 // The first attempt is delivered but its answer is lost (the request hangs
-// until the client's per-attempt timeout): the retry gets 40054005, which
-// the client reports as delivered. The user sees the reply once.
+// until the attempt ends, here cut by the test as a timeout would): the
+// retry gets 40054005, which the client reports as delivered. The user sees
+// the reply once.
 func TestRetryLostAnswerCountsAsDelivered(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *openapi.Config) { c.Timeout = 100 * time.Millisecond })
+	var cut *cutTransport
+	e := newEnv(t, func(c *openapi.Config) { cut = withCutTransport(t, c) })
 	in := e.inbound(t, "GROUP_AT_MESSAGE_CREATE")
 	route, _ := openapi.RouteOf(in)
 	e.srv.FailNextSends(1, gatewaytest.FaultLoseAnswer)
 
-	res, err := e.api.ReplyText(testCtx(t), in, "hello")
-	require.NoError(t, err)
+	res := replyCuttingFirst(t, e, cut, in)
 	assert.True(t, res.Duplicate, "40054005 on a retry means delivered")
 	assert.Equal(t, 2, res.Attempts)
 	assert.Equal(t, 1, res.MsgSeq)
@@ -68,19 +69,51 @@ func TestRetryLostAnswerCountsAsDelivered(t *testing.T) {
 	assert.Equal(t, uint64(1), st.Sent)
 }
 
-// A hang with nothing delivered, then the retry delivers.
+// replyCuttingFirst replies to in, and cuts the first attempt once the fake
+// has it.
+func replyCuttingFirst(t *testing.T, e *env, cut *cutTransport, in openapi.Inbound) *openapi.SendResult {
+	t.Helper()
+	type result struct {
+		res *openapi.SendResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := e.api.ReplyText(testCtx(t), in, "hello")
+		done <- result{res, err}
+	}()
+	_, err := e.srv.WaitSent(testCtx(t), 1)
+	require.NoError(t, err)
+	(<-cut.cancels)() // the first attempt's
+	r := <-done
+	require.NoError(t, r.err)
+	return r.res
+}
+
+// A hang with nothing delivered: the attempt ends, the retry delivers.
 func TestRetryHangNotDelivered(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *openapi.Config) { c.Timeout = 100 * time.Millisecond })
+	var cut *cutTransport
+	e := newEnv(t, func(c *openapi.Config) { cut = withCutTransport(t, c) })
 	in := e.inbound(t, "C2C_MESSAGE_CREATE")
 	route, _ := openapi.RouteOf(in)
 	e.srv.FailNextSends(1, gatewaytest.FaultHang)
 
-	res, err := e.api.ReplyText(testCtx(t), in, "hello")
-	require.NoError(t, err)
+	res := replyCuttingFirst(t, e, cut, in)
 	assert.False(t, res.Duplicate)
 	assert.Equal(t, 2, res.Attempts)
 	assert.Len(t, e.srv.Delivered(target(route)), 1)
+}
+
+// The per-attempt timeout ends a hanging attempt; the send is retried.
+func TestAttemptTimeout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *openapi.Config) { c.Timeout = 50 * time.Millisecond; c.MaxRetries = 1 })
+	in := e.inbound(t, "C2C_MESSAGE_CREATE")
+	e.srv.FailNextSends(2, gatewaytest.FaultHang)
+	_, err := e.api.ReplyText(testCtx(t), in, "hello")
+	require.ErrorIs(t, err, openapi.ErrTransient)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
 // The caller's context ending during a hang ends the send at once with the
