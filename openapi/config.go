@@ -168,11 +168,12 @@ type Config struct {
 	// attempt when the failure is temporary. Zero means DefaultMaxRetries;
 	// negative means never.
 	MaxRetries int
-	// RetryAmbiguous also retries a channel or DM message, or an upload
-	// with SrvSendMsg, after a failure that leaves its delivery unknown (a
-	// 5xx answer, a timeout, a connection lost after sending). These sends
-	// have no msg_seq, so the platform cannot drop the repeat and the user
-	// may see the message twice. Zero (false) means they are retried only
+	// RetryAmbiguous also retries a channel or DM message, an active c2c or
+	// group message (no msg_id or event_id), or an upload with SrvSendMsg,
+	// after a failure that leaves its delivery unknown (a 5xx answer, a
+	// timeout, a connection lost after sending). The platform drops a
+	// repeat only by (msg_id or event_id, msg_seq), which these sends lack,
+	// so the user may see the message twice. Zero (false) means they are retried only
 	// after failures that prove nothing was delivered (rate limits, token
 	// refusals, a failed dial).
 	RetryAmbiguous bool

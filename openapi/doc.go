@@ -53,9 +53,10 @@
 //   - HTTP 202 or codes 304023/304024: the message is held for audit;
 //     success with [SendResult.PendingAudit] and the audit id.
 //
-// Channel and DM messages carry no msg_seq, so the platform cannot drop a
-// repeat: after a failure that leaves delivery unknown (5xx, timeout) they
-// are not retried unless Config.RetryAmbiguous is set.
+// Channel and DM messages carry no msg_seq, and active messages no msg_id
+// or event_id, so the platform cannot drop a repeat: after a failure that
+// leaves delivery unknown (5xx, timeout) they are not retried unless
+// Config.RetryAmbiguous is set.
 //
 // # Testing
 //

@@ -249,8 +249,8 @@ func (m *Message) validate(k Kind) error {
 	if m.MsgID != "" && m.EventID != "" {
 		return invalid("both msg_id and event_id are set")
 	}
-	if m.MsgSeq < 0 {
-		return invalid("msg_seq %d is negative", m.MsgSeq)
+	if m.MsgSeq < 0 || m.MsgSeq > FreshSeqMax {
+		return invalid("msg_seq %d is not in 0..%d", m.MsgSeq, FreshSeqMax)
 	}
 	if md := m.Markdown; md != nil {
 		if md.Content != "" && md.CustomTemplateID != "" {

@@ -117,6 +117,7 @@ func TestInvalidMessages(t *testing.T) {
 		{"msg_id and event_id", c2c, &openapi.Message{Content: "x", EventID: "e"}},
 		{"other msg_id", c2c, &openapi.Message{Content: "x", MsgID: "other"}},
 		{"negative msg_seq", c2c, &openapi.Message{Content: "x", MsgSeq: -1}},
+		{"msg_seq over int32", c2c, &openapi.Message{Content: "x", MsgSeq: 1 << 31}},
 		{"nil", c2c, nil},
 	}
 	for _, tc := range cases {
