@@ -182,7 +182,12 @@ func (s *Sender) one(ctx context.Context, t openapi.Target, o *Out) error {
 		m.Media = &openapi.MessageMedia{FileInfo: info.FileInfo}
 	}
 	res, err := s.Send(ctx, t, &m)
-	if err == nil && res.PendingAudit {
+	switch {
+	case err != nil:
+	case res.Duplicate:
+		s.log.Info().Str("target", string(t.Kind)+":"+t.ID).Int("msg_seq", res.MsgSeq).Str("trace_id", res.TraceID).
+			Msg("reply already delivered (by an earlier run of the handler); the platform dropped the repeat")
+	case res.PendingAudit:
 		s.log.Info().Str("audit_id", res.AuditID).Str("trace_id", res.TraceID).Msg("reply held for audit by the platform")
 	}
 	return err
