@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -113,4 +114,45 @@ accounts:
 	ran := strings.Count(string(b), fmt.Sprintf("%s %d\n", wire.EventC2CMessageCreate, seq))
 	assert.Equal(t, 2, ran, "the handler ran again after the restart:\n%s", b)
 	assert.Contains(t, p.stderr.String(), "already delivered")
+}
+
+// TestREADMEEchoScript runs the README's echo script as an exec handler
+// with reply: text: the user sees the echo.
+func TestREADMEEchoScript(t *testing.T) {
+	if _, err := exec.LookPath("jq"); err != nil {
+		t.Skip("the README's script uses jq, which is not installed")
+	}
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	_, after, ok := strings.Cut(string(readme), "```sh\n#!/bin/sh\n# echo.sh")
+	require.True(t, ok, "the README has the echo script")
+	body, _, ok := strings.Cut(after, "```")
+	require.True(t, ok)
+	script := "#!/bin/sh\n# echo.sh" + body
+	assert.Equal(t, 5, strings.Count(script, "\n"), "five lines:\n%s", script)
+
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "echo.sh")
+	require.NoError(t, os.WriteFile(path, []byte(script), 0o755))
+	cfg := filepath.Join(dir, "qqgate.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`session_dir: %s
+accounts:
+  - {id: echo-bot, app_id: %q, secret: %s, api_base: %s, token_url: %s,
+     handler: {type: exec, command: [%q], reply: text}}
+`, filepath.Join(dir, "sessions"), gatewaytest.DefaultAppID, gatewaytest.DefaultSecret, srv.URL(), srv.TokenURL(), path))
+	p := startConfig(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), procWait)
+	defer cancel()
+	sess, err := srv.WaitSession(ctx)
+	require.NoError(t, err)
+	_, err = sess.EmitMessage(wire.EventC2CMessageCreate)
+	require.NoError(t, err)
+	sent, err := srv.WaitSent(ctx, 1)
+	require.NoError(t, err, "stderr:\n%s", p.stderr.String())
+	got := srv.Delivered(sent[0].Target)
+	require.Len(t, got, 1, "stderr:\n%s", p.stderr.String())
+	assert.Regexp(t, `^echo: hello \d+$`, got[0].Content)
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.wait())
 }
