@@ -3,6 +3,12 @@
 // own token cache, connection, record, lock and backoff), hot-reloads the
 // configuration file, and exposes the accounts' state for health and
 // metrics.
+//
+// Each account also has an OpenAPI client on the same token source as its
+// gateway connection (one token cycle per account). Handlers with `reply:`
+// on send their output back where each event came from through it, before
+// the event is committed (package reply), and the ops server's local send
+// API lets other programs send as the account (package sendapi).
 package runner
 
 import (
