@@ -146,6 +146,8 @@ type Server struct {
 	received     []Received
 	unique       uint64
 	clientCloses []ClientClose // guarded by mu
+
+	api apiState // the send API (openapi.go)
 }
 
 // NewServer starts a server listening on Options.Addr (127.0.0.1:0 by
@@ -200,6 +202,7 @@ func NewServer(opts Options) *Server {
 	mux.HandleFunc("/gateway/bot", s.serveGateway(true))
 	mux.HandleFunc("/websocket", s.serveWebSocket)
 	mux.HandleFunc("/websocket/", s.serveWebSocket)
+	s.serveOpenAPI(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		s.writeAPIError(w, http.StatusNotFound, 404, "not found")
 	})

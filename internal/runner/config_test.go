@@ -173,17 +173,19 @@ func exampleConfig(t testing.TB) ([]byte, Env) {
 	dir := t.TempDir()
 	text := string(data)
 	for _, line := range strings.Split(text, "\n") {
-		_, path, ok := strings.Cut(line, "secret_file:")
-		if !ok {
-			continue
+		for _, key := range []string{"secret_file:", "token_file:"} {
+			_, path, ok := strings.Cut(line, key)
+			if !ok {
+				continue
+			}
+			path = strings.TrimSpace(strings.SplitN(path, "#", 2)[0])
+			if path == "" || !strings.HasPrefix(path, "/") {
+				continue
+			}
+			local := filepath.Join(dir, filepath.Base(path))
+			require.NoError(t, os.WriteFile(local, []byte("file-secret\n"), 0o600))
+			text = strings.Replace(text, key+" "+path, key+" "+local, 1)
 		}
-		path = strings.TrimSpace(strings.SplitN(path, "#", 2)[0])
-		if path == "" || !strings.HasPrefix(path, "/") {
-			continue
-		}
-		local := filepath.Join(dir, filepath.Base(path))
-		require.NoError(t, os.WriteFile(local, []byte("file-secret\n"), 0o600))
-		text = strings.Replace(text, "secret_file: "+path, "secret_file: "+local, 1)
 	}
 	env := map[string]string{}
 	for _, line := range strings.Split(text, "\n") {
@@ -210,6 +212,7 @@ func TestParseConfigExample(t *testing.T) {
 	assert.True(t, ids["shop-bot"] && ids["support-bot"], "the issue's two accounts: %v", ids)
 	assert.NotEmpty(t, cfg.Listen)
 	assert.NotEmpty(t, cfg.SessionDir)
+	assert.NotEmpty(t, cfg.SendAPI.Token)
 }
 
 // badCase is an input ParseConfig must refuse with a *ConfigError at line
