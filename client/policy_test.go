@@ -6,7 +6,6 @@ package client_test
 // client's status and on the session record.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,27 +21,10 @@ import (
 	"github.com/qqgate/qqgate/client"
 	"github.com/qqgate/qqgate/gatewaytest"
 	"github.com/qqgate/qqgate/intents"
+	"github.com/qqgate/qqgate/internal/testutil"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
-
-// logBuffer collects log lines from several goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // clearCountingStore is a MemoryStore that counts Clear calls, so a test
 // can tell that the session was cleared even when a later READY rewrote
@@ -76,7 +58,7 @@ func (s *clearCountingStore) load(t *testing.T) (sessionstore.Record, error) {
 func policyHarness(t *testing.T, opts gatewaytest.Options, mutate func(*client.Config)) (*harness, *gatewaytest.Server, *clearCountingStore) {
 	t.Helper()
 	// Logs of both sides, shown only when the test fails.
-	logs := &logBuffer{}
+	logs := &testutil.SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("logs:\n%s", logs.String())

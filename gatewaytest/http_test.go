@@ -5,13 +5,13 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/qqgate/qqgate/internal/testutil"
 	"github.com/qqgate/qqgate/wire"
 )
 
@@ -159,32 +159,12 @@ func TestGatewayEndpoints(t *testing.T) {
 	assert.Equal(t, 14, srv.GatewayFetches())
 }
 
-// testClock is a clock a test moves by hand.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock() *testClock { return &testClock{now: time.Unix(1_800_000_000, 0)} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // The token endpoint behaves like the real one: the same token until the
 // last 60 s of its life, then a new one, the old one still valid until it
 // expires (those 60 s at most), then refused.
 func TestTokenRenewalEdge(t *testing.T) {
 	t.Parallel()
-	clock := newTestClock()
+	clock := testutil.NewClock()
 	t0 := clock.Now()
 	srv := NewTestServer(t, Options{Now: clock.Now})
 	fetch := func() (string, string) {
@@ -232,7 +212,7 @@ func TestTokenRenewalEdge(t *testing.T) {
 // With TokenExpiresInFull, a token handed out again states the full TTL.
 func TestTokenExpiresInFull(t *testing.T) {
 	t.Parallel()
-	clock := newTestClock()
+	clock := testutil.NewClock()
 	srv := NewTestServer(t, Options{Now: clock.Now, TokenExpiresInFull: true})
 	_, m := postToken(t, srv, "application/json", tokenBody(DefaultAppID, DefaultSecret))
 	clock.Set(clock.Now().Add(time.Hour))

@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/qqgate/qqgate/internal/testutil"
 )
 
 // runOnTerminal runs the command with its stdout on a pseudo-terminal (so
@@ -34,7 +36,7 @@ func runOnTerminal(t *testing.T, cmd *exec.Cmd) (stdout []byte, stderr string, e
 	if err != nil {
 		t.Skipf("no pseudo-terminal: %v", err)
 	}
-	var errb syncBuffer
+	var errb testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = pts, &errb
 	err = cmd.Start()
 	pts.Close() // the child holds its own copy
