@@ -240,7 +240,7 @@ func TestPolicyReconnectOp(t *testing.T) {
 	sess := h.session()
 	h.handledUpTo(emit(t, sess, 2))
 
-	sess.Reconnect(true)
+	sess.Reconnect(gatewaytest.Close{Code: wire.CloseSessionTimedOut, Reason: "Session timed out"})
 	h.eventually(func() bool { return len(h.recordedWaits()) == 1 }, "the client about to reconnect")
 	last := emit(t, sess, 1) // replayed on RESUME
 	release()
@@ -333,7 +333,7 @@ func TestPolicyCloseResumeWithBackoff(t *testing.T) {
 			sess := h.session()
 			h.handledUpTo(emit(t, sess, 1))
 
-			sess.CloseWith(int(code), "bye")
+			sess.CloseWith(code, "bye")
 			h.eventually(func() bool { return h.rec.has(wire.EventResumed) }, "RESUMED handled")
 
 			rs := srv.Resumes()
@@ -363,7 +363,7 @@ func TestPolicySessionTimedOutResumesAtOnce(t *testing.T) {
 	sess := h.session()
 	h.handledUpTo(emit(t, sess, 2))
 
-	sess.CloseWith(int(wire.CloseSessionTimedOut), "Session timed out")
+	sess.CloseWith(wire.CloseSessionTimedOut, "Session timed out")
 	h.eventually(func() bool { return h.rec.has(wire.EventResumed) }, "RESUMED handled")
 
 	rs := srv.Resumes()
@@ -386,7 +386,7 @@ func TestPolicyRateLimitedWaitsAMinute(t *testing.T) {
 	sess := h.session()
 	h.handledUpTo(emit(t, sess, 1))
 
-	sess.CloseWith(int(wire.CloseRateLimited), "rate limited")
+	sess.CloseWith(wire.CloseRateLimited, "rate limited")
 	h.eventually(func() bool { return h.rec.has(wire.EventResumed) }, "RESUMED handled")
 
 	rs := srv.Resumes()
@@ -410,7 +410,7 @@ func TestPolicyAuthFailedRefetchesAndResumes(t *testing.T) {
 	h.handledUpTo(emit(t, sess, 1))
 	require.Equal(t, 1, srv.TokenFetches())
 
-	sess.CloseWith(int(wire.CloseAuthenticationFailed), "authentication failed")
+	sess.CloseWith(wire.CloseAuthenticationFailed, "authentication failed")
 	h.eventually(func() bool { return h.rec.has(wire.EventResumed) }, "RESUMED handled")
 
 	rs := srv.Resumes()
@@ -438,9 +438,9 @@ func TestPolicyAuthFailedThreeTimesIsFatal(t *testing.T) {
 	before, err := st.load(t)
 	require.NoError(t, err)
 
-	srv.CloseNextAfterHello(int(wire.CloseAuthenticationFailed), "authentication failed")
-	srv.CloseNextAfterHello(int(wire.CloseAuthenticationFailed), "authentication failed")
-	sess.CloseWith(int(wire.CloseAuthenticationFailed), "authentication failed")
+	srv.CloseNextAfterHello(wire.CloseAuthenticationFailed, "authentication failed")
+	srv.CloseNextAfterHello(wire.CloseAuthenticationFailed, "authentication failed")
+	sess.CloseWith(wire.CloseAuthenticationFailed, "authentication failed")
 
 	err = h.runErr()
 	require.Error(t, err)
@@ -482,7 +482,7 @@ func TestPolicyCloseClearsAndIdentifies(t *testing.T) {
 			sess := h.session()
 			h.handledUpTo(emit(t, sess, 1))
 
-			sess.CloseWith(int(code), "server says so")
+			sess.CloseWith(code, "server says so")
 			sess2 := h.session()
 			h.eventually(func() bool { return h.rec.count(wire.EventReady) == 2 }, "second READY handled")
 
@@ -654,7 +654,7 @@ func TestPolicyFatalCloses(t *testing.T) {
 			before, err := st.load(t)
 			require.NoError(t, err)
 
-			sess.CloseWith(int(code), "fatal reason")
+			sess.CloseWith(code, "fatal reason")
 			err = h.runErr()
 			require.Error(t, err)
 			var ce *client.CloseError
@@ -686,7 +686,7 @@ func TestPolicyFatalCloses(t *testing.T) {
 func TestPolicyFatalCloseAtConnect(t *testing.T) {
 	t.Parallel()
 	h, srv, _ := policyHarness(t, gatewaytest.Options{}, nil)
-	srv.CloseNextAfterHello(int(wire.CloseBotBanned), "banned")
+	srv.CloseNextAfterHello(wire.CloseBotBanned, "banned")
 	h.start()
 	err := h.runErr()
 	assert.Equal(t, wire.CloseBotBanned, client.CloseCode(err))
@@ -705,7 +705,7 @@ func TestPolicyOtherCloseIdentifies(t *testing.T) {
 			sess := h.session()
 			h.handledUpTo(emit(t, sess, 1))
 
-			sess.CloseWith(code, "something else")
+			sess.CloseWith(wire.CloseCode(code), "something else")
 			sess2 := h.session()
 			h.eventually(func() bool { return h.rec.count(wire.EventReady) == 2 }, "second READY handled")
 
@@ -730,9 +730,9 @@ func TestPolicyTwoFailedResumesIdentify(t *testing.T) {
 		script func(*gatewaytest.Server)
 	}{
 		{"DropBeforeResumed", func(s *gatewaytest.Server) { s.RejectResumes(2, gatewaytest.ResumeDropBeforeResumed) }},
-		{"Close1001", func(s *gatewaytest.Server) { s.RejectResumesWithCode(2, int(wire.CloseGoingAway), "going away") }},
+		{"Close1001", func(s *gatewaytest.Server) { s.RejectResumes(2, gatewaytest.Close{Code: wire.CloseGoingAway, Reason: "going away"}) }},
 		{"Close4009", func(s *gatewaytest.Server) {
-			s.RejectResumesWithCode(2, int(wire.CloseSessionTimedOut), "Session timed out")
+			s.RejectResumes(2, gatewaytest.Close{Code: wire.CloseSessionTimedOut, Reason: "Session timed out"})
 		}},
 	}
 	for _, tc := range cases {

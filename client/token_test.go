@@ -154,7 +154,7 @@ func TestTokenRenewalFailureKeepsAValidToken(t *testing.T) {
 	require.NoError(t, err)
 	expiry := t0.Add(gatewaytest.DefaultTokenTTL)
 
-	srv.FailNextTokensStatus(2, http.StatusBadGateway, 0, "bad gateway")
+	srv.FailNextTokens(2, gatewaytest.Failure{Status: http.StatusBadGateway, Message: "bad gateway"})
 	clock.Set(expiry.Add(-15 * time.Second))
 	tok, err := ts.Token(ctx)
 	require.NoError(t, err)
@@ -171,7 +171,7 @@ func TestTokenRenewalFailureKeepsAValidToken(t *testing.T) {
 
 func TestTokenErrorsNameCodeNotSecret(t *testing.T) {
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
-	srv.FailNextTokens(1, gatewaytest.CodeTooManyRequests, "Too many requests")
+	srv.FailNextTokens(1, gatewaytest.Failure{Code: gatewaytest.CodeTooManyRequests, Message: "Too many requests"})
 	ts := client.NewAppTokenSource(gatewaytest.DefaultAppID, "s3cr3t-value", srv.TokenURL(), nil)
 	_, err := ts.Token(context.Background())
 	require.Error(t, err)
@@ -185,7 +185,7 @@ func TestTokenErrorsNameCodeNotSecret(t *testing.T) {
 
 func TestRateLimitedTokenWaitsAMinute(t *testing.T) {
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
-	srv.FailNextTokens(1, gatewaytest.CodeTooManyRequests, "Too many requests")
+	srv.FailNextTokens(1, gatewaytest.Failure{Code: gatewaytest.CodeTooManyRequests, Message: "Too many requests"})
 	h := newHarness(t, srv, nil).start()
 	h.session()
 	waits := h.recordedWaits()

@@ -61,8 +61,8 @@ func TestTokenEndpoint(t *testing.T) {
 func TestTokenScriptedFailures(t *testing.T) {
 	t.Parallel()
 	srv := NewTestServer(t, Options{})
-	srv.FailNextTokens(2, CodeTooManyRequests, "Too many requests")
-	srv.FailNextTokensStatus(1, http.StatusBadGateway, 502, "bad gateway")
+	srv.FailNextTokens(2, Failure{Code: CodeTooManyRequests, Message: "Too many requests"})
+	srv.FailNextTokens(1, Failure{Status: http.StatusBadGateway, Code: 502, Message: "bad gateway"})
 	for range 2 {
 		status, m := postToken(t, srv, "application/json", tokenBody(DefaultAppID, DefaultSecret))
 		assert.Equal(t, http.StatusOK, status)
@@ -147,7 +147,7 @@ func TestGatewayEndpoints(t *testing.T) {
 	_, m = getGateway(t, srv, "/gateway/bot", wire.TokenPrefix+tok)
 	assert.Equal(t, 0.0, m["session_start_limit"].(map[string]any)["remaining"])
 
-	srv.FailNextGateways(1, http.StatusTooManyRequests, CodeTooManyRequests, "Too many requests")
+	srv.FailNextGateways(1, Failure{Status: http.StatusTooManyRequests, Code: CodeTooManyRequests, Message: "Too many requests"})
 	status, m := getGateway(t, srv, "/gateway", wire.TokenPrefix+tok)
 	assert.Equal(t, http.StatusTooManyRequests, status)
 	assert.Equal(t, "Too many requests", m["message"])
@@ -240,7 +240,7 @@ func TestErrorBodiesCarryTraceID(t *testing.T) {
 	assert.Len(t, srv.LastTraceID(), 32)
 	assert.Equal(t, srv.LastTraceID(), resp.Header.Get("X-Tps-trace-ID"))
 
-	srv.FailNextTokensBody(1, http.StatusNotFound, "text/html", "<html>404</html>")
+	srv.FailNextTokens(1, Failure{Status: http.StatusNotFound, ContentType: "text/html", Body: "<html>404</html>"})
 	req, err = http.NewRequestWithContext(testCtx(t), http.MethodPost, srv.TokenURL(), strings.NewReader("{}"))
 	require.NoError(t, err)
 	resp2, err := httpClient.Do(req)

@@ -26,7 +26,7 @@ func (s *Server) handleMessage(c *conn, data []byte) {
 	}
 	if err != nil {
 		s.log.Debug().Int("conn", c.id).Err(err).Msg("undecodable frame")
-		s.closeLocked(c, int(wire.CloseDecodeError), "decode error")
+		s.closeLocked(c, wire.CloseDecodeError, "decode error")
 		return
 	}
 	s.log.Debug().Int("conn", c.id).Stringer("op", f.Op).Msg("frame received")
@@ -43,24 +43,24 @@ func (s *Server) handleMessage(c *conn, data []byte) {
 	case wire.OpResume:
 		s.resumeLocked(c, f)
 	default:
-		s.closeLocked(c, int(wire.CloseInvalidOpcode), "invalid opcode")
+		s.closeLocked(c, wire.CloseInvalidOpcode, "invalid opcode")
 	}
 }
 
 func (s *Server) identifyLocked(c *conn, f wire.Frame) {
 	var id wire.Identify
 	if err := json.Unmarshal(f.D, &id); err != nil {
-		s.closeLocked(c, int(wire.CloseDecodeError), "decode error")
+		s.closeLocked(c, wire.CloseDecodeError, "decode error")
 		return
 	}
 	value, ok := strings.CutPrefix(id.Token, wire.TokenPrefix)
 	appID, valid := s.tokenAppLocked(value)
 	if !ok || !valid {
-		s.closeLocked(c, int(wire.CloseAuthenticationFailed), "authentication failed")
+		s.closeLocked(c, wire.CloseAuthenticationFailed, "authentication failed")
 		return
 	}
 	if c.session != nil {
-		s.closeLocked(c, int(wire.CloseAlreadyAuthenticated), "already authenticated")
+		s.closeLocked(c, wire.CloseAlreadyAuthenticated, "already authenticated")
 		return
 	}
 	if s.startLimit.Remaining > 0 {
@@ -77,7 +77,7 @@ func (s *Server) identifyLocked(c *conn, f wire.Frame) {
 		return
 	}
 	if n := id.Shard[1]; id.Shard[0] < 0 || n < 0 || (n > 0 && id.Shard[0] >= n) {
-		s.closeLocked(c, int(wire.CloseInvalidShard), "invalid shard")
+		s.closeLocked(c, wire.CloseInvalidShard, "invalid shard")
 		return
 	}
 	sess := &Session{
@@ -110,16 +110,16 @@ func botUser(appID string) wire.User {
 func (s *Server) resumeLocked(c *conn, f wire.Frame) {
 	var rs wire.Resume
 	if err := json.Unmarshal(f.D, &rs); err != nil {
-		s.closeLocked(c, int(wire.CloseDecodeError), "decode error")
+		s.closeLocked(c, wire.CloseDecodeError, "decode error")
 		return
 	}
 	appID, valid := s.tokenAppLocked(strings.TrimPrefix(rs.Token, wire.TokenPrefix))
 	if !valid {
-		s.closeLocked(c, int(wire.CloseAuthenticationFailed), "authentication failed")
+		s.closeLocked(c, wire.CloseAuthenticationFailed, "authentication failed")
 		return
 	}
 	if c.session != nil {
-		s.closeLocked(c, int(wire.CloseAlreadyAuthenticated), "already authenticated")
+		s.closeLocked(c, wire.CloseAlreadyAuthenticated, "already authenticated")
 		return
 	}
 	act := resumeAction{mode: -1}
@@ -141,7 +141,7 @@ func (s *Server) resumeLocked(c *conn, f wire.Frame) {
 		return
 	}
 	if rs.Seq > sess.seq {
-		s.closeLocked(c, int(wire.CloseInvalidSeq), "invalid seq")
+		s.closeLocked(c, wire.CloseInvalidSeq, "invalid seq")
 		return
 	}
 	s.attachLocked(c, sess)
@@ -151,13 +151,13 @@ func (s *Server) resumeLocked(c *conn, f wire.Frame) {
 		}
 	}
 	if act.mode == ResumeDropBeforeResumed {
-		s.closeLocked(c, int(wire.CloseAbnormal), "")
+		s.closeLocked(c, wire.CloseAbnormal, "")
 		return
 	}
 	sess.resumes++
 	s.log.Info().Int("conn", c.id).Str("session", sess.id).Uint64("from", rs.Seq).Msg("session resumed")
 	s.emitLocked(sess, wire.EventResumed, "", json.RawMessage(`""`), true)
 	if act.mode == ResumeAcceptThenClose {
-		s.closeLocked(c, int(wire.CloseSessionTimedOut), "Session timed out")
+		s.closeLocked(c, wire.CloseSessionTimedOut, "Session timed out")
 	}
 }

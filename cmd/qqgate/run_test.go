@@ -107,7 +107,7 @@ func TestRunFatalCloseExitsWithOneClearLine(t *testing.T) {
 	for _, code := range []int{4914, 4915} {
 		t.Run(wire.CloseCode(code).String(), func(t *testing.T) {
 			srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
-			srv.CloseNextAfterHello(code, "go away")
+			srv.CloseNextAfterHello(wire.CloseCode(code), "go away")
 			p := startRun(t, srv, t.TempDir(), gatewaytest.DefaultSecret, "--log-level", "error")
 			err := p.Wait()
 			assert.Equal(t, 1, testutil.ExitCode(err), "stderr:\n%s", p.Stderr.String())
@@ -157,7 +157,7 @@ func TestRunAuthFailedThreeTimesStops(t *testing.T) {
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{SessionStartLimit: wire.SessionStartLimit{
 		Total: 1000, Remaining: 1000, ResetAfter: 86_400_000, MaxConcurrency: 100}})
 	for i := 0; i < 3; i++ {
-		srv.CloseNextAfterHello(int(wire.CloseAuthenticationFailed), "authentication failed")
+		srv.CloseNextAfterHello(wire.CloseAuthenticationFailed, "authentication failed")
 	}
 	p := startRun(t, srv, t.TempDir(), gatewaytest.DefaultSecret, "--log-level", "error")
 	err := p.Wait()
