@@ -32,9 +32,15 @@ func TestTransientTokenAnswersAreRetried(t *testing.T) {
 		"HTTP 404 HTML": func(s *gatewaytest.Server) {
 			s.FailNextTokens(1, gatewaytest.Failure{Status: http.StatusNotFound, ContentType: "text/html", Body: "<html>not found</html>"})
 		},
-		"unknown code":   func(s *gatewaytest.Server) { s.FailNextTokens(1, gatewaytest.Failure{Code: 11298, Message: "system busy, retry later"}) },
-		"HTTP 502":       func(s *gatewaytest.Server) { s.FailNextTokens(1, gatewaytest.Failure{Status: http.StatusBadGateway, Code: 502, Message: "bad gateway"}) },
-		"HTTP 503 plain": func(s *gatewaytest.Server) { s.FailNextTokens(1, gatewaytest.Failure{Status: http.StatusServiceUnavailable, ContentType: "text/plain"}) },
+		"unknown code": func(s *gatewaytest.Server) {
+			s.FailNextTokens(1, gatewaytest.Failure{Code: 11298, Message: "system busy, retry later"})
+		},
+		"HTTP 502": func(s *gatewaytest.Server) {
+			s.FailNextTokens(1, gatewaytest.Failure{Status: http.StatusBadGateway, Code: 502, Message: "bad gateway"})
+		},
+		"HTTP 503 plain": func(s *gatewaytest.Server) {
+			s.FailNextTokens(1, gatewaytest.Failure{Status: http.StatusServiceUnavailable, ContentType: "text/plain"})
+		},
 	}
 	for name, fail := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -55,10 +61,18 @@ func TestTransientTokenAnswersAreRetried(t *testing.T) {
 func TestRefusedCredentialsAreFatal(t *testing.T) {
 	t.Parallel()
 	cases := map[string]func(*gatewaytest.Server){
-		"HTTP 401":    func(s *gatewaytest.Server) { s.FailNextTokens(1, gatewaytest.Failure{Status: http.StatusUnauthorized, Message: "unauthorized"}) },
-		"code 100007": func(s *gatewaytest.Server) { s.FailNextTokens(1, gatewaytest.Failure{Code: 100007, Message: "appid invalid"}) },
-		"code 100016": func(s *gatewaytest.Server) { s.FailNextTokens(1, gatewaytest.Failure{Code: 100016, Message: "invalid appid or secret"}) },
-		"code 10004":  func(s *gatewaytest.Server) { s.FailNextTokens(1, gatewaytest.Failure{Code: 10004, Message: "bot not exist"}) },
+		"HTTP 401": func(s *gatewaytest.Server) {
+			s.FailNextTokens(1, gatewaytest.Failure{Status: http.StatusUnauthorized, Message: "unauthorized"})
+		},
+		"code 100007": func(s *gatewaytest.Server) {
+			s.FailNextTokens(1, gatewaytest.Failure{Code: 100007, Message: "appid invalid"})
+		},
+		"code 100016": func(s *gatewaytest.Server) {
+			s.FailNextTokens(1, gatewaytest.Failure{Code: 100016, Message: "invalid appid or secret"})
+		},
+		"code 10004": func(s *gatewaytest.Server) {
+			s.FailNextTokens(1, gatewaytest.Failure{Code: 10004, Message: "bot not exist"})
+		},
 		"err_code only": func(s *gatewaytest.Server) {
 			s.FailNextTokens(1, gatewaytest.Failure{Status: http.StatusOK, ContentType: "application/json", Body: `{"message":"invalid appid or secret","err_code":100016}`})
 		},

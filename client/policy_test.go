@@ -730,7 +730,9 @@ func TestPolicyTwoFailedResumesIdentify(t *testing.T) {
 		script func(*gatewaytest.Server)
 	}{
 		{"DropBeforeResumed", func(s *gatewaytest.Server) { s.RejectResumes(2, gatewaytest.ResumeDropBeforeResumed) }},
-		{"Close1001", func(s *gatewaytest.Server) { s.RejectResumes(2, gatewaytest.Close{Code: wire.CloseGoingAway, Reason: "going away"}) }},
+		{"Close1001", func(s *gatewaytest.Server) {
+			s.RejectResumes(2, gatewaytest.Close{Code: wire.CloseGoingAway, Reason: "going away"})
+		}},
 		{"Close4009", func(s *gatewaytest.Server) {
 			s.RejectResumes(2, gatewaytest.Close{Code: wire.CloseSessionTimedOut, Reason: "Session timed out"})
 		}},
