@@ -47,6 +47,7 @@ func TestFormatVersion(t *testing.T) {
 // current tree (a fresh repository: Go stamps no revision in a git
 // worktree) and checks that `qqgate version` names its commit.
 func TestVersionFromGitCheckout(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
