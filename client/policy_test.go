@@ -1,7 +1,7 @@
 package client_test
 
-// One test per row of the A3 table (../shared/protocol.md), against the fake
-// gateway over loopback. Each asserts on what the gateway received
+// One test per row of the table "What qqgate does on each signal" in
+// docs/policy.md, against the fake gateway over loopback. Each asserts on what the gateway received
 // (IDENTIFY or RESUME, session id, seq), on what the handler saw, on the
 // client's status and on the session record.
 
@@ -148,7 +148,7 @@ func assertIncreasing(t *testing.T, seqs []uint64) {
 	}
 }
 
-// A3 row: dispatch READY — store session id and intent level; write at once.
+// Dispatch READY — store session id and intent level; write at once.
 func TestPolicyReadyStoresSession(t *testing.T) {
 	t.Parallel()
 	levels := intents.DefaultLevels()
@@ -189,7 +189,7 @@ func TestPolicyReadyStoresSession(t *testing.T) {
 	assert.Equal(t, []uint64{1}, h.rec.seqs())
 }
 
-// A3 row: dispatch RESUMED after replayed events — write at once, count a
+// Dispatch RESUMED after replayed events — write at once, count a
 // successful resume.
 func TestPolicyResumedAfterReplay(t *testing.T) {
 	t.Parallel()
@@ -230,7 +230,7 @@ func TestPolicyResumedAfterReplay(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
-// A3 row: op 7 RECONNECT — reconnect at once, RESUME; the 4009 close that
+// Op 7 RECONNECT — reconnect at once, RESUME; the 4009 close that
 // follows must not clear the session.
 func TestPolicyReconnectOp(t *testing.T) {
 	t.Parallel()
@@ -264,7 +264,7 @@ func TestPolicyReconnectOp(t *testing.T) {
 	assert.Equal(t, sess.ID(), r.SessionID)
 }
 
-// A3 row: op 9 d:true — reconnect, RESUME.
+// Op 9 d:true — reconnect, RESUME.
 func TestPolicyInvalidSessionResumable(t *testing.T) {
 	t.Parallel()
 	h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
@@ -288,7 +288,7 @@ func TestPolicyInvalidSessionResumable(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
-// A3 row: op 9 d:false — clear the session, refetch the token, wait about
+// Op 9 d:false — clear the session, refetch the token, wait about
 // 3 s, IDENTIFY.
 func TestPolicyInvalidSessionNotResumable(t *testing.T) {
 	t.Parallel()
@@ -322,7 +322,7 @@ func TestPolicyInvalidSessionNotResumable(t *testing.T) {
 	}, "the new session stored")
 }
 
-// A3 row: close 1000, 1001, 1005, 1006 — backoff, RESUME.
+// Close 1000, 1001, 1005, 1006 — backoff, RESUME.
 func TestPolicyCloseResumeWithBackoff(t *testing.T) {
 	t.Parallel()
 	for _, code := range []wire.CloseCode{wire.CloseNormal, wire.CloseGoingAway, wire.CloseNoStatus, wire.CloseAbnormal} {
@@ -355,7 +355,7 @@ func TestPolicyCloseResumeWithBackoff(t *testing.T) {
 	}
 }
 
-// A3 row: close 4009 — RESUME at once.
+// Close 4009 — RESUME at once.
 func TestPolicySessionTimedOutResumesAtOnce(t *testing.T) {
 	t.Parallel()
 	h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
@@ -378,7 +378,7 @@ func TestPolicySessionTimedOutResumesAtOnce(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
-// A3 row: close 4008 — wait at least 60 s, RESUME.
+// Close 4008 — wait at least 60 s, RESUME.
 func TestPolicyRateLimitedWaitsAMinute(t *testing.T) {
 	t.Parallel()
 	h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
@@ -401,7 +401,7 @@ func TestPolicyRateLimitedWaitsAMinute(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
-// A3 row: close 4004 — refetch the token, backoff, RESUME.
+// Close 4004 — refetch the token, backoff, RESUME.
 func TestPolicyAuthFailedRefetchesAndResumes(t *testing.T) {
 	t.Parallel()
 	h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
@@ -426,7 +426,7 @@ func TestPolicyAuthFailedRefetchesAndResumes(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
-// A3 row: close 4004 three times in a row — fatal, record kept.
+// Close 4004 three times in a row — fatal, record kept.
 func TestPolicyAuthFailedThreeTimesIsFatal(t *testing.T) {
 	t.Parallel()
 	h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
@@ -466,7 +466,7 @@ func TestPolicyAuthFailedThreeTimesIsFatal(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
-// A3 row: close 4006, 4007, 4003, 4005, 4000, 4900–4913 — clear the
+// Close 4006, 4007, 4003, 4005, 4000, 4900–4913 — clear the
 // session, refetch the token, backoff, IDENTIFY.
 func TestPolicyCloseClearsAndIdentifies(t *testing.T) {
 	t.Parallel()
@@ -506,7 +506,7 @@ func TestPolicyCloseClearsAndIdentifies(t *testing.T) {
 	}
 }
 
-// A3 row: close 4013, 4014 — step the intent level down, IDENTIFY.
+// Close 4013, 4014 — step the intent level down, IDENTIFY.
 func TestPolicyIntentsCloseStepsDown(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []gatewaytest.RejectMode{gatewaytest.RejectClose4013, gatewaytest.RejectClose4014} {
@@ -540,7 +540,7 @@ func TestPolicyIntentsCloseStepsDown(t *testing.T) {
 	}
 }
 
-// A3 row: close 4013/4014 at the last intent level — fatal.
+// Close 4013/4014 at the last intent level — fatal.
 func TestPolicyIntentsCloseAtLastLevelIsFatal(t *testing.T) {
 	t.Parallel()
 	levels := intents.DefaultLevels()
@@ -564,7 +564,7 @@ func TestPolicyIntentsCloseAtLastLevelIsFatal(t *testing.T) {
 	assert.Empty(t, h.rec.all())
 }
 
-// A3 row: op 9 d:false before READY with intent levels configured (the
+// Op 9 d:false before READY with intent levels configured (the
 // gateway's intent rejection, op 9 false then close 4903) — one step down
 // per rejection, not two.
 func TestPolicyIntentRejectionOp9StepsDownOnce(t *testing.T) {
@@ -638,7 +638,7 @@ func TestPolicyIntentRejectionOp9StepsDownOnce(t *testing.T) {
 	})
 }
 
-// A3 row: close 4001, 4002, 4010, 4011, 4012, 4914, 4915 — fatal: Run
+// Close 4001, 4002, 4010, 4011, 4012, 4914, 4915 — fatal: Run
 // returns a *CloseError, nothing reconnects, the record is kept.
 func TestPolicyFatalCloses(t *testing.T) {
 	t.Parallel()
@@ -682,7 +682,7 @@ func TestPolicyFatalCloses(t *testing.T) {
 	}
 }
 
-// A3 row: close 4914/4915 right after HELLO, before READY — fatal too.
+// Close 4914/4915 right after HELLO, before READY — fatal too.
 func TestPolicyFatalCloseAtConnect(t *testing.T) {
 	t.Parallel()
 	h, srv, _ := policyHarness(t, gatewaytest.Options{}, nil)
@@ -694,7 +694,7 @@ func TestPolicyFatalCloseAtConnect(t *testing.T) {
 	assert.Empty(t, h.rec.all())
 }
 
-// A3 row: any other close code — backoff, IDENTIFY.
+// Any other close code — backoff, IDENTIFY.
 func TestPolicyOtherCloseIdentifies(t *testing.T) {
 	t.Parallel()
 	for _, code := range []int{4100, 3000} {
@@ -722,7 +722,7 @@ func TestPolicyOtherCloseIdentifies(t *testing.T) {
 	}
 }
 
-// A3 row: 2 resumes in a row that fail — IDENTIFY.
+// 2 resumes in a row that fail — IDENTIFY.
 func TestPolicyTwoFailedResumesIdentify(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -795,7 +795,7 @@ func TestPolicyTwoFailedResumesIdentify(t *testing.T) {
 	}
 }
 
-// A3 rows 4902 / op 9 false on a RESUME: the resume fails in a way that
+// Close 4902, or op 9 false, on a RESUME: the resume fails in a way that
 // already clears the session, so the client identifies after one failure.
 func TestPolicyResumeRejectedIdentifiesAtOnce(t *testing.T) {
 	t.Parallel()

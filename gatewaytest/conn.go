@@ -162,7 +162,8 @@ func (s *Server) writeLoop(c *conn) {
 }
 
 // canSend reports whether code may be sent in a close frame (RFC 6455
-// §7.4); any other code means dropping the TCP connection.
+// forbids 1004, 1005, 1006 and 1015 on the wire, and leaves 1015-2999
+// unassigned); any other code means dropping the TCP connection.
 func canSend(code wire.CloseCode) bool {
 	switch code {
 	case 1004, 1005, 1006, 1015:
