@@ -246,24 +246,15 @@ func (s *Server) closeThenLocked(c *conn, then []Close) {
 // the connection and then waits cannot miss a fast client. It returns
 // ctx.Err() when ctx ends first, and ErrClosed when the server is closed.
 func (s *Session) WaitResumed(ctx context.Context) error {
-	for {
+	return s.srv.Wait(ctx, func() bool {
 		s.srv.mu.Lock()
+		defer s.srv.mu.Unlock()
 		if s.resumeCursor < s.resumes {
 			s.resumeCursor++
-			s.srv.mu.Unlock()
-			return nil
+			return true
 		}
-		ch, closed := s.srv.changed, s.srv.closed
-		s.srv.mu.Unlock()
-		if closed {
-			return ErrClosed
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+		return false
+	})
 }
 
 // WaitSession returns the sessions in the order they reached READY: each
@@ -275,25 +266,21 @@ func (s *Session) WaitResumed(ctx context.Context) error {
 // WaitSession blocks until ctx ends (or some later IDENTIFY). Wait for the
 // resume with [Session.WaitResumed].
 func (s *Server) WaitSession(ctx context.Context) (*Session, error) {
-	for {
+	var sess *Session
+	err := s.Wait(ctx, func() bool {
 		s.mu.Lock()
+		defer s.mu.Unlock()
 		if s.readyCursor < len(s.order) {
-			sess := s.order[s.readyCursor]
+			sess = s.order[s.readyCursor]
 			s.readyCursor++
-			s.mu.Unlock()
-			return sess, nil
+			return true
 		}
-		ch, closed := s.changed, s.closed
-		s.mu.Unlock()
-		if closed {
-			return nil, ErrClosed
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		return false
+	})
+	if err != nil {
+		return nil, err
 	}
+	return sess, nil
 }
 
 // Session returns the latest session of appID, or nil.
