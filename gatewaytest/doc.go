@@ -121,9 +121,10 @@
 //
 // The methods of [Session] (Drop, Reconnect, InvalidSession, CloseWith,
 // Expire, EmitDuplicate) and of [Server] (WithholdACKs, RejectResumes,
-// RejectIdentifies, CloseNextAfterHello, FailNextTokens, FailNextTokensBody,
-// RevokeTokens, …)
-// script the server's behaviour. Every fault that ends a connection detaches
+// RejectIdentifies, CloseNextAfterHello, FailNextTokens, FailNextGateways,
+// RevokeTokens, …) script the server's behaviour. Close codes are
+// [wire.CloseCode]s; a [Close] is a code with its reason, a [Failure] an
+// HTTP error answer. Every fault that ends a connection detaches
 // the session from it at once: events emitted after the call returns are
 // only logged, and reach the client through a later RESUME. Frames queued
 // before the fault are written first.
@@ -134,8 +135,10 @@
 // # Waiting
 //
 // Nothing needs time.Sleep: [Server.WaitSession] returns sessions as they
-// reach READY, [Server.Wait] blocks until a condition over the server's state
-// holds, and [Server.Changed] gives a channel closed at the next change.
+// reach READY, [Session.WaitResumed] returns as a session is resumed (after
+// a Drop, say, when WaitSession has no new session to return),
+// [Server.Wait] blocks until a condition over the server's state holds, and
+// [Server.Changed] gives a channel closed at the next change.
 //
 // # Concurrency
 //

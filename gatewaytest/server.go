@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -226,8 +225,17 @@ func NewServer(opts Options) *Server {
 	return s
 }
 
+// TB is what [NewTestServer] needs of a test: *testing.T, *testing.B and
+// *testing.F have these methods. An interface, not testing.TB, so that a
+// program using the fake outside tests (qqgate demo) does not link the
+// testing package.
+type TB interface {
+	Helper()
+	Cleanup(func())
+}
+
 // NewTestServer is [NewServer] with tb.Cleanup(s.Close).
-func NewTestServer(tb testing.TB, opts Options) *Server {
+func NewTestServer(tb TB, opts Options) *Server {
 	tb.Helper()
 	s := NewServer(opts)
 	tb.Cleanup(s.Close)

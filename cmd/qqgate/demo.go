@@ -33,11 +33,16 @@ func cmdDemo(ctx context.Context, args []string, e *env) int {
 	fs := flag.NewFlagSet("qqgate demo", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	defFormat := logAuto
+	if v := e.getenv("QQGATE_LOG_FORMAT"); v != "" {
+		defFormat = v
+	}
+	logFormat := fs.String("log-format", defFormat, logFormatUsage)
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	log, err := newLogger(e.stderr, *logLevel)
+	log, err := newLogger(e.stderr, *logLevel, *logFormat)
 	if err != nil {
 		return e.errorf("demo: %v", err)
 	}

@@ -75,7 +75,7 @@ accounts:
 	require.NoError(t, err)
 	// READY handled and committed on disk: a restart resumes from it.
 	require.Eventually(t, func() bool { return recordSeq(sessions, "echo-bot") >= 1 }, procWait, time.Millisecond,
-		"READY committed; stderr:\n%s", p.stderr.String())
+		"READY committed; stderr:\n%s", p.Stderr.String())
 
 	// The reply is delivered, but its answer never comes back.
 	srv.FailNextSends(1, gatewaytest.FaultLoseAnswer)
@@ -84,17 +84,17 @@ accounts:
 	sent, err := srv.WaitSent(ctx, 1)
 	require.NoError(t, err)
 	require.True(t, sent[0].Delivered, "the user has the reply")
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-	_ = p.wait()
+	require.NoError(t, p.Cmd.Process.Signal(syscall.SIGKILL))
+	_ = p.Wait()
 	assert.Less(t, recordSeq(sessions, "echo-bot"), seq, "the event was not committed")
 
 	p = startConfig(t, cfg)
 	sent, err = srv.WaitSent(ctx, 2)
-	require.NoError(t, err, "stderr:\n%s", p.stderr.String())
+	require.NoError(t, err, "stderr:\n%s", p.Stderr.String())
 	require.Eventually(t, func() bool { return recordSeq(sessions, "echo-bot") >= seq }, procWait, time.Millisecond,
-		"committed after the re-send; stderr:\n%s", p.stderr.String())
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, p.wait())
+		"committed after the re-send; stderr:\n%s", p.Stderr.String())
+	require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.Wait())
 
 	require.Len(t, sent, 2)
 	assert.Equal(t, sent[0].MsgID, sent[1].MsgID)
@@ -113,7 +113,7 @@ accounts:
 	require.NoError(t, err)
 	ran := strings.Count(string(b), fmt.Sprintf("%s %d\n", wire.EventC2CMessageCreate, seq))
 	assert.Equal(t, 2, ran, "the handler ran again after the restart:\n%s", b)
-	assert.Contains(t, p.stderr.String(), "already delivered")
+	assert.Contains(t, p.Stderr.String(), "already delivered")
 }
 
 // TestREADMEEchoScript runs the README's echo script as an exec handler
@@ -149,10 +149,10 @@ accounts:
 	_, err = sess.EmitMessage(wire.EventC2CMessageCreate)
 	require.NoError(t, err)
 	sent, err := srv.WaitSent(ctx, 1)
-	require.NoError(t, err, "stderr:\n%s", p.stderr.String())
+	require.NoError(t, err, "stderr:\n%s", p.Stderr.String())
 	got := srv.Delivered(sent[0].Target)
-	require.Len(t, got, 1, "stderr:\n%s", p.stderr.String())
+	require.Len(t, got, 1, "stderr:\n%s", p.Stderr.String())
 	assert.Regexp(t, `^echo: hello \d+$`, got[0].Content)
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, p.wait())
+	require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.Wait())
 }

@@ -23,6 +23,7 @@ type sendOptions struct {
 	appID, secret, secretFile string
 	apiBase, tokenURL         string
 	logLevel                  string
+	logFormat                 string
 	user, group, channel, dm  string
 	replyTo, eventID          string
 	seq                       int
@@ -65,6 +66,7 @@ func cmdSend(ctx context.Context, args []string, e *env) int {
 	fs.StringVar(&o.apiBase, "api-base", def("QQBOT_API_BASE", client.DefaultAPIBase), "OpenAPI base URL (env QQBOT_API_BASE)")
 	fs.StringVar(&o.tokenURL, "token-url", def("QQBOT_TOKEN_URL", client.DefaultTokenURL), "access token URL (env QQBOT_TOKEN_URL)")
 	fs.StringVar(&o.logLevel, "log-level", "error", "log level: debug, info, warn, error")
+	fs.StringVar(&o.logFormat, "log-format", def("QQGATE_LOG_FORMAT", logAuto), logFormatUsage)
 	fs.StringVar(&o.user, "user", "", "send to the QQ user of this openid (c2c)")
 	fs.StringVar(&o.group, "group", "", "send to the QQ group of this openid")
 	fs.StringVar(&o.channel, "channel", "", "send to this guild text channel")
@@ -119,7 +121,7 @@ func cmdSend(ctx context.Context, args []string, e *env) int {
 		m.MsgSeq = openapi.FreshMsgSeq()
 	}
 
-	log, err := newLogger(e.stderr, o.logLevel)
+	log, err := newLogger(e.stderr, o.logLevel, o.logFormat)
 	if err != nil {
 		return e.errorf("send: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/internal/testutil"
 	"github.com/qqgate/qqgate/openapi"
 )
 
@@ -30,7 +31,7 @@ func sendRun(t *testing.T, env []string, stdin string, args ...string) (string, 
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
-	return out.String(), errb.String(), exitCode(err)
+	return out.String(), errb.String(), testutil.ExitCode(err)
 }
 
 // sendEnv is the credential environment of run, for the fake.

@@ -378,8 +378,8 @@ func (p *parser) account(an *yaml.Node, where string, f, defaults map[string]*ya
 		}
 	}
 	// intent_levels replaces intents. One given in the account replaces the
-	// other given in defaults. Given together at one place (as in the
-	// issue's schema), intents must be one of the levels (the reduced set
+	// other given in defaults. Given together at one place (shop-bot in
+	// deploy/config.example.yaml), intents must be one of the levels (the reduced set
 	// the bot needs at least, say): anything else is ambiguous.
 	var together *yaml.Node
 	if f["intents"] != nil && f["intent_levels"] != nil {

@@ -30,9 +30,9 @@ func mustIntents(t testing.TB, s string) intents.Set {
 	return set
 }
 
-// TestParseConfigIssueSchema parses the issue's example schema, every
-// field of it, and checks each value.
-func TestParseConfigIssueSchema(t *testing.T) {
+// TestParseConfigFullExample parses a config that uses every key, and
+// checks each value.
+func TestParseConfigFullExample(t *testing.T) {
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "support")
 	require.NoError(t, os.WriteFile(secretFile, []byte("  support-secret\n"), 0o600))
@@ -209,7 +209,7 @@ func TestParseConfigExample(t *testing.T) {
 		assert.NotEmpty(t, a.AppID, a.ID)
 		assert.NoError(t, a.Handler.Validate(), a.ID)
 	}
-	assert.True(t, ids["shop-bot"] && ids["support-bot"], "the issue's two accounts: %v", ids)
+	assert.True(t, ids["shop-bot"] && ids["support-bot"], "the example's two accounts: %v", ids)
 	assert.NotEmpty(t, cfg.Listen)
 	assert.NotEmpty(t, cfg.SessionDir)
 	assert.NotEmpty(t, cfg.SendAPI.Token)

@@ -24,6 +24,7 @@ import (
 	"github.com/qqgate/qqgate/gatewaytest"
 	"github.com/qqgate/qqgate/internal/ops"
 	"github.com/qqgate/qqgate/internal/reply"
+	"github.com/qqgate/qqgate/internal/testutil"
 	"github.com/qqgate/qqgate/openapi"
 	"github.com/qqgate/qqgate/wire"
 )
@@ -271,7 +272,7 @@ func TestSendAPI(t *testing.T) {
 	assert.NotEmpty(t, out["message"])
 
 	// Counted in /metrics.
-	_, metrics := get(t, "http://"+g.r.Addr().String()+"/metrics")
+	_, metrics := testutil.Get(t, "http://"+g.r.Addr().String()+"/metrics")
 	assert.Contains(t, metrics, `qqgate_sends_total{account="bot-101",endpoint="c2c",outcome="ok"} 1`)
 	assert.Contains(t, metrics, `qqgate_sends_total{account="bot-101",endpoint="c2c",outcome="duplicate"} 1`)
 	assert.Contains(t, metrics, `qqgate_sends_total{account="bot-101",endpoint="c2c",outcome="permission"} 1`)
@@ -351,7 +352,7 @@ func TestSendAPIServedOnLoopbackOnly(t *testing.T) {
 // of the config file.
 func newRigWith(t *testing.T, head string, mutate func(*Options), accounts ...acct) *rig {
 	t.Helper()
-	g := &rig{t: t, srv: newGateway(t), dir: t.TempDir(), out: &syncBuffer{}, reload: make(chan struct{}, 1)}
+	g := &rig{t: t, srv: newGateway(t), dir: t.TempDir(), out: &testutil.SyncBuffer{}, reload: make(chan struct{}, 1)}
 	g.path = filepath.Join(t.TempDir(), "qqgate.yaml")
 	g.writeRaw(head + g.config(accounts...))
 	opts := Options{ConfigPath: g.path, Stdout: g.out, Reload: g.reload, ReloadDebounce: 10 * time.Millisecond}
@@ -363,3 +364,6 @@ func newRigWith(t *testing.T, head string, mutate func(*Options), accounts ...ac
 	g.r = r
 	return g
 }
+
+// httpClient talks to the ops server without keeping connections.
+var httpClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: waitFor}
