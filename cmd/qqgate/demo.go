@@ -183,21 +183,22 @@ func startEcho() (url string, stop func(), err error) {
 	}
 	hs := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var ev struct {
-			Type string `json:"type"`
-			Data struct {
-				Content string `json:"content"`
-			} `json:"data"`
+			Type string          `json:"type"`
+			Data json.RawMessage `json:"data"` // "" for RESUMED
 		}
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&ev); err != nil {
 			http.Error(w, "not an event", http.StatusBadRequest)
 			return
 		}
-		if !strings.HasSuffix(ev.Type, "MESSAGE_CREATE") || ev.Data.Content == "" {
+		var msg struct {
+			Content string `json:"content"`
+		}
+		if !strings.HasSuffix(ev.Type, "MESSAGE_CREATE") || json.Unmarshal(ev.Data, &msg) != nil || msg.Content == "" {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "echo: "+ev.Data.Content)
+		_, _ = io.WriteString(w, "echo: "+msg.Content)
 	})}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = hs.Serve(ln) }()

@@ -14,7 +14,7 @@ import (
 func TestDemoLogsOnATerminal(t *testing.T) {
 	bin := qqgateBinary(t)
 	t.Run("auto", func(t *testing.T) {
-		_, stderr, err := runStderrOnTerminal(t, exec.Command(bin, "demo", "--timeout", procWait.String()))
+		_, stderr, err := runStderrOnTerminal(t, exec.Command(bin, "demo", "--timeout", procWait.String(), "--log-level", "info"))
 		require.NoError(t, err, "stderr:\n%s", stderr)
 		text := strings.ReplaceAll(string(stderr), "\r\n", "\n")
 		assert.NotContains(t, text, `{"level"`)
