@@ -73,6 +73,9 @@ type BotConfig struct {
 	Now func() time.Time
 	// Logger receives the bot's logs.
 	Logger zerolog.Logger
+	// OnAccept, when set, is called with each push accepted into the
+	// inbox (not for duplicates), before it is acknowledged: metrics.
+	OnAccept func(ev event.Event)
 }
 
 // PushStats count a bot's requests.
@@ -277,6 +280,9 @@ func (b *Bot) accept(w http.ResponseWriter, p Push) {
 		b.log.Debug().Str("id", p.ID).Uint64("seq", res.Seq).Msg("webhook push retried: acknowledged, not handled again")
 	default:
 		b.accepted.Add(1)
+		if b.cfg.OnAccept != nil {
+			b.cfg.OnAccept(event.Event{AccountID: b.cfg.AccountID, Type: p.Type, Seq: res.Seq, ID: p.ID, Data: p.Data})
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(ackBody)

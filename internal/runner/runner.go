@@ -38,6 +38,7 @@ import (
 	"github.com/qqgate/qqgate/internal/sendapi"
 	"github.com/qqgate/qqgate/openapi"
 	"github.com/qqgate/qqgate/sessionstore"
+	"github.com/qqgate/qqgate/webhook"
 )
 
 // Options configure a Runner.
@@ -79,6 +80,9 @@ type Options struct {
 	// HandlerBackoff tunes the waits between a handler's retries; the zero
 	// value means the handler package's defaults.
 	HandlerBackoff handler.Backoff
+	// Webhook overrides the file's webhook block, field by field where
+	// set (the --webhook-* flags).
+	Webhook WebhookListener
 }
 
 // Runner runs the configured accounts. Create it with New; call Run once.
@@ -97,10 +101,12 @@ type Runner struct {
 	addr          atomic.Value        // net.Addr of the ops server, once listening
 	reloads       atomic.Uint64
 	reloadErrors  atomic.Uint64
-	lastReloadErr atomic.Value // string
-	loaded        atomic.Value // configKey of what the last load of the file read
-	sendToken     atomic.Value // string: the send API's token, "" when off
-	sendServed    atomic.Bool  // the listen address allows the send API
+	lastReloadErr atomic.Value    // string
+	loaded        atomic.Value    // configKey of what the last load of the file read
+	sendToken     atomic.Value    // string: the send API's token, "" when off
+	sendServed    atomic.Bool     // the listen address allows the send API
+	hooks         *webhook.Server // the webhook accounts, by app id
+	webhookAddr   atomic.Value    // net.Addr of the webhook listener, once listening
 
 	hideMu sync.Mutex
 	hidden map[string]bool // secret variables exec handlers do not pass on; guarded by hideMu
@@ -118,6 +124,7 @@ type account struct {
 	fatal   error
 
 	sender *reply.Sender // once started; guarded by mu
+	bot    *webhook.Bot  // a webhook account's, once started; guarded by mu
 
 	counts   ops.EventCounts // per type, bounded: the gateway names the types
 	failures atomic.Uint64
@@ -147,6 +154,7 @@ func New(opts Options) (*Runner, error) {
 		limiter:  client.NewIdentifyLimiter(),
 		accounts: map[string]*account{},
 		exited:   make(chan string, 16),
+		hooks:    webhook.NewServer(),
 	}
 	cfg := opts.Config
 	if opts.ConfigPath != "" {
@@ -159,6 +167,9 @@ func New(opts Options) (*Runner, error) {
 	}
 	if cfg == nil || len(cfg.Accounts) == 0 {
 		return nil, errors.New("runner: no account configured")
+	}
+	if err := r.checkWebhook(cfg); err != nil {
+		return nil, err
 	}
 	store, err := sessionstore.NewFileStore(sessionstore.FileStoreConfig{Dir: SessionDir(cfg, opts.Getenv), Logger: opts.Logger})
 	if err != nil {
@@ -272,6 +283,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			srvErr <- srv.ServeListener(ctx, ln)
 		}()
 	}
+	if err := r.startWebhook(ctx, &wg, srvErr); err != nil {
+		return err
+	}
 	fileEvents := make(chan struct{}, 1)
 	if r.opts.ConfigPath != "" {
 		w, err := fsnotify.NewWatcher()
@@ -312,7 +326,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			return nil
 		case err := <-srvErr:
 			if err != nil {
-				return fmt.Errorf("health server on %s: %w", listen, err)
+				return fmt.Errorf("health server on %s or webhook listener: %w", listen, err)
 			}
 		case <-r.opts.Reload:
 			r.reload(ctx, &wg, "SIGHUP")
@@ -399,6 +413,9 @@ func (r *Runner) orderWith(id string) []string {
 
 // runAccount runs one account until ctx ends or a fatal error.
 func (r *Runner) runAccount(ctx context.Context, a *account) error {
+	if a.cfg.IsWebhook() {
+		return r.runWebhookAccount(ctx, a)
+	}
 	log := r.log.With().Str("account", a.cfg.ID).Logger()
 	lock, err := r.store.Lock(a.cfg.ID)
 	if err != nil {
@@ -441,26 +458,12 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 	}
 	defer closeSender()
 	h, err := handler.New(a.cfg.Handler, handler.Options{
-		Stdout:  r.stdout,
-		HideEnv: r.hiddenEnv,
-		Logger:  r.log, // the handler names the account itself
-		Backoff: r.opts.HandlerBackoff,
-		Replier: sender,
-		OnResult: func(ev event.Event, attempts int, err error, took time.Duration) {
-			a.latency.Observe(took)
-			if err != nil {
-				a.failures.Add(1)
-				// Replies that a retry was to send, now given up (unless
-				// the runner is stopping: the event then stays
-				// uncommitted and its replies go out after the restart).
-				var re *reply.Error
-				if errors.As(err, &re) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-					a.sends.GiveUp(string(re.Class), 1)
-				}
-				return
-			}
-			a.counts.Handled(ev.Type)
-		},
+		Stdout:   r.stdout,
+		HideEnv:  r.hiddenEnv,
+		Logger:   r.log, // the handler names the account itself
+		Backoff:  r.opts.HandlerBackoff,
+		Replier:  sender,
+		OnResult: r.onResult(a),
 	})
 	if err != nil {
 		return err
@@ -506,6 +509,25 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 		return nil
 	}
 	return err
+}
+
+// onResult counts a handler's outcome for the account.
+func (r *Runner) onResult(a *account) func(ev event.Event, attempts int, err error, took time.Duration) {
+	return func(ev event.Event, attempts int, err error, took time.Duration) {
+		a.latency.Observe(took)
+		if err != nil {
+			a.failures.Add(1)
+			// Replies that a retry was to send, now given up (unless
+			// the runner is stopping: the event then stays
+			// uncommitted and its replies go out after the restart).
+			var re *reply.Error
+			if errors.As(err, &re) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				a.sends.GiveUp(string(re.Class), 1)
+			}
+			return
+		}
+		a.counts.Handled(ev.Type)
+	}
 }
 
 // newSender makes the account's OpenAPI client, on the token source of
@@ -628,6 +650,10 @@ func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 		r.log.Error().Str("from", r.cfg.Listen).Str("to", cfg.Listen).Msg("listen changed: it takes effect at the next restart")
 		cfg.Listen = r.cfg.Listen
 	}
+	if cfg.Webhook != r.cfg.Webhook {
+		r.log.Error().Str("from", r.cfg.Webhook.Listen).Str("to", cfg.Webhook.Listen).Msg("the webhook block changed: it takes effect at the next restart")
+		cfg.Webhook = r.cfg.Webhook
+	}
 	if cfg.SendAPI.AllowRemote != r.cfg.SendAPI.AllowRemote {
 		r.log.Error().Bool("from", r.cfg.SendAPI.AllowRemote).Bool("to", cfg.SendAPI.AllowRemote).Msg("send_api.allow_remote changed: it takes effect at the next restart")
 		cfg.SendAPI.AllowRemote = r.cfg.SendAPI.AllowRemote
@@ -740,7 +766,7 @@ func (r *Runner) Snapshot() []ops.AccountState {
 	out := make([]ops.AccountState, 0, len(accs))
 	for _, a := range accs {
 		a.mu.Lock()
-		c, running, fatal := a.c, a.running, a.fatal
+		c, bot, running, fatal := a.c, a.bot, a.running, a.fatal
 		a.mu.Unlock()
 		st := ops.AccountState{ID: a.cfg.ID, AppID: a.cfg.AppID, Running: running}
 		if fatal != nil {
@@ -748,6 +774,11 @@ func (r *Runner) Snapshot() []ops.AccountState {
 		}
 		if c != nil {
 			st.Status = c.Status()
+		}
+		if bot != nil {
+			webhookState(&st, bot, running)
+		} else if a.cfg.IsWebhook() {
+			st.Transport = TransportWebhook
 		}
 		st.ReceivedByType, st.HandledByType = a.counts.Snapshot()
 		st.HandlerFailures = a.failures.Load()
