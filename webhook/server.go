@@ -14,14 +14,34 @@ var ErrDuplicateApp = errors.New("webhook: app id already served")
 // unknown app id gets 404; a request without one gets 400 unless exactly
 // one bot is served. Add and Remove may be called while it serves.
 type Server struct {
-	mu   sync.RWMutex
-	bots map[string]*Bot
+	mu       sync.RWMutex
+	bots     map[string]*Bot
+	reserved map[string]int // app ids of bots starting: 503, not 404
 
 	unknown, noAppID atomic.Uint64
 }
 
 // NewServer returns a Server with no bot.
-func NewServer() *Server { return &Server{bots: map[string]*Bot{}} }
+func NewServer() *Server { return &Server{bots: map[string]*Bot{}, reserved: map[string]int{}} }
+
+// Reserve marks appID as a bot about to be added (its inbox opening):
+// until it is, its pushes get 503 (the platform retries them) rather than
+// 404. Call the returned release once the bot is added or has failed.
+func (s *Server) Reserve(appID string) (release func()) {
+	s.mu.Lock()
+	s.reserved[appID]++
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if s.reserved[appID]--; s.reserved[appID] <= 0 {
+				delete(s.reserved, appID)
+			}
+			s.mu.Unlock()
+		})
+	}
+}
 
 // Add serves b.
 func (s *Server) Add(b *Bot) error {
@@ -68,11 +88,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			b = only
 		}
 	}
-	n := len(s.bots)
+	n := len(s.bots) + len(s.reserved)
+	starting := b == nil && id != "" && s.reserved[id] > 0
 	s.mu.RUnlock()
 	switch {
 	case b != nil:
 		b.serve(w, r)
+	case starting:
+		writeReject(w, http.StatusServiceUnavailable, RejectStopped)
 	case id == "" && n > 1:
 		s.noAppID.Add(1)
 		writeReject(w, http.StatusBadRequest, RejectNoAppID)

@@ -527,3 +527,23 @@ func TestParseErrorsAreTyped(t *testing.T) {
 	_, err = webhook.ParseRecord([]byte(`00000000 {"k":"a"}`))
 	assert.ErrorIs(t, err, webhook.ErrBadRecord)
 }
+
+// A bot reserved (starting) answers 503, which the platform retries,
+// rather than 404.
+func TestReservedAppIs503(t *testing.T) {
+	s := webhook.NewServer()
+	release := s.Reserve("111")
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	p, err := gatewaytest.NewWebhookPlatform(gatewaytest.WebhookOptions{URL: srv.URL, AppID: "111", Secret: "x", Retries: -1})
+	require.NoError(t, err)
+	defer p.Close()
+	res, err := p.PushMessage(context.Background(), wire.EventC2CMessageCreate, gatewaytest.PushFault{})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusServiceUnavailable, res.Attempts[0].Status)
+	release()
+	release()
+	res, err = p.PushMessage(context.Background(), wire.EventC2CMessageCreate, gatewaytest.PushFault{})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusNotFound, res.Attempts[0].Status)
+}

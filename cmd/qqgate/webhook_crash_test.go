@@ -22,23 +22,29 @@ import (
 	"github.com/qqgate/qqgate/wire"
 )
 
-// webhookAddr waits for the runner's "webhook listener started" log line
-// and returns its address.
+// webhookAddr waits for the runner's "webhook listener started" and
+// "webhook account started" log lines and returns the listener's address.
 func webhookAddr(t testing.TB, p *proc) string {
 	t.Helper()
 	var addr string
 	require.Eventually(t, func() bool {
+		started := false
 		for _, line := range strings.Split(p.Stderr.String(), "\n") {
 			var l struct {
 				Message string `json:"message"`
 				Listen  string `json:"listen"`
 			}
-			if json.Unmarshal([]byte(line), &l) == nil && l.Message == "webhook listener started" {
+			if json.Unmarshal([]byte(line), &l) != nil {
+				continue
+			}
+			switch l.Message {
+			case "webhook listener started":
 				addr = l.Listen
-				return true
+			case "webhook account started":
+				started = true
 			}
 		}
-		return false
+		return addr != "" && started
 	}, procWait, time.Millisecond, "no webhook listener; stderr:\n%s", p.Stderr)
 	return addr
 }

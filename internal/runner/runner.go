@@ -283,9 +283,6 @@ func (r *Runner) Run(ctx context.Context) error {
 			srvErr <- srv.ServeListener(ctx, ln)
 		}()
 	}
-	if err := r.startWebhook(ctx, &wg, srvErr); err != nil {
-		return err
-	}
 	fileEvents := make(chan struct{}, 1)
 	if r.opts.ConfigPath != "" {
 		w, err := fsnotify.NewWatcher()
@@ -318,6 +315,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.startLocked(ctx, &wg, a)
 	}
 	r.mu.Unlock()
+	// After the accounts: their app ids are reserved (503 until they
+	// serve, never 404).
+	if err := r.startWebhook(ctx, &wg, srvErr); err != nil {
+		return err
+	}
 	r.log.Info().Int("accounts", len(r.cfg.Accounts)).Str("listen", listen).Msg("runner started")
 
 	for {
@@ -381,10 +383,12 @@ func (r *Runner) startLocked(ctx context.Context, wg *sync.WaitGroup, cfg Accoun
 	a := &account{cfg: cfg, cancel: cancel, done: make(chan struct{}), running: true}
 	r.accounts[cfg.ID] = a
 	r.order = r.orderWith(cfg.ID)
+	release := r.reserveWebhook(cfg)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		err := r.runAccount(actx, a)
+		release()
 		a.mu.Lock()
 		a.running = false
 		if err != nil && actx.Err() == nil {

@@ -125,6 +125,22 @@ func (r *Runner) startWebhook(ctx context.Context, wg interface {
 	return nil
 }
 
+func (r *Runner) currentConfig() *Config {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cfg
+}
+
+// reserveWebhook makes a webhook account's pushes get 503 (retried by
+// the platform), not 404, from the moment it is started until its bot
+// serves; it returns the release (a no-op for a gateway account).
+func (r *Runner) reserveWebhook(cfg Account) func() {
+	if !cfg.IsWebhook() {
+		return func() {}
+	}
+	return r.hooks.Reserve(cfg.AppID)
+}
+
 // WebhookAddr returns the address the webhook listener listens on, or nil.
 func (r *Runner) WebhookAddr() net.Addr {
 	a, _ := r.webhookAddr.Load().(net.Addr)
@@ -136,7 +152,7 @@ func (r *Runner) WebhookAddr() net.Addr {
 // handler, replies and counters are the gateway accounts'.
 func (r *Runner) runWebhookAccount(ctx context.Context, a *account) error {
 	log := r.log.With().Str("account", a.cfg.ID).Logger()
-	if r.WebhookAddr() == nil {
+	if r.webhookListener(r.currentConfig()).Listen == "" {
 		return fmt.Errorf("account %s has transport webhook, and no webhook listener runs: set webhook.listen and restart", a.cfg.ID)
 	}
 	lock, err := r.store.Lock(a.cfg.ID)
