@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"time"
@@ -94,7 +95,8 @@ func (r *Runner) startWebhook(ctx context.Context, wg interface {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          nil,
+		// TLS handshake failures and the like, into the runner's log.
+		ErrorLog: stdlog.New(r.log.With().Str("component", "webhook listener").Logger(), "", 0),
 	}
 	scheme := "http"
 	if tlsCfg != nil {
