@@ -1,6 +1,8 @@
 package webhook_test
 
 import (
+	"fmt"
+	"hash/crc32"
 	"testing"
 
 	"github.com/qqgate/qqgate/webhook"
@@ -56,6 +58,27 @@ func FuzzParsePush(f *testing.F) {
 			if p.PlainToken == "" || p.EventTS == "" {
 				t.Fatalf("op 13 accepted without token or ts: %q", body)
 			}
+		}
+	})
+}
+
+// FuzzParseRecordBody fuzzes the JSON of a line behind a valid checksum,
+// which random lines almost never have.
+func FuzzParseRecordBody(f *testing.F) {
+	f.Add([]byte(`{"k":"a","s":2,"id":"X:1","t":"T","at":5,"d":"e30="}`))
+	f.Add([]byte(`{"k":"h","v":1,"account":"a","next":1}`))
+	f.Add([]byte(`{"k":"c","s":18446744073709551615}`))
+	f.Add([]byte(`{"k":"a","s":1,"d":"bnVsbA=="}`))
+	f.Fuzz(func(t *testing.T, js []byte) {
+		line := fmt.Appendf(nil, "%08x ", crc32.Checksum(js, crc32.MakeTable(crc32.Castagnoli)))
+		line = append(line, js...)
+		r, err := webhook.ParseRecord(line)
+		if err != nil {
+			return
+		}
+		again := webhook.EncodeRecord(r)
+		if _, err := webhook.ParseRecord(again[:len(again)-1]); err != nil {
+			t.Fatalf("re-encoded record does not parse: %v", err)
 		}
 	})
 }
