@@ -67,7 +67,9 @@ type BotConfig struct {
 	MaxAge time.Duration
 	// ShutdownTimeout bounds the handler in hand when Run's context ends;
 	// a handler still busy then has its context cancelled and its push
-	// stays in the inbox. Zero means DefaultShutdownTimeout.
+	// stays in the inbox. Zero means DefaultShutdownTimeout. Run waits for
+	// the handler to return: a handler that ignores its context keeps Run
+	// from returning (qqgate run abandons such a call instead).
 	ShutdownTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

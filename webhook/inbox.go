@@ -206,18 +206,22 @@ func (in *Inbox) prepareDir() error {
 	if err := os.Mkdir(in.dir, dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("webhook: inbox: %w", err)
 	}
-	fi, err := os.Lstat(in.dir)
+	// Checked and tightened through one descriptor, opened without
+	// following a link.
+	d, err := openDir(in.dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	fi, err := d.Stat()
 	if err != nil {
 		return fmt.Errorf("webhook: inbox: %w", err)
-	}
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		return &UnsafePathError{Path: in.dir, Reason: "is a symbolic link"}
 	}
 	if err := checkOwned(in.dir, fi, true); err != nil {
 		return err
 	}
 	if fi.Mode().Perm()&^dirPerm != 0 {
-		if err := os.Chmod(in.dir, dirPerm); err != nil {
+		if err := d.Chmod(dirPerm); err != nil {
 			return fmt.Errorf("webhook: inbox: %w", err)
 		}
 	}

@@ -31,3 +31,11 @@ func checkOwned(path string, fi fs.FileInfo, dir bool) error {
 // lockFile does nothing: without flock, one process per inbox is the
 // caller's care.
 func lockFile(*os.File) error { return nil }
+
+// openDir opens the inbox directory, refusing a link.
+func openDir(path string) (*os.File, error) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, &UnsafePathError{Path: path, Reason: "is a symbolic link"}
+	}
+	return os.Open(path)
+}

@@ -65,3 +65,15 @@ func lockFile(f *os.File) error {
 	}
 	return nil
 }
+
+// openDir opens the inbox directory itself, never through a link.
+func openDir(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, &UnsafePathError{Path: path, Reason: "is a symbolic link or not a directory"}
+		}
+		return nil, fmt.Errorf("webhook: inbox: %w", err)
+	}
+	return f, nil
+}
