@@ -57,3 +57,29 @@ func BenchmarkVerifiedPushes(b *testing.B) {
 		b.ReportMetric(float64(st.Synced)/float64(st.Syncs), "pushes/fsync")
 	}
 }
+
+// BenchmarkInboxAccept measures durable accepts alone (write and fsync,
+// shared by concurrent callers), without HTTP or signatures.
+func BenchmarkInboxAccept(b *testing.B) {
+	in, err := webhook.OpenInbox(webhook.InboxConfig{Dir: b.TempDir(), AccountID: "a", MaxPending: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Close()
+	var n atomic.Uint64
+	data := []byte(`{"id":"ROBOT1.0_x","content":"hello"}`)
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := in.Accept("C2C_MESSAGE_CREATE:"+strconv.FormatUint(n.Add(1), 10), "C2C_MESSAGE_CREATE", data); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	st := in.Stats()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "accepts/s")
+	b.ReportMetric(float64(st.Synced)/float64(st.Syncs), "pushes/fsync")
+}
