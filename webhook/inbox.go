@@ -313,7 +313,7 @@ func (in *Inbox) readSegment(f *os.File, path string) (int64, error) {
 				return 0, fmt.Errorf("webhook: inbox %s: no valid header: %w", path, errors.Join(perr, ErrBadRecord))
 			}
 			if r.Account != in.cfg.AccountID || (r.App != "" && in.cfg.AppID != "" && r.App != in.cfg.AppID) {
-				return 0, fmt.Errorf("%w: %s is account %q app %q", ErrForeignInbox, path, r.Account, r.App)
+				return 0, fmt.Errorf("%w: %s is account %q app %q, not account %q app %q (an account id reused for another app?); move %s away if its pushes are not wanted", ErrForeignInbox, path, r.Account, r.App, in.cfg.AccountID, in.cfg.AppID, in.dir)
 			}
 			in.next = r.Next
 			first = false

@@ -217,6 +217,9 @@ func (r *Runner) runWebhookAccount(ctx context.Context, a *account) error {
 		a.sender = nil
 		a.mu.Unlock()
 	}()
+	if a.cfg.Handler.Concurrency > 1 {
+		log.Warn().Int("concurrency", a.cfg.Handler.Concurrency).Msg("handler concurrency does not apply to a webhook account: its pushes are handled one at a time, in order")
+	}
 	log.Info().Str("app_id", a.cfg.AppID).Str("inbox", bot.Inbox().Dir()).Msg("webhook account started")
 	return bot.Run(ctx)
 }
