@@ -90,7 +90,8 @@ type InboxConfig struct {
 type idState struct {
 	at      int64 // ms
 	seq     uint64
-	durable bool // its accept line is on disk (or it came from the file)
+	durable bool       // its accept line is on disk (or it came from the file)
+	req     *appendReq // the write in flight while not durable
 }
 
 // idItem is an id in accept order, for pruning.
@@ -153,6 +154,7 @@ type Inbox struct {
 	closed   bool
 	notify   chan struct{}
 	stats    InboxStats
+	waiting  func() // tests: a retry waits for the first copy's write
 }
 
 // OpenInbox opens (creating it if needed) the account's inbox: it checks
@@ -404,7 +406,12 @@ func (in *Inbox) rewrite(n uint64) error {
 		return fail(err)
 	}
 	if err := syncDir(in.dir); err != nil {
+		// The old segment stays current: the new one must not outrank it
+		// at the next start.
 		f.Close()
+		if rerr := os.Remove(path); rerr != nil && n > in.seg && in.seg != 0 {
+			return fmt.Errorf("webhook: inbox %s: %w (and %s could not be removed: %v)", in.dir, err, path, rerr)
+		}
 		return fmt.Errorf("webhook: inbox %s: %w", in.dir, err)
 	}
 	old, oldSeg := in.f, in.seg
@@ -482,10 +489,28 @@ func (in *Inbox) Accept(id, typ string, data []byte) (Accepted, error) {
 		return Accepted{}, ErrClosed
 	}
 	now := in.cfg.Now().UnixMilli()
-	if id != "" {
-		if st := in.ids[id]; st != nil {
+	for id != "" {
+		st := in.ids[id]
+		if st == nil {
+			break
+		}
+		if st.durable || st.req == nil {
 			in.mu.Unlock()
 			return Accepted{Seq: st.seq, Duplicate: true}, nil
+		}
+		// The first copy is being written: its outcome decides. A retry
+		// acknowledged before the first copy is on disk could be lost
+		// with it.
+		req := st.req
+		in.mu.Unlock()
+		if in.waiting != nil {
+			in.waiting()
+		}
+		<-req.done
+		in.mu.Lock()
+		if in.closed {
+			in.mu.Unlock()
+			return Accepted{}, ErrClosed
 		}
 	}
 	inflight := 0
@@ -501,11 +526,11 @@ func (in *Inbox) Accept(id, typ string, data []byte) (Accepted, error) {
 	seq := in.next
 	in.next++
 	rec := Record{Kind: kindAccept, Seq: seq, ID: id, Type: typ, At: now, Data: append([]byte(nil), data...)}
+	req := &appendReq{line: EncodeRecord(rec), sync: true, accept: &entry{rec: rec}, done: make(chan struct{})}
 	if id != "" {
-		in.ids[id] = &idState{at: now, seq: seq}
+		in.ids[id] = &idState{at: now, seq: seq, req: req}
 		in.order = append(in.order, idItem{id, seq})
 	}
-	req := &appendReq{line: EncodeRecord(rec), sync: true, accept: &entry{rec: rec}, done: make(chan struct{})}
 	err := in.submitLocked(req)
 	if err != nil {
 		return Accepted{}, err
@@ -584,7 +609,7 @@ func (in *Inbox) finishBatch(batch []*appendReq, err error) {
 			accepts++
 			in.pending = append(in.pending, r.accept)
 			if st := in.ids[r.accept.rec.ID]; st != nil && st.seq == r.accept.rec.Seq {
-				st.durable = true
+				st.durable, st.req = true, nil
 			}
 			in.stats.Accepted++
 		case r.accept != nil:
