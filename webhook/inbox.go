@@ -117,15 +117,16 @@ type appendReq struct {
 
 // InboxStats are an inbox's counters.
 type InboxStats struct {
-	Depth     int    // pushes accepted and not yet handled
-	Accepted  uint64 // pushes written
-	Committed uint64 // pushes handled
-	Syncs     uint64 // fsyncs of accepted pushes
-	Synced    uint64 // accepted pushes those fsyncs covered (Synced/Syncs pushes per fsync)
-	Skipped   uint64 // lines that did not parse when the inbox was opened
-	Compacts  uint64 // segments rewritten
-	Segment   int64  // bytes of the current segment
-	NextSeq   uint64 // the seq the next push gets
+	Depth      int    // pushes accepted and not yet handled
+	Accepted   uint64 // pushes written
+	Committed  uint64 // pushes handled
+	LastCommit uint64 // the seq of the push handled last
+	Syncs      uint64 // fsyncs of accepted pushes
+	Synced     uint64 // accepted pushes those fsyncs covered (Synced/Syncs pushes per fsync)
+	Skipped    uint64 // lines that did not parse when the inbox was opened
+	Compacts   uint64 // segments rewritten
+	Segment    int64  // bytes of the current segment
+	NextSeq    uint64 // the seq the next push gets
 }
 
 // Inbox is a per-account, crash-safe queue of verified pushes on disk:
@@ -620,6 +621,7 @@ func (in *Inbox) finishBatch(batch []*appendReq, err error) {
 		case err == nil:
 			in.removePending(r.commit)
 			in.stats.Committed++
+			in.stats.LastCommit = max(in.stats.LastCommit, r.commit)
 		}
 		close(r.done)
 	}

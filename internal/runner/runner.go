@@ -277,6 +277,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.addr.Store(ln.Addr())
 		srv := ops.NewServer(r.Snapshot, r.log)
 		r.mountSendAPI(srv, ln)
+		r.registerWebhookMetrics(srv.Registry())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/qqgate/qqgate/client"
 	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/internal/handler"
@@ -108,13 +110,13 @@ func (r *Runner) startWebhook(ctx context.Context, wg interface {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		err := srv.Serve(ln)
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
-		select {
-		case errc <- err:
-		default:
+		// Only a failure is reported: errc is the ops server's too, and a
+		// nil sent at shutdown could fill it and block that server's send.
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case errc <- fmt.Errorf("webhook listener on %s: %w", w.Listen, err):
+			default:
+			}
 		}
 	}()
 	go func() {
@@ -141,6 +143,19 @@ func (r *Runner) reserveWebhook(cfg Account) func() {
 		return func() {}
 	}
 	return r.hooks.Reserve(cfg.AppID)
+}
+
+// registerWebhookMetrics adds the webhook listener's requests that reach
+// no account: qqgate_webhook_unrouted_total{reason="unknown_app"} (404)
+// and {reason="no_app_id"} (400, several accounts and no X-Bot-Appid).
+func (r *Runner) registerWebhookMetrics(reg *prometheus.Registry) {
+	const help = "Webhook requests that reached no account: unknown_app (an X-Bot-Appid no webhook account has, 404) and no_app_id (no X-Bot-Appid on a listener with several accounts, 400)."
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "qqgate_webhook_unrouted_total", Help: help, ConstLabels: prometheus.Labels{"reason": webhook.RejectUnknownApp}},
+			func() float64 { u, _ := r.hooks.Unrouted(); return float64(u) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "qqgate_webhook_unrouted_total", Help: help, ConstLabels: prometheus.Labels{"reason": webhook.RejectNoAppID}},
+			func() float64 { _, n := r.hooks.Unrouted(); return float64(n) }),
+	)
 }
 
 // WebhookAddr returns the address the webhook listener listens on, or nil.
@@ -235,5 +250,6 @@ func webhookState(st *ops.AccountState, bot *webhook.Bot, running bool) {
 		state = client.StateConnected
 	}
 	st.Status = client.Status{AccountID: st.ID, State: state, Events: s.Accepted, Handled: s.Handled,
-		QueueLength: s.Inbox.Depth, DuplicatesDropped: s.Duplicates, LastSeqReceived: s.Inbox.NextSeq - 1}
+		QueueLength: s.Inbox.Depth, DuplicatesDropped: s.Duplicates, LastSeqReceived: s.Inbox.NextSeq - 1,
+		LastSeqHandled: s.Inbox.LastCommit}
 }

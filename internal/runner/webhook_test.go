@@ -72,7 +72,8 @@ func (g *rig) lines(n int, ids ...string) []testutil.Line {
 // handled once, /status and /metrics count them, and a reload adds and
 // removes webhook accounts.
 func TestRunnerWebhookAccounts(t *testing.T) {
-	g := newRig(t, webhookOn, acct{app: "101", extra: hookExtra}, acct{app: "102", extra: hookExtra}, acct{app: "103"}).start()
+	g := newRig(t, func(o *Options) { webhookOn(o); o.Listen = "127.0.0.1:0" },
+		acct{app: "101", extra: hookExtra}, acct{app: "102", extra: hookExtra}, acct{app: "103"}).start()
 	g.connected("103")
 	g.hookRunning("101")
 	g.hookRunning("102")
@@ -111,6 +112,28 @@ func TestRunnerWebhookAccounts(t *testing.T) {
 	assert.Equal(t, uint64(4), st2.Webhook.Rejected["bad_signature"], "the first delivery and 3 retries")
 	h := ops.HealthOf(g.r.Snapshot())
 	assert.True(t, h.OK, "%+v", h)
+	unknown, err := p1.PushMessage(ctx, wire.EventC2CMessageCreate, gatewaytest.PushFault{AppID: "999"})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusNotFound, unknown.Attempts[0].Status)
+	require.Eventually(t, func() bool { return g.r.Addr() != nil }, waitFor, 1e6)
+	code, metrics := testutil.Get(t, "http://"+g.r.Addr().String()+"/metrics")
+	require.Equal(t, http.StatusOK, code)
+	for _, want := range []string{
+		`qqgate_webhook_pushes_accepted_total{account="bot-101"} 1`,
+		`qqgate_webhook_pushes_duplicate_total{account="bot-101"} 2`,
+		`qqgate_webhook_pushes_rejected_total{account="bot-102",reason="bad_signature"} 4`,
+		`qqgate_webhook_inbox_depth{account="bot-101"} 0`,
+		`qqgate_webhook_unrouted_total{reason="unknown_app"} 4`,
+		`qqgate_webhook_unrouted_total{reason="no_app_id"} 0`,
+	} {
+		assert.Contains(t, metrics, want)
+	}
+	assert.NotContains(t, metrics, `qqgate_webhook_pushes_accepted_total{account="bot-103"}`)
+	code, status := testutil.Get(t, "http://"+g.r.Addr().String()+"/status")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, status, `"transport": "webhook"`)
+	assert.Contains(t, status, `"pushes_accepted": 1`)
+	assert.Contains(t, status, `"last_seq_committed": 1`)
 
 	// Reload: 102 goes, 104 comes.
 	g.write(acct{app: "101", extra: hookExtra}, acct{app: "103"}, acct{app: "104", extra: hookExtra})
