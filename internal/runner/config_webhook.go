@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -25,6 +26,9 @@ type WebhookListener struct {
 	TLSCertFile  string // certificate chain (PEM); with TLSKeyFile, serve HTTPS
 	TLSKeyFile   string
 	InsecureHTTP bool // plain HTTP on an address that is not loopback (a TLS-terminating proxy in front)
+	// MaxAge, when positive, refuses pushes whose signed timestamp is
+	// further than this from now (replays); off by default.
+	MaxAge time.Duration
 }
 
 // ErrWebhookPlainHTTP is wrapped by the error of a webhook listener that
@@ -67,7 +71,7 @@ func loopbackHost(host string) bool {
 // webhook reads the webhook block.
 func (p *parser) webhook(n *yaml.Node) (WebhookListener, error) {
 	var w WebhookListener
-	f, err := p.fields(n, "webhook", "listen", "path", "tls_cert_file", "tls_key_file", "insecure_http")
+	f, err := p.fields(n, "webhook", "listen", "path", "tls_cert_file", "tls_key_file", "insecure_http", "max_age")
 	if err != nil {
 		return w, err
 	}
@@ -83,6 +87,15 @@ func (p *parser) webhook(n *yaml.Node) (WebhookListener, error) {
 			return w, p.errAt(v, "webhook.insecure_http", "must be true or false, not %q", v.Value)
 		}
 		w.InsecureHTTP = strings.EqualFold(v.Value, "true")
+	}
+	if v := f["max_age"]; v != nil {
+		str, err := p.str(v, "webhook.max_age")
+		if err != nil {
+			return w, err
+		}
+		if w.MaxAge, err = time.ParseDuration(str); err != nil || w.MaxAge <= 0 {
+			return w, p.errAt(v, "webhook.max_age", "%q is not a positive duration such as 10m", str)
+		}
 	}
 	if w.Path != "" && !strings.HasPrefix(w.Path, "/") {
 		return w, p.errAt(f["path"], "webhook.path", "%q must start with /", w.Path)

@@ -34,6 +34,9 @@ func (r *Runner) webhookListener(cfg *Config) WebhookListener {
 		w.TLSCertFile, w.TLSKeyFile = o.TLSCertFile, o.TLSKeyFile
 	}
 	w.InsecureHTTP = w.InsecureHTTP || o.InsecureHTTP
+	if o.MaxAge > 0 {
+		w.MaxAge = o.MaxAge
+	}
 	if w.Path == "" {
 		w.Path = "/"
 	}
@@ -212,6 +215,7 @@ func (r *Runner) runWebhookAccount(ctx context.Context, a *account) error {
 		AccountID:       a.cfg.ID,
 		Handler:         abandoning{h: h, log: r.log},
 		Inbox:           webhook.InboxConfig{Dir: r.store.Dir()},
+		MaxAge:          r.webhookListener(r.currentConfig()).MaxAge,
 		ShutdownTimeout: shutdown,
 		Logger:          r.log,
 		OnAccept:        func(ev event.Event) { a.counts.Received(ev.Type) },

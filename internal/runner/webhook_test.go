@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -199,6 +200,7 @@ func TestConfigWebhook(t *testing.T) {
 	cfg, err := ParseConfig("q.yaml", []byte(`
 webhook:
   listen: ":8443"
+  max_age: 10m
   path: /qq
   tls_cert_file: /etc/c.pem
   tls_key_file: /etc/k.pem
@@ -208,7 +210,7 @@ accounts:
   - {id: c, app_id: "3", secret: s}
 `), nil)
 	require.NoError(t, err)
-	assert.Equal(t, WebhookListener{Listen: ":8443", Path: "/qq", TLSCertFile: "/etc/c.pem", TLSKeyFile: "/etc/k.pem"}, cfg.Webhook)
+	assert.Equal(t, WebhookListener{Listen: ":8443", Path: "/qq", TLSCertFile: "/etc/c.pem", TLSKeyFile: "/etc/k.pem", MaxAge: 10 * time.Minute}, cfg.Webhook)
 	assert.True(t, cfg.Accounts[0].IsWebhook())
 	assert.False(t, cfg.Accounts[1].IsWebhook())
 	assert.False(t, cfg.Accounts[2].IsWebhook())
@@ -217,6 +219,7 @@ accounts:
 		"accounts:\n  - {id: a, app_id: \"1\", secret: s, transport: smoke}\n":                                                              "not websocket or webhook",
 		"webhook: {listen: \":1\", insecure_http: yes please}\naccounts:\n  - {id: a, app_id: \"1\", secret: s}\n":                          "webhook.insecure_http",
 		"webhook: {listen: \":1\", tls_cert_file: c}\naccounts:\n  - {id: a, app_id: \"1\", secret: s}\n":                                   "tls_key_file",
+		"webhook: {max_age: soon}\naccounts:\n  - {id: a, app_id: \"1\", secret: s}\n":                                                      "webhook.max_age",
 		"webhook: {bogus: 1}\naccounts:\n  - {id: a, app_id: \"1\", secret: s}\n":                                                           "unknown key",
 		"accounts:\n  - {id: a, app_id: \"1\", secret: s, transport: webhook}\n  - {id: b, app_id: \"1\", secret: s, transport: webhook}\n": "routes pushes by app id",
 	} {

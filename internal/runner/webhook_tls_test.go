@@ -56,7 +56,7 @@ func certFiles(t *testing.T) (cert, key string, pool *x509.CertPool) {
 func TestRunnerWebhookTLS(t *testing.T) {
 	cert, key, pool := certFiles(t)
 	g := newRig(t, func(o *Options) {
-		o.Webhook = WebhookListener{Listen: "127.0.0.1:0", Path: "/qq/callback", TLSCertFile: cert, TLSKeyFile: key}
+		o.Webhook = WebhookListener{Listen: "127.0.0.1:0", Path: "/qq/callback", TLSCertFile: cert, TLSKeyFile: key, MaxAge: 5 * time.Minute}
 	}, acct{app: "101", extra: hookExtra}).start()
 	g.hookRunning("101")
 	require.Eventually(t, func() bool { return g.r.WebhookAddr() != nil }, waitFor, 1e6)
@@ -70,6 +70,9 @@ func TestRunnerWebhookTLS(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, res.Acked)
 	assert.Equal(t, res.ID, g.lines(1, "bot-101")[0].ID)
+	stale, err := p.PushMessage(context.Background(), wire.EventC2CMessageCreate, gatewaytest.PushFault{StaleBy: time.Hour})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusUnauthorized, stale.Attempts[0].Status, "older than max_age")
 
 	other, err := gatewaytest.NewWebhookPlatform(gatewaytest.WebhookOptions{URL: base + "/elsewhere", AppID: "101", Secret: apps["101"], Client: hc, Retries: -1})
 	require.NoError(t, err)
