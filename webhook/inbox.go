@@ -50,12 +50,13 @@ func (e *UnsafePathError) Is(target error) bool { return target == ErrUnsafePath
 
 // Defaults of InboxConfig.
 const (
-	DefaultMaxPending   = 1024
-	DefaultDedupeTTL    = time.Hour
-	DefaultDedupeMax    = 10000
-	DefaultSegmentBytes = 4 << 20
-	dirPerm             = 0o700
-	filePerm            = 0o600
+	DefaultMaxPending      = 1024
+	DefaultMaxPendingBytes = 64 << 20
+	DefaultDedupeTTL       = time.Hour
+	DefaultDedupeMax       = 10000
+	DefaultSegmentBytes    = 4 << 20
+	dirPerm                = 0o700
+	filePerm               = 0o600
 )
 
 // InboxDir is the inbox directory of accountID in the session directory
@@ -74,6 +75,9 @@ type InboxConfig struct {
 	// MaxPending bounds the pushes accepted and not yet handled; zero
 	// means DefaultMaxPending.
 	MaxPending int
+	// MaxPendingBytes bounds the bytes of d of those pushes (they are kept
+	// in memory until handled); zero means DefaultMaxPendingBytes.
+	MaxPendingBytes int64
 	// DedupeTTL and DedupeMax bound how long and how many envelope ids are
 	// kept to recognise a retried push; zero means the defaults. An id
 	// whose push is not yet handled is always kept.
@@ -139,23 +143,24 @@ type Inbox struct {
 	dir  string
 	lock *os.File
 
-	mu       sync.Mutex
-	f        *os.File
-	seg      uint64
-	size     int64
-	base     int64 // size right after the last compaction
-	next     uint64
-	ids      map[string]*idState
-	order    []idItem // ids in accept order
-	pending  []*entry // durable, not committed, by seq
-	handing  uint64   // highest seq handed out by Next
-	queue    []*appendReq
-	flushing bool
-	idle     *sync.Cond // flushing ended
-	closed   bool
-	notify   chan struct{}
-	stats    InboxStats
-	waiting  func() // tests: a retry waits for the first copy's write
+	mu           sync.Mutex
+	f            *os.File
+	seg          uint64
+	size         int64
+	base         int64 // size right after the last compaction
+	next         uint64
+	ids          map[string]*idState
+	order        []idItem // ids in accept order
+	pending      []*entry // durable, not committed, by seq
+	pendingBytes int64    // bytes of d in pending
+	handing      uint64   // highest seq handed out by Next
+	queue        []*appendReq
+	flushing     bool
+	idle         *sync.Cond // flushing ended
+	closed       bool
+	notify       chan struct{}
+	stats        InboxStats
+	waiting      func() // tests: a retry waits for the first copy's write
 }
 
 // OpenInbox opens (creating it if needed) the account's inbox: it checks
@@ -168,6 +173,9 @@ func OpenInbox(cfg InboxConfig) (*Inbox, error) {
 	}
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = DefaultMaxPending
+	}
+	if cfg.MaxPendingBytes <= 0 {
+		cfg.MaxPendingBytes = DefaultMaxPendingBytes
 	}
 	if cfg.DedupeTTL <= 0 {
 		cfg.DedupeTTL = DefaultDedupeTTL
@@ -356,6 +364,7 @@ func (in *Inbox) readSegment(f *os.File, path string) (int64, error) {
 	for _, s := range seqs {
 		if e := accepted[s]; e != nil {
 			in.pending = append(in.pending, e)
+			in.pendingBytes += int64(len(e.rec.Data))
 			delete(accepted, s)
 		}
 	}
@@ -514,13 +523,14 @@ func (in *Inbox) Accept(id, typ string, data []byte) (Accepted, error) {
 			return Accepted{}, ErrClosed
 		}
 	}
-	inflight := 0
+	inflight, bytes := 0, in.pendingBytes
 	for _, r := range in.queue {
 		if r.accept != nil {
 			inflight++
+			bytes += int64(len(r.accept.rec.Data))
 		}
 	}
-	if len(in.pending)+inflight >= in.cfg.MaxPending {
+	if len(in.pending)+inflight >= in.cfg.MaxPending || (bytes > 0 && bytes+int64(len(data)) > in.cfg.MaxPendingBytes) {
 		in.mu.Unlock()
 		return Accepted{}, ErrInboxFull
 	}
@@ -609,6 +619,7 @@ func (in *Inbox) finishBatch(batch []*appendReq, err error) {
 		case r.accept != nil && err == nil:
 			accepts++
 			in.pending = append(in.pending, r.accept)
+			in.pendingBytes += int64(len(r.accept.rec.Data))
 			if st := in.ids[r.accept.rec.ID]; st != nil && st.seq == r.accept.rec.Seq {
 				st.durable, st.req = true, nil
 			}
@@ -638,6 +649,7 @@ func (in *Inbox) finishBatch(batch []*appendReq, err error) {
 func (in *Inbox) removePending(seq uint64) {
 	for i, e := range in.pending {
 		if e.rec.Seq == seq {
+			in.pendingBytes -= int64(len(e.rec.Data))
 			in.pending = append(in.pending[:i], in.pending[i+1:]...)
 			return
 		}

@@ -547,3 +547,23 @@ func TestReservedAppIs503(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusNotFound, res.Attempts[0].Status)
 }
+
+// The pushes waiting in memory are bounded in bytes too; one push alone
+// always fits.
+func TestInboxPendingBytesBound(t *testing.T) {
+	in, err := webhook.OpenInbox(webhook.InboxConfig{Dir: t.TempDir(), AccountID: "a", MaxPendingBytes: 100})
+	require.NoError(t, err)
+	defer in.Close()
+	big := []byte(`"` + strings.Repeat("x", 150) + `"`)
+	_, err = in.Accept("X:1", "T", big)
+	require.NoError(t, err, "a single push larger than the bound is taken")
+	_, err = in.Accept("X:2", "T", []byte(`{}`))
+	require.ErrorIs(t, err, webhook.ErrInboxFull)
+	ev, ok := in.Next()
+	require.True(t, ok)
+	require.NoError(t, in.Commit(ev.Seq))
+	_, err = in.Accept("X:2", "T", []byte(`{"a":1}`))
+	require.NoError(t, err)
+	_, err = in.Accept("X:3", "T", []byte(`{"b":2}`))
+	require.NoError(t, err)
+}
