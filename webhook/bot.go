@@ -137,12 +137,16 @@ func NewBot(cfg BotConfig) (*Bot, error) {
 	if ic.Now == nil {
 		ic.Now = cfg.Now
 	}
+	ic.Logger = cfg.Logger.With().Str("account", cfg.AccountID).Logger()
 	inbox, err := OpenInbox(ic)
 	if err != nil {
 		return nil, err
 	}
 	b := &Bot{cfg: cfg, key: key, pub: key.Public().(ed25519.PublicKey), inbox: inbox, rejected: map[string]uint64{},
 		log: cfg.Logger.With().Str("account", cfg.AccountID).Logger()}
+	if n := inbox.Stats().Skipped; n > 0 {
+		b.log.Warn().Uint64("lines", n).Str("inbox", inbox.Dir()).Msg("webhook inbox lines that did not parse were skipped")
+	}
 	if d := inbox.Stats().Depth; d > 0 {
 		b.log.Info().Int("pending", d).Str("inbox", inbox.Dir()).Msg("webhook inbox holds pushes a previous run did not handle; handling them first")
 	}

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/sessionstore"
 )
@@ -88,6 +90,9 @@ type InboxConfig struct {
 	SegmentBytes int64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Logger receives what the inbox cannot report through a return value
+	// (a failed compaction).
+	Logger zerolog.Logger
 }
 
 // idState is one envelope id kept for dedupe.
@@ -574,6 +579,7 @@ func (in *Inbox) submitLocked(req *appendReq) error {
 			if cerr != nil {
 				// The old segment stays current and complete: nothing is lost.
 				in.base = in.size
+				in.cfg.Logger.Error().Err(cerr).Str("inbox", in.dir).Msg("webhook inbox compaction failed; the segment keeps growing until the next one succeeds")
 			}
 		}
 	}
