@@ -567,3 +567,32 @@ func TestInboxPendingBytesBound(t *testing.T) {
 	_, err = in.Accept("X:3", "T", []byte(`{"b":2}`))
 	require.NoError(t, err)
 }
+
+// A damaged line in the middle is skipped and counted; the lines around it
+// are kept.
+func TestInboxSkipsADamagedLine(t *testing.T) {
+	dir := t.TempDir()
+	cfg := webhook.InboxConfig{Dir: dir, AccountID: "a"}
+	in, err := webhook.OpenInbox(cfg)
+	require.NoError(t, err)
+	_, err = in.Accept("X:1", "T", []byte(`{"n":1}`))
+	require.NoError(t, err)
+	require.NoError(t, in.Close())
+	segs, _ := filepath.Glob(filepath.Join(webhook.InboxDir(dir, "a"), "seg-*.log"))
+	require.Len(t, segs, 1)
+	f, err := os.OpenFile(segs[0], os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	line := webhook.EncodeRecord(webhook.Record{Kind: "a", Seq: 2, ID: "X:2", Type: "T", Data: []byte(`{"n":2}`)})
+	bad := append([]byte(nil), line...)
+	bad[len(bad)-3] ^= 1 // a flipped bit: the checksum no longer matches
+	_, err = f.Write(append(bad, webhook.EncodeRecord(webhook.Record{Kind: "a", Seq: 3, ID: "X:3", Type: "T", Data: []byte(`{"n":3}`)})...))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	in, err = webhook.OpenInbox(cfg)
+	require.NoError(t, err)
+	defer in.Close()
+	st := in.Stats()
+	assert.Equal(t, uint64(1), st.Skipped)
+	assert.Equal(t, 2, st.Depth)
+	assert.Equal(t, uint64(4), st.NextSeq)
+}
