@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -27,22 +28,32 @@ func BenchmarkVerifiedPushes(b *testing.B) {
 	key, _ := webhook.KeyFromSecret(testSecret)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	defer client.CloseIdleConnections()
-	var n atomic.Uint64
+	// Signed before the clock starts: the platform's cost is not ours.
+	type push struct {
+		body []byte
+		sig  string
+	}
+	ts := strconv.FormatInt(1_800_000_000, 10)
+	pushes := make([]push, b.N)
+	for i := range pushes {
+		body := fmt.Appendf(nil, `{"id":"C2C_MESSAGE_CREATE:%d","op":0,"d":{"id":"ROBOT1.0_%d","content":"hello"},"t":"C2C_MESSAGE_CREATE"}`, i, i)
+		pushes[i] = push{body, webhook.Sign(key, ts, body)}
+	}
+	var n atomic.Int64
 	b.SetParallelism(16)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			i := n.Add(1)
-			body := fmt.Appendf(nil, `{"id":"C2C_MESSAGE_CREATE:%d","op":0,"d":{"id":"ROBOT1.0_%d","content":"hello"},"t":"C2C_MESSAGE_CREATE"}`, i, i)
-			ts := strconv.FormatInt(1_800_000_000, 10)
-			req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
+			p := pushes[n.Add(1)-1]
+			req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(p.body))
 			req.Header.Set(webhook.HeaderTimestamp, ts)
-			req.Header.Set(webhook.HeaderSignature, webhook.Sign(key, ts, body))
+			req.Header.Set(webhook.HeaderSignature, p.sig)
 			resp, err := client.Do(req)
 			if err != nil {
 				b.Error(err)
 				return
 			}
+			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
 				b.Errorf("status %d", resp.StatusCode)
