@@ -1,8 +1,9 @@
 package client_test
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
+	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,7 +20,8 @@ import (
 
 // replayFixture makes a session on srv and logs n message events on it
 // while no connection carries it, so a RESUME from seq 1 streams them all
-// as fast as the server can write: the same stream for every reader.
+// as fast as the server can write: the same stream for every reader, and
+// for every RESUME of it (the server replays its whole log each time).
 func replayFixture(b *testing.B, n int) (*gatewaytest.Server, *gatewaytest.Session) {
 	b.Helper()
 	srv := gatewaytest.NewTestServer(b, gatewaytest.Options{})
@@ -41,10 +43,11 @@ func replayFixture(b *testing.B, n int) (*gatewaytest.Server, *gatewaytest.Sessi
 	return srv, sess
 }
 
-// BenchmarkClientEvents measures events per second and allocations per
-// event from the fake gateway through the client to a no-op handler.
-func BenchmarkClientEvents(b *testing.B) {
-	srv, sess := replayFixture(b, b.N)
+// runClient resumes sess from seq 1 with a client.Client and a no-op
+// handler, and returns the time from Run to the handler seeing RESUMED
+// (after the n replayed events).
+func runClient(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n int) time.Duration {
+	b.Helper()
 	store := sessionstore.NewMemoryStore()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -65,8 +68,6 @@ func BenchmarkClientEvents(b *testing.B) {
 	})
 	require.NoError(b, err)
 	errc := make(chan error, 1)
-	b.ReportAllocs()
-	b.ResetTimer()
 	start := time.Now()
 	go func() { errc <- c.Run(ctx) }()
 	select {
@@ -76,39 +77,43 @@ func BenchmarkClientEvents(b *testing.B) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 	cancel()
 	<-errc
-	require.EqualValues(b, b.N+1, handled.Load()-0, "every event and RESUMED handled once") // +1: RESUMED
+	require.EqualValues(b, n+1, handled.Load(), "every event and RESUMED handled once") // +1: RESUMED
+	return elapsed
 }
 
-// BenchmarkBareReadDecode is the limit: the same replay stream read and
-// decoded by a bare loop with no dispatch, dedupe or handler.
-func BenchmarkBareReadDecode(b *testing.B) {
-	srv, sess := replayFixture(b, b.N)
+// envelope is the bare loop's frame: the five fields, d kept raw.
+type envelope struct {
+	Op int             `json:"op"`
+	S  uint64          `json:"s"`
+	T  string          `json:"t"`
+	ID string          `json:"id"`
+	D  json.RawMessage `json:"d"`
+}
+
+// runBare resumes sess from seq 1 with the bare loop: coder/websocket's
+// Read and encoding/json into the five-field envelope, no dispatch, dedupe
+// or handler. It returns the time from the dial to RESUMED.
+func runBare(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n int) time.Duration {
+	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	b.ReportAllocs()
-	b.ResetTimer()
+	frame, err := wire.EncodeFrame(wire.OpResume, wire.Resume{Token: wire.TokenPrefix + srv.Token(gatewaytest.DefaultAppID), SessionID: sess.ID(), Seq: 1})
+	require.NoError(b, err)
 	start := time.Now()
 	ws, _, err := websocket.Dial(ctx, srv.WebSocketURL(), nil)
 	require.NoError(b, err)
 	defer ws.CloseNow()
 	ws.SetReadLimit(client.DefaultMaxMessageBytes)
-	frame, err := wire.EncodeFrame(wire.OpResume, wire.Resume{Token: wire.TokenPrefix + srv.Token(gatewaytest.DefaultAppID), SessionID: sess.ID(), Seq: 1})
-	require.NoError(b, err)
 	require.NoError(b, ws.Write(ctx, websocket.MessageText, frame))
-	var buf bytes.Buffer
 	events := 0
 	for {
-		_, r, err := ws.Reader(ctx)
+		_, data, err := ws.Read(ctx)
 		require.NoError(b, err)
-		buf.Reset()
-		_, err = buf.ReadFrom(r)
-		require.NoError(b, err)
-		f, err := wire.DecodeFrame(buf.Bytes())
-		require.NoError(b, err)
-		if f.Op != wire.OpDispatch {
+		var f envelope
+		require.NoError(b, json.Unmarshal(data, &f))
+		if f.Op != int(wire.OpDispatch) {
 			continue
 		}
 		if f.T == wire.EventResumed {
@@ -118,6 +123,57 @@ func BenchmarkBareReadDecode(b *testing.B) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
+	require.Equal(b, n, events)
+	return elapsed
+}
+
+// BenchmarkClientEvents measures events per second and allocations per
+// event from the fake gateway through the client to a no-op handler.
+// The allocations include the fake gateway's: compare with
+// BenchmarkBareReadDecode, which reads the same stream.
+func BenchmarkClientEvents(b *testing.B) {
+	srv, sess := replayFixture(b, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	elapsed := runClient(b, srv, sess, b.N)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
-	require.Equal(b, b.N, events)
+}
+
+// BenchmarkBareReadDecode is the yardstick: the same replay stream read by
+// a bare coder/websocket loop (conn.Read, then encoding/json into the
+// five-field envelope {op,s,t,id,d}).
+func BenchmarkBareReadDecode(b *testing.B) {
+	srv, sess := replayFixture(b, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	elapsed := runBare(b, srv, sess, b.N)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+}
+
+// BenchmarkClientVsBare runs the bare loop and the client alternately over
+// the same replayed stream, a few rounds each, and reports both rates (the
+// median round) and their ratio: side by side in one run, so the load of a
+// shared machine weighs on both alike.
+func BenchmarkClientVsBare(b *testing.B) {
+	const rounds = 5
+	srv, sess := replayFixture(b, b.N)
+	b.ResetTimer()
+	b.StopTimer()
+	var bare, lib []float64
+	for r := 0; r < rounds; r++ {
+		b.StartTimer()
+		bare = append(bare, float64(b.N)/runBare(b, srv, sess, b.N).Seconds())
+		b.StartTimer()
+		lib = append(lib, float64(b.N)/runClient(b, srv, sess, b.N).Seconds())
+	}
+	mb, ml := median(bare), median(lib)
+	b.ReportMetric(mb, "bare-events/s")
+	b.ReportMetric(ml, "client-events/s")
+	b.ReportMetric(ml/mb, "client/bare")
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
 }
