@@ -1,9 +1,9 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 
 	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/wire"
@@ -11,65 +11,140 @@ import (
 
 // read is the reader goroutine. Exit: a read error (the connection ended
 // or ctx was cancelled, which closes it). It feeds dispatch events to the
-// queue, waiting when it is full, and everything else to the loop.
+// queue, waiting when it is full, and everything else to the loop. The
+// reader, not the loop, enqueues dispatches: a full queue then pauses
+// reading only, and the loop goes on sending heartbeats.
+//
+// Frames are read into one buffer reused from frame to frame and decoded
+// in place; an event's own bytes (d, and its id) are its only
+// allocations, and common event types are shared strings.
 func (c *Client) read(ctx, readCtx context.Context, cn *conn, d *dispatcher) {
 	defer close(cn.done)
-	var buf bytes.Buffer
+	// The reads themselves get a context that never ends: for one that
+	// can, coder/websocket arms and disarms a context.AfterFunc on every
+	// read, allocations on every frame. A read is ended by closing the
+	// WebSocket instead, which the connection's owner does before it
+	// cancels readCtx (Close and CloseNow both close it).
+	rctx := context.WithoutCancel(readCtx)
+	var buf []byte
 	for {
-		_, r, err := cn.ws.Reader(readCtx)
-		if err != nil {
-			cn.err = err
-			return
+		_, r, err := cn.ws.Reader(rctx)
+		if err == nil {
+			buf, err = readFrame(r, buf)
 		}
-		buf.Reset()
-		if _, err := buf.ReadFrom(r); err != nil {
+		if err != nil {
 			cn.err = err
 			return
 		}
 		cn.frames.Add(1)
-		f, err := wire.DecodeFrame(buf.Bytes())
+		e, err := wire.ScanFrame(buf)
 		if err != nil {
 			c.update(func(s *Status) { s.BadFrames++ })
-			c.log.Warn().Err(err).Int("bytes", buf.Len()).Msg("undecodable frame skipped")
-			continue
-		}
-		if f.Op != wire.OpDispatch {
-			select {
-			case cn.ctrl <- f:
-			case <-ctx.Done():
-				cn.err = ctx.Err()
-				return
-			}
-			continue
-		}
-		in := c.accept(f)
-		replaying := cn.replaying
-		if f.T == wire.EventResumed {
-			cn.replaying = false
-		}
-		if in.progress {
-			cn.progress.Add(1)
-		}
-		if !in.deliver {
-			continue
-		}
-		if !d.enqueue(ctx, in.ev, &cn.blocked) {
-			// The connection ended before the event reached the queue: it
-			// was never received, so the RESUME asks for it again.
-			c.withdraw(in)
+			c.log.Warn().Err(err).Int("bytes", len(buf)).Msg("undecodable frame skipped")
+		} else if !c.deliverFrame(ctx, cn, d, e) {
 			cn.err = ctx.Err()
 			return
 		}
-		c.queued(in.ev, replaying)
-		if f.T == wire.EventReady || f.T == wire.EventResumed {
-			select {
-			case cn.ctrl <- wire.Frame{Op: wire.OpDispatch, T: f.T}:
-			case <-ctx.Done():
-				cn.err = ctx.Err()
-				return
-			}
+		if cap(buf) > maxKeptFrameBuffer {
+			buf = nil // sized for the common frame, not the largest
 		}
 	}
+}
+
+// maxKeptFrameBuffer is the largest read buffer kept from one frame to the
+// next; a larger frame gets a buffer of its own.
+const maxKeptFrameBuffer = 64 << 10
+
+// readFrame reads a whole message from r into buf's array (grown when it
+// is too small) and returns it.
+func readFrame(r io.Reader, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, make([]byte, max(cap(buf), 2048))...)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// deliverFrame hands a decoded frame on: a dispatch to the queue (READY and
+// RESUMED to the loop as well), anything else to the loop. It returns
+// false if ctx ended first.
+func (c *Client) deliverFrame(ctx context.Context, cn *conn, d *dispatcher, e wire.Envelope) bool {
+	if e.Op != wire.OpDispatch {
+		f := wire.Frame{Op: e.Op, S: e.S, T: string(e.T), ID: string(e.ID)}
+		if e.D != nil {
+			f.D = append(json.RawMessage(nil), e.D...)
+		}
+		select {
+		case cn.ctrl <- f:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	f := wire.Frame{Op: e.Op, S: e.S, T: eventType(e.T), ID: string(e.ID)}
+	if e.D != nil {
+		f.D = append(json.RawMessage(nil), e.D...)
+	}
+	in := c.accept(f)
+	replaying := cn.replaying
+	if f.T == wire.EventResumed {
+		cn.replaying = false
+	}
+	if in.progress {
+		cn.progress.Add(1)
+	}
+	if !in.deliver {
+		return true
+	}
+	if !d.enqueue(ctx, in.ev, &cn.blocked) {
+		// The connection ended before the event reached the queue: it
+		// was never received, so the RESUME asks for it again.
+		c.withdraw(in)
+		return false
+	}
+	c.queued(in.ev, replaying)
+	if f.T == wire.EventReady || f.T == wire.EventResumed {
+		select {
+		case cn.ctrl <- wire.Frame{Op: wire.OpDispatch, T: f.T}:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// eventTypes are the event types common enough to be shared strings
+// rather than one allocation per event.
+var eventTypes = func() map[string]string {
+	m := map[string]string{}
+	for _, t := range []string{wire.EventReady, wire.EventResumed,
+		wire.EventAtMessageCreate, wire.EventMessageCreate, wire.EventDirectMessageCreate,
+		wire.EventC2CMessageCreate, wire.EventGroupAtMessageCreate, wire.EventGroupMessageCreate,
+		wire.EventInteractionCreate, wire.EventGroupAddRobot, wire.EventGroupDelRobot,
+		wire.EventGroupMsgReceive, wire.EventGroupMsgReject, wire.EventFriendAdd, wire.EventFriendDel,
+		wire.EventC2CMsgReceive, wire.EventC2CMsgReject, wire.EventMessageDelete,
+		wire.EventPublicMessageDelete, wire.EventDirectMessageDelete,
+		wire.EventMessageAuditPass, wire.EventMessageAuditReject} {
+		m[t] = t
+	}
+	return m
+}()
+
+// eventType gives t as a string, shared for the common types.
+func eventType(t []byte) string {
+	if s, ok := eventTypes[string(t)]; ok {
+		return s
+	}
+	return string(t)
 }
 
 // incoming is what accept made of a dispatch frame.
