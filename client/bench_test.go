@@ -43,10 +43,15 @@ func replayFixture(b *testing.B, n int) (*gatewaytest.Server, *gatewaytest.Sessi
 	return srv, sess
 }
 
+// run is one timed pass over the replayed stream: its wall time and the
+// CPU time of the whole process (the fake gateway's share included, the
+// same for every reader).
+type run struct{ wall, cpu time.Duration }
+
 // runClient resumes sess from seq 1 with a client.Client and a no-op
-// handler, and returns the time from Run to the handler seeing RESUMED
-// (after the n replayed events).
-func runClient(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n int) time.Duration {
+// handler, and times Run until the handler sees RESUMED (after the n
+// replayed events).
+func runClient(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n int) run {
 	b.Helper()
 	store := sessionstore.NewMemoryStore()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -68,19 +73,19 @@ func runClient(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session,
 	})
 	require.NoError(b, err)
 	errc := make(chan error, 1)
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	go func() { errc <- c.Run(ctx) }()
 	select {
 	case <-done:
 	case err := <-errc:
 		b.Fatalf("Run ended: %v", err)
 	}
-	elapsed := time.Since(start)
+	r := run{wall: time.Since(start), cpu: processCPU() - cpu}
 	b.StopTimer()
 	cancel()
 	<-errc
 	require.EqualValues(b, n+1, handled.Load(), "every event and RESUMED handled once") // +1: RESUMED
-	return elapsed
+	return r
 }
 
 // envelope is the bare loop's frame: the five fields, d kept raw.
@@ -94,14 +99,14 @@ type envelope struct {
 
 // runBare resumes sess from seq 1 with the bare loop: coder/websocket's
 // Read and encoding/json into the five-field envelope, no dispatch, dedupe
-// or handler. It returns the time from the dial to RESUMED.
-func runBare(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n int) time.Duration {
+// or handler. It times the dial to RESUMED.
+func runBare(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n int) run {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	frame, err := wire.EncodeFrame(wire.OpResume, wire.Resume{Token: wire.TokenPrefix + srv.Token(gatewaytest.DefaultAppID), SessionID: sess.ID(), Seq: 1})
 	require.NoError(b, err)
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	ws, _, err := websocket.Dial(ctx, srv.WebSocketURL(), nil)
 	require.NoError(b, err)
 	defer ws.CloseNow()
@@ -121,10 +126,10 @@ func runBare(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n
 		}
 		events++
 	}
-	elapsed := time.Since(start)
+	r := run{wall: time.Since(start), cpu: processCPU() - cpu}
 	b.StopTimer()
 	require.Equal(b, n, events)
-	return elapsed
+	return r
 }
 
 // BenchmarkClientEvents measures events per second and allocations per
@@ -135,8 +140,8 @@ func BenchmarkClientEvents(b *testing.B) {
 	srv, sess := replayFixture(b, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
-	elapsed := runClient(b, srv, sess, b.N)
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+	r := runClient(b, srv, sess, b.N)
+	r.report(b, b.N)
 }
 
 // BenchmarkBareReadDecode is the yardstick: the same replay stream read by
@@ -146,30 +151,48 @@ func BenchmarkBareReadDecode(b *testing.B) {
 	srv, sess := replayFixture(b, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
-	elapsed := runBare(b, srv, sess, b.N)
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+	r := runBare(b, srv, sess, b.N)
+	r.report(b, b.N)
+}
+
+// report gives events/s and the process's CPU µs per event.
+func (r run) report(b *testing.B, n int) {
+	b.ReportMetric(float64(n)/r.wall.Seconds(), "events/s")
+	if r.cpu > 0 {
+		b.ReportMetric(float64(r.cpu.Microseconds())/float64(n), "cpu-µs/event")
+	}
 }
 
 // BenchmarkClientVsBare runs the bare loop and the client alternately over
-// the same replayed stream, a few rounds each, and reports both rates (the
-// median round) and their ratio: side by side in one run, so the load of a
-// shared machine weighs on both alike.
+// the same replayed stream, a few rounds each, and reports both rates and
+// the process's CPU time per event (the median round of each) and the
+// ratio of the rates: side by side in one run, so the load of a shared
+// machine weighs on both alike. CPU time includes the fake gateway's
+// writes, the same for both.
 func BenchmarkClientVsBare(b *testing.B) {
 	const rounds = 5
 	srv, sess := replayFixture(b, b.N)
 	b.ResetTimer()
 	b.StopTimer()
-	var bare, lib []float64
-	for r := 0; r < rounds; r++ {
+	var bare, lib, bareCPU, libCPU []float64
+	for range rounds {
 		b.StartTimer()
-		bare = append(bare, float64(b.N)/runBare(b, srv, sess, b.N).Seconds())
+		r := runBare(b, srv, sess, b.N)
+		bare = append(bare, float64(b.N)/r.wall.Seconds())
+		bareCPU = append(bareCPU, float64(r.cpu.Microseconds())/float64(b.N))
 		b.StartTimer()
-		lib = append(lib, float64(b.N)/runClient(b, srv, sess, b.N).Seconds())
+		r = runClient(b, srv, sess, b.N)
+		lib = append(lib, float64(b.N)/r.wall.Seconds())
+		libCPU = append(libCPU, float64(r.cpu.Microseconds())/float64(b.N))
 	}
 	mb, ml := median(bare), median(lib)
 	b.ReportMetric(mb, "bare-events/s")
 	b.ReportMetric(ml, "client-events/s")
 	b.ReportMetric(ml/mb, "client/bare")
+	if mc := median(bareCPU); mc > 0 {
+		b.ReportMetric(mc, "bare-cpu-µs/event")
+		b.ReportMetric(median(libCPU), "client-cpu-µs/event")
+	}
 }
 
 func median(v []float64) float64 {
