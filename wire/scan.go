@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"unicode/utf16"
@@ -73,14 +74,11 @@ func (s *scanner) unexpected(what string) {
 }
 
 func (s *scanner) space() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
+	i := s.i
+	for i < len(s.b) && (s.b[i] == ' ' || s.b[i] == '\t' || s.b[i] == '\n' || s.b[i] == '\r') {
+		i++
 	}
+	s.i = i
 }
 
 // frame scans the whole input: one object and nothing after it but space.
@@ -516,6 +514,14 @@ func (s *scanner) str() (esc bool) {
 	b := s.b
 	s.i++ // "
 	for s.i < len(b) {
+		i := s.i
+		for i+8 <= len(b) && !special8(binary.LittleEndian.Uint64(b[i:]), highBits) {
+			i += 8
+		}
+		s.i = i
+		if s.i >= len(b) {
+			break
+		}
 		c := b[s.i]
 		switch {
 		case c == '"':
@@ -553,6 +559,21 @@ var strSafe = func() (t [256]bool) {
 	return t
 }()
 
+const (
+	lowBits  = 0x0101010101010101 // one in every byte
+	highBits = 0x8080808080808080 // the top bit of every byte
+)
+
+// special8 reports whether any of the 8 bytes in x is a quote, a
+// backslash, a control character, or has a bit of also set (highBits:
+// is not ASCII). It may say yes for 8 plain bytes, never no for special
+// ones.
+func special8(x, also uint64) bool {
+	q := x ^ (lowBits * '"')
+	bs := x ^ (lowBits * '\\')
+	return ((x-lowBits*' ')&^x|(q-lowBits)&^q|(bs-lowBits)&^bs)&highBits|x&also != 0
+}
+
 // skipStr scans a string whose contents are not needed (inside d, or an
 // unknown key's value): the same checks as str, without the UTF-8 one,
 // which only unquoting needs.
@@ -560,9 +581,14 @@ func (s *scanner) skipStr() {
 	b := s.b
 	s.i++ // "
 	for {
-		for s.i < len(b) && strSafe[b[s.i]] {
-			s.i++
+		i := s.i
+		for i+8 <= len(b) && !special8(binary.LittleEndian.Uint64(b[i:]), 0) {
+			i += 8
 		}
+		for i < len(b) && strSafe[b[i]] {
+			i++
+		}
+		s.i = i
 		if s.i >= len(b) {
 			s.unexpected("in string literal")
 			return
