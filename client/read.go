@@ -51,9 +51,13 @@ func (c *Client) read(ctx, readCtx context.Context, cn *conn, d *dispatcher) {
 	}
 }
 
-// maxKeptFrameBuffer is the largest read buffer kept from one frame to the
-// next; a larger frame gets a buffer of its own.
-const maxKeptFrameBuffer = 64 << 10
+// Read buffer sizes: the first is room for a common frame (message events
+// are about half a KiB), and a buffer grown past maxKeptFrameBuffer for a
+// large frame is let go after it, so an idle connection holds little.
+const (
+	minFrameBuffer     = 1 << 10
+	maxKeptFrameBuffer = 8 << 10
+)
 
 // readFrame reads a whole message from r into buf's array (grown when it
 // is too small) and returns it.
@@ -61,7 +65,7 @@ func readFrame(r io.Reader, buf []byte) ([]byte, error) {
 	buf = buf[:0]
 	for {
 		if len(buf) == cap(buf) {
-			buf = append(buf, make([]byte, max(cap(buf), 2048))...)[:len(buf)]
+			buf = append(buf, make([]byte, max(cap(buf), minFrameBuffer))...)[:len(buf)]
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
