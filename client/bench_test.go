@@ -1,8 +1,10 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"runtime"
 	"sort"
 	"sync/atomic"
 	"testing"
@@ -46,7 +48,24 @@ func replayFixture(b *testing.B, n int) (*gatewaytest.Server, *gatewaytest.Sessi
 // run is one timed pass over the replayed stream: its wall time and the
 // CPU time of the whole process (the fake gateway's share included, the
 // same for every reader).
-type run struct{ wall, cpu time.Duration }
+type run struct {
+	wall, cpu time.Duration
+	mallocs   uint64 // heap allocations in the process, the fake gateway's included
+}
+
+// measure starts timing a run; its result ends it.
+func measure() func() run {
+	start, cpu, mallocs := time.Now(), processCPU(), heapMallocs()
+	return func() run {
+		return run{wall: time.Since(start), cpu: processCPU() - cpu, mallocs: heapMallocs() - mallocs}
+	}
+}
+
+func heapMallocs() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
+}
 
 // runClient resumes sess from seq 1 with a client.Client and a no-op
 // handler, and times Run until the handler sees RESUMED (after the n
@@ -73,14 +92,14 @@ func runClient(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session,
 	})
 	require.NoError(b, err)
 	errc := make(chan error, 1)
-	start, cpu := time.Now(), processCPU()
+	end := measure()
 	go func() { errc <- c.Run(ctx) }()
 	select {
 	case <-done:
 	case err := <-errc:
 		b.Fatalf("Run ended: %v", err)
 	}
-	r := run{wall: time.Since(start), cpu: processCPU() - cpu}
+	r := end()
 	b.StopTimer()
 	cancel()
 	<-errc
@@ -106,7 +125,7 @@ func runBare(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n
 	defer cancel()
 	frame, err := wire.EncodeFrame(wire.OpResume, wire.Resume{Token: wire.TokenPrefix + srv.Token(gatewaytest.DefaultAppID), SessionID: sess.ID(), Seq: 1})
 	require.NoError(b, err)
-	start, cpu := time.Now(), processCPU()
+	end := measure()
 	ws, _, err := websocket.Dial(ctx, srv.WebSocketURL(), nil)
 	require.NoError(b, err)
 	defer ws.CloseNow()
@@ -126,9 +145,44 @@ func runBare(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n
 		}
 		events++
 	}
-	r := run{wall: time.Since(start), cpu: processCPU() - cpu}
+	r := end()
 	b.StopTimer()
 	require.Equal(b, n, events)
+	return r
+}
+
+// runFloor resumes sess from seq 1 and reads the frames without decoding
+// them, into one reused buffer, with a context coder/websocket arms no
+// timer for: what the fake gateway and the socket cost by themselves, to
+// tell the client path's own allocations from theirs.
+func runFloor(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n int) run {
+	b.Helper()
+	ctx := context.Background()
+	frame, err := wire.EncodeFrame(wire.OpResume, wire.Resume{Token: wire.TokenPrefix + srv.Token(gatewaytest.DefaultAppID), SessionID: sess.ID(), Seq: 1})
+	require.NoError(b, err)
+	dialCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	ws, _, err := websocket.Dial(dialCtx, srv.WebSocketURL(), nil)
+	require.NoError(b, err)
+	defer ws.CloseNow()
+	ws.SetReadLimit(client.DefaultMaxMessageBytes)
+	require.NoError(b, ws.Write(dialCtx, websocket.MessageText, frame))
+	resumed := []byte(`"t":"` + wire.EventResumed + `"`)
+	var buf bytes.Buffer
+	end := measure()
+	for frames := 0; ; frames++ {
+		_, r, err := ws.Reader(ctx)
+		require.NoError(b, err)
+		buf.Reset()
+		_, err = buf.ReadFrom(r)
+		require.NoError(b, err)
+		if bytes.Contains(buf.Bytes(), resumed) {
+			require.GreaterOrEqual(b, frames, n)
+			break
+		}
+	}
+	r := end()
+	b.StopTimer()
 	return r
 }
 
@@ -163,27 +217,43 @@ func (r run) report(b *testing.B, n int) {
 	}
 }
 
+// BenchmarkGatewayFloor is what the fake gateway and the socket cost by
+// themselves (frames read, not decoded): the allocations per event of the
+// other benchmarks less this one's are their path's own.
+func BenchmarkGatewayFloor(b *testing.B) {
+	srv, sess := replayFixture(b, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	r := runFloor(b, srv, sess, b.N)
+	r.report(b, b.N)
+}
+
 // BenchmarkClientVsBare runs the bare loop and the client alternately over
 // the same replayed stream, a few rounds each, and reports both rates and
 // the process's CPU time per event (the median round of each) and the
 // ratio of the rates: side by side in one run, so the load of a shared
 // machine weighs on both alike. CPU time includes the fake gateway's
-// writes, the same for both.
+// writes, the same for both. The allocations per event are each path's
+// own: the process's, less those of a floor run that only reads frames.
 func BenchmarkClientVsBare(b *testing.B) {
 	const rounds = 5
 	srv, sess := replayFixture(b, b.N)
 	b.ResetTimer()
 	b.StopTimer()
-	var bare, lib, bareCPU, libCPU []float64
+	var bare, lib, bareCPU, libCPU, bareAllocs, libAllocs []float64
+	floor := runFloor(b, srv, sess, b.N)
+	floorAllocs := float64(floor.mallocs) / float64(b.N)
 	for range rounds {
 		b.StartTimer()
 		r := runBare(b, srv, sess, b.N)
 		bare = append(bare, float64(b.N)/r.wall.Seconds())
 		bareCPU = append(bareCPU, float64(r.cpu.Microseconds())/float64(b.N))
+		bareAllocs = append(bareAllocs, float64(r.mallocs)/float64(b.N)-floorAllocs)
 		b.StartTimer()
 		r = runClient(b, srv, sess, b.N)
 		lib = append(lib, float64(b.N)/r.wall.Seconds())
 		libCPU = append(libCPU, float64(r.cpu.Microseconds())/float64(b.N))
+		libAllocs = append(libAllocs, float64(r.mallocs)/float64(b.N)-floorAllocs)
 	}
 	mb, ml := median(bare), median(lib)
 	b.ReportMetric(mb, "bare-events/s")
@@ -193,6 +263,8 @@ func BenchmarkClientVsBare(b *testing.B) {
 		b.ReportMetric(mc, "bare-cpu-µs/event")
 		b.ReportMetric(median(libCPU), "client-cpu-µs/event")
 	}
+	b.ReportMetric(median(bareAllocs), "bare-path-allocs/event")
+	b.ReportMetric(median(libAllocs), "client-path-allocs/event")
 }
 
 func median(v []float64) float64 {
