@@ -22,9 +22,11 @@ func (c *Client) read(ctx, readCtx context.Context, cn *conn, d *dispatcher) {
 	defer close(cn.done)
 	// The reads themselves get a context that never ends: for one that
 	// can, coder/websocket arms and disarms a context.AfterFunc on every
-	// read, allocations on every frame. A read is ended by closing the
-	// WebSocket instead, which the connection's owner does before it
-	// cancels readCtx (Close and CloseNow both close it).
+	// read, allocations on every frame. Ending readCtx still ends a
+	// blocked read, as it would inside coder/websocket: by closing the
+	// WebSocket, armed once for the whole connection.
+	stop := context.AfterFunc(readCtx, func() { _ = cn.ws.CloseNow() })
+	defer stop()
 	rctx := context.WithoutCancel(readCtx)
 	var buf []byte
 	for {
