@@ -45,14 +45,13 @@ type Client struct {
 	status Status
 	sess   sessionState
 
-	wm         resume.Watermark
-	events     atomic.Uint64 // Status.Events
-	handled    atomic.Uint64 // Status.Handled
-	dedupe     *dedupe
-	queue      chan item
-	queueBytes *byteBudget
-	persistMu  sync.Mutex
-	extra      sessionstore.Record // the loaded record, for unknown fields
+	wm        resume.Watermark
+	events    atomic.Uint64 // Status.Events
+	handled   atomic.Uint64 // Status.Handled
+	dedupe    *dedupe
+	queue     *queue
+	persistMu sync.Mutex
+	extra     sessionstore.Record // the loaded record, for unknown fields
 
 	dupMu     sync.Mutex // guards the duplicate report
 	dupSince  int        // duplicates dropped since the last warning
@@ -108,8 +107,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.DedupeWindow > 0 {
 		c.dedupe = newDedupe(cfg.DedupeWindow)
 	}
-	c.queue = make(chan item, cfg.QueueSize)
-	c.queueBytes = newByteBudget(cfg.QueueBytes)
+	c.queue = newQueue(cfg.QueueSize, cfg.QueueBytes)
 	c.status = Status{AccountID: cfg.AccountID, State: StateIdle}
 	c.setLevel(0)
 	return c, nil
@@ -137,8 +135,7 @@ func (c *Client) Status() Status {
 	s.SessionID = c.sess.id
 	s.LastSeqReceived = c.wm.Highest()
 	s.LastSeqHandled = c.wm.Committed()
-	s.QueueLength = len(c.queue)
-	s.QueueBytes = c.queueBytes.load()
+	s.QueueLength, s.QueueBytes = c.queue.load()
 	s.Events = c.events.Load()
 	s.Handled = c.handled.Load()
 	return s

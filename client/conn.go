@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/coder/websocket"
 
-	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/resume"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
@@ -629,135 +627,6 @@ func (c *Client) signalOf(err error) resume.Signal {
 	return resume.Signal{Kind: resume.SigNetwork, Code: wire.CloseAbnormal, Reason: reason}
 }
 
-// read is the reader goroutine. Exit: a read error (the connection ended
-// or ctx was cancelled, which closes it). It feeds dispatch events to the
-// queue, waiting when it is full, and everything else to the loop.
-func (c *Client) read(ctx, readCtx context.Context, cn *conn, d *dispatcher) {
-	defer close(cn.done)
-	var buf bytes.Buffer
-	for {
-		_, r, err := cn.ws.Reader(readCtx)
-		if err != nil {
-			cn.err = err
-			return
-		}
-		buf.Reset()
-		if _, err := buf.ReadFrom(r); err != nil {
-			cn.err = err
-			return
-		}
-		cn.frames.Add(1)
-		f, err := wire.DecodeFrame(buf.Bytes())
-		if err != nil {
-			c.update(func(s *Status) { s.BadFrames++ })
-			c.log.Warn().Err(err).Int("bytes", buf.Len()).Msg("undecodable frame skipped")
-			continue
-		}
-		if f.Op != wire.OpDispatch {
-			select {
-			case cn.ctrl <- f:
-			case <-ctx.Done():
-				cn.err = ctx.Err()
-				return
-			}
-			continue
-		}
-		in := c.accept(f)
-		replaying := cn.replaying
-		if f.T == wire.EventResumed {
-			cn.replaying = false
-		}
-		if in.progress {
-			cn.progress.Add(1)
-		}
-		if !in.deliver {
-			continue
-		}
-		if !d.enqueue(ctx, in.ev, &cn.blocked) {
-			// The connection ended before the event reached the queue: it
-			// was never received, so the RESUME asks for it again.
-			c.withdraw(in)
-			cn.err = ctx.Err()
-			return
-		}
-		c.queued(in.ev, replaying)
-		if f.T == wire.EventReady || f.T == wire.EventResumed {
-			select {
-			case cn.ctrl <- wire.Frame{Op: wire.OpDispatch, T: f.T}:
-			case <-ctx.Done():
-				cn.err = ctx.Err()
-				return
-			}
-		}
-	}
-}
-
-// incoming is what accept made of a dispatch frame.
-type incoming struct {
-	ev       item
-	deliver  bool   // hand ev to the queue
-	progress bool   // a new seq: the session moved on
-	received bool   // ev.Seq was marked received; withdraw it if it never reaches the queue
-	prev     uint64 // the highest seq before this one, for withdraw
-	deduped  bool   // ev.ID was added to the dedupe window
-}
-
-// accept turns a dispatch frame into an Event, starting a new session on
-// READY and dropping replays and duplicates. A seq counts as received from
-// here on; if the event then never reaches the queue, withdraw undoes it.
-func (c *Client) accept(f wire.Frame) incoming {
-	prev := c.wm.Highest()
-	var in incoming
-	switch {
-	case f.T == wire.EventReady:
-		var r wire.Ready
-		if err := json.Unmarshal(f.D, &r); err != nil || r.SessionID == "" {
-			c.update(func(s *Status) { s.BadFrames++ })
-			c.log.Warn().Msg("READY without a session id skipped")
-			return in
-		}
-		seq := f.S
-		if seq > maxSeqJump {
-			c.seqTooFar(f, 0)
-			seq = 0
-		}
-		// READY is protocol: its seq counts as handled at once.
-		c.startSession(r.SessionID, seq)
-		in.progress = true
-	case f.S != 0 && f.S <= prev && f.T != wire.EventResumed:
-		c.duplicate(f, "replayed event already received; dropped")
-		return in
-	case f.S > prev && f.S-prev > maxSeqJump:
-		// Delivered (nothing received is dropped), but its seq is not
-		// taken: one forged seq must not turn every later event into a
-		// "replay", nor reach the record, heartbeats or a RESUME.
-		c.seqTooFar(f, prev)
-		if f.ID != "" && c.dedupe != nil && !c.dedupe.add(f.ID) {
-			c.duplicate(f, "duplicate event id; dropped")
-			return in
-		}
-		in.deduped = f.ID != "" && c.dedupe != nil
-	case f.ID != "" && c.dedupe != nil && !c.dedupe.add(f.ID):
-		c.duplicate(f, "duplicate event id; dropped")
-		c.wm.Received(f.S)
-		c.wm.Handled(f.S) // nothing to hand over: it counts as handled
-		in.progress = f.S > prev
-		return in
-	default:
-		in.deduped = f.ID != "" && c.dedupe != nil
-		c.wm.Received(f.S)
-		in.received = f.S != 0
-		in.progress = f.S > prev || f.T == wire.EventResumed
-	}
-	in.prev = prev
-	c.mu.Lock()
-	in.ev = item{Event: event.Event{AccountID: c.cfg.AccountID, Type: f.T, Seq: f.S, ID: f.ID, Data: f.D,
-		ReceivedAt: c.clock.Now(), SessionID: c.sess.id}, epoch: c.sess.epoch}
-	c.mu.Unlock()
-	in.deliver = true
-	return in
-}
-
 // maxSeqJump is how far above the highest seq seen a dispatch's seq may
 // be and still be taken as the session's seq. The gateway numbers
 // dispatches one by one, so a larger jump is a forged or broken frame.
@@ -794,32 +663,5 @@ func (c *Client) duplicate(f wire.Frame, why string) {
 	if n > 0 {
 		c.log.Warn().Int("dropped", n).Uint64("last_seq", f.S).
 			Msgf("%d replayed or duplicate events dropped since the last report (the gateway keeps resending events already received)", n)
-	}
-}
-
-// withdraw undoes accept for an event that never reached the queue: its
-// seq is no longer received (heartbeats and the RESUME ask from the one
-// before), and its id leaves the dedupe window, so the replay is handled.
-func (c *Client) withdraw(in incoming) {
-	if in.received {
-		c.wm.Withdraw(in.ev.Seq, in.prev)
-	}
-	if in.deduped {
-		c.dedupe.remove(in.ev.ID)
-	}
-}
-
-// queued counts an event that reached the queue and reports it to
-// OnReceive.
-func (c *Client) queued(ev item, replaying bool) {
-	c.events.Add(1)
-	switch {
-	case ev.Type == wire.EventResumed:
-		c.update(func(s *Status) { s.Resumes++ })
-	case replaying:
-		c.update(func(s *Status) { s.Replayed++ })
-	}
-	if c.cfg.OnReceive != nil {
-		c.cfg.OnReceive(ev.Event)
 	}
 }
