@@ -76,7 +76,7 @@ var errShutdown = errors.New("client shutdown")
 
 // New validates cfg and returns a Client. It does no I/O.
 func New(cfg Config) (*Client, error) {
-	cfg, err := cfg.withDefaults()
+	cfg, err := cfg.resolve()
 	if err != nil {
 		return nil, err
 	}

@@ -36,8 +36,8 @@ const (
 )
 
 // Config configures a Client. The zero value of every field means the
-// default written beside it; New validates the whole and never changes the
-// caller's value.
+// default written beside it; New (and Validate) check the whole and never
+// change the caller's value.
 type Config struct {
 	// AppID is the bot's app id. Required.
 	AppID string
@@ -186,17 +186,33 @@ type BackoffConfig struct {
 	MaxAttempts int
 }
 
-// ErrConfig is wrapped by every error New returns for a bad Config.
+// ErrConfig is wrapped by every error New and Validate return for a bad
+// Config.
 var ErrConfig = errors.New("client: invalid config")
 
-func (c Config) withDefaults() (Config, error) {
-	if strings.TrimSpace(c.AppID) == "" {
-		return c, fmt.Errorf("%w: AppID is required", ErrConfig)
+// Validate reports whether New would accept the Config, with the same
+// error (wrapping ErrConfig) New would return. It does no I/O, builds
+// nothing and does not change c.
+func (c Config) Validate() error {
+	_, err := c.resolve()
+	return err
+}
+
+// resolve gives the Config New uses: the defaults filled in, validated,
+// and the HTTP client guarded against redirects to another origin.
+func (c Config) resolve() (Config, error) {
+	c = c.withDefaults()
+	if err := c.check(); err != nil {
+		return c, err
 	}
+	c.HTTPClient = guardRedirects(c.HTTPClient)
+	return c, nil
+}
+
+// withDefaults fills every zero field with its default; negative values
+// are left for check to refuse.
+func (c Config) withDefaults() Config {
 	c.AppID = strings.TrimSpace(c.AppID)
-	if c.TokenSource == nil && c.ClientSecret == "" {
-		return c, fmt.Errorf("%w: ClientSecret or TokenSource is required", ErrConfig)
-	}
 	if c.AccountID == "" {
 		c.AccountID = c.AppID
 	}
@@ -207,106 +223,108 @@ func (c Config) withDefaults() (Config, error) {
 	if c.TokenURL == "" {
 		c.TokenURL = DefaultTokenURL
 	}
-	if err := checkEndpoint("APIBase", c.APIBase, "https", "http"); err != nil {
-		return c, err
+	c = c.withIntentLevels()
+	if c.Shard == [2]int{} {
+		c.Shard = [2]int{0, 1}
 	}
-	if err := checkEndpoint("TokenURL", c.TokenURL, "https", "http"); err != nil {
-		return c, err
+	c.QueueSize = orDefault(c.QueueSize, DefaultQueueSize)
+	c.QueueBytes = orDefault(c.QueueBytes, DefaultQueueBytes)
+	c.DedupeWindow = orDefault(c.DedupeWindow, DefaultDedupeWindow)
+	c.MaxMessageBytes = orDefault(c.MaxMessageBytes, DefaultMaxMessageBytes)
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout}
 	}
-	if c.GatewayURL != "" {
-		if err := checkEndpoint("GatewayURL", c.GatewayURL, "wss", "ws"); err != nil {
-			return c, err
-		}
+	c.HelloTimeout = orDefault(c.HelloTimeout, DefaultHelloTimeout)
+	c.ReadyTimeout = orDefault(c.ReadyTimeout, DefaultReadyTimeout)
+	c.ShutdownTimeout = orDefault(c.ShutdownTimeout, DefaultShutdownTimeout)
+	c.InvalidSessionDelay = orDefault(c.InvalidSessionDelay, 3*time.Second)
+	c.RateLimitDelay = orDefault(c.RateLimitDelay, 60*time.Second)
+	c.StableAfter = orDefault(c.StableAfter, DefaultStableAfter)
+	c.MaxAuthFailures = orDefault(c.MaxAuthFailures, DefaultMaxAuthFailures)
+	c.Backoff.Initial = orDefault(c.Backoff.Initial, time.Second)
+	c.Backoff.Max = orDefault(c.Backoff.Max, 60*time.Second)
+	c.Backoff.Jitter = orDefault(c.Backoff.Jitter, 0.5)
+	if c.Backoff.Jitter < 0 {
+		c.Backoff.Jitter = 0
 	}
+	return c
+}
+
+// withIntentLevels makes IntentLevels the list IDENTIFY steps through (a
+// copy of the caller's) and Intents its first level.
+func (c Config) withIntentLevels() Config {
 	switch {
 	case len(c.IntentLevels) == 0 && c.Intents == 0:
 		c.IntentLevels = intents.DefaultLevels()
-		c.Intents = c.IntentLevels[0].Intents
 	case len(c.IntentLevels) == 0:
 		c.IntentLevels = []intents.Level{{Name: "configured", Intents: c.Intents}}
 	default:
 		c.IntentLevels = append([]intents.Level(nil), c.IntentLevels...)
-		for i, l := range c.IntentLevels {
-			if l.Intents == 0 {
-				return c, fmt.Errorf("%w: intent level %d (%s) has no intents", ErrConfig, i, l.Name)
-			}
-		}
-		c.Intents = c.IntentLevels[0].Intents
 	}
-	if c.Shard == [2]int{} {
-		c.Shard = [2]int{0, 1}
+	c.Intents = c.IntentLevels[0].Intents
+	return c
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// check validates a Config whose defaults are filled in.
+func (c Config) check() error {
+	if c.AppID == "" {
+		return fmt.Errorf("%w: AppID is required", ErrConfig)
+	}
+	if c.TokenSource == nil && c.ClientSecret == "" {
+		return fmt.Errorf("%w: ClientSecret or TokenSource is required", ErrConfig)
+	}
+	if err := c.checkEndpoints(); err != nil {
+		return err
+	}
+	for i, l := range c.IntentLevels {
+		if l.Intents == 0 {
+			return fmt.Errorf("%w: intent level %d (%s) has no intents", ErrConfig, i, l.Name)
+		}
 	}
 	if c.Shard[1] < 1 || c.Shard[0] < 0 || c.Shard[0] >= c.Shard[1] {
-		return c, fmt.Errorf("%w: shard %v is not [id, count] with 0 <= id < count", ErrConfig, c.Shard)
+		return fmt.Errorf("%w: shard %v is not [id, count] with 0 <= id < count", ErrConfig, c.Shard)
 	}
-	if c.HandlerConcurrency < 0 {
-		return c, fmt.Errorf("%w: HandlerConcurrency %d is negative", ErrConfig, c.HandlerConcurrency)
+	return c.checkBounds()
+}
+
+func (c Config) checkEndpoints() error {
+	if err := checkEndpoint("APIBase", c.APIBase, "https", "http"); err != nil {
+		return err
 	}
-	if c.QueueSize == 0 {
-		c.QueueSize = DefaultQueueSize
+	if err := checkEndpoint("TokenURL", c.TokenURL, "https", "http"); err != nil {
+		return err
 	}
-	if c.QueueSize < 0 {
-		return c, fmt.Errorf("%w: QueueSize %d is negative", ErrConfig, c.QueueSize)
+	if c.GatewayURL != "" {
+		return checkEndpoint("GatewayURL", c.GatewayURL, "wss", "ws")
 	}
-	if c.QueueBytes == 0 {
-		c.QueueBytes = DefaultQueueBytes
+	return nil
+}
+
+// checkBounds refuses negative sizes and out-of-range limits.
+func (c Config) checkBounds() error {
+	switch {
+	case c.HandlerConcurrency < 0:
+		return fmt.Errorf("%w: HandlerConcurrency %d is negative", ErrConfig, c.HandlerConcurrency)
+	case c.QueueSize < 0:
+		return fmt.Errorf("%w: QueueSize %d is negative", ErrConfig, c.QueueSize)
+	case c.QueueBytes < 0:
+		return fmt.Errorf("%w: QueueBytes %d is negative", ErrConfig, c.QueueBytes)
+	case c.MaxMessageBytes < 1024:
+		return fmt.Errorf("%w: MaxMessageBytes %d is too small", ErrConfig, c.MaxMessageBytes)
+	case c.MaxMessageBytes > wire.MaxFrameBytes:
+		return fmt.Errorf("%w: MaxMessageBytes %d exceeds %d, the largest frame the decoder accepts", ErrConfig, c.MaxMessageBytes, wire.MaxFrameBytes)
+	case c.Backoff.Jitter > 1:
+		return fmt.Errorf("%w: Backoff.Jitter %v is above 1", ErrConfig, c.Backoff.Jitter)
 	}
-	if c.QueueBytes < 0 {
-		return c, fmt.Errorf("%w: QueueBytes %d is negative", ErrConfig, c.QueueBytes)
-	}
-	if c.DedupeWindow == 0 {
-		c.DedupeWindow = DefaultDedupeWindow
-	}
-	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	if c.MaxMessageBytes < 1024 {
-		return c, fmt.Errorf("%w: MaxMessageBytes %d is too small", ErrConfig, c.MaxMessageBytes)
-	}
-	if c.MaxMessageBytes > wire.MaxFrameBytes {
-		return c, fmt.Errorf("%w: MaxMessageBytes %d exceeds %d, the largest frame the decoder accepts", ErrConfig, c.MaxMessageBytes, wire.MaxFrameBytes)
-	}
-	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout}
-	}
-	c.HTTPClient = guardRedirects(c.HTTPClient)
-	if c.HelloTimeout == 0 {
-		c.HelloTimeout = DefaultHelloTimeout
-	}
-	if c.ReadyTimeout == 0 {
-		c.ReadyTimeout = DefaultReadyTimeout
-	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = DefaultShutdownTimeout
-	}
-	if c.InvalidSessionDelay == 0 {
-		c.InvalidSessionDelay = 3 * time.Second
-	}
-	if c.RateLimitDelay == 0 {
-		c.RateLimitDelay = 60 * time.Second
-	}
-	if c.StableAfter == 0 {
-		c.StableAfter = DefaultStableAfter
-	}
-	if c.MaxAuthFailures == 0 {
-		c.MaxAuthFailures = DefaultMaxAuthFailures
-	}
-	if c.Backoff.Initial == 0 {
-		c.Backoff.Initial = time.Second
-	}
-	if c.Backoff.Max == 0 {
-		c.Backoff.Max = 60 * time.Second
-	}
-	if c.Backoff.Jitter == 0 {
-		c.Backoff.Jitter = 0.5
-	}
-	if c.Backoff.Jitter < 0 {
-		c.Backoff.Jitter = 0
-	}
-	if c.Backoff.Jitter > 1 {
-		return c, fmt.Errorf("%w: Backoff.Jitter %v is above 1", ErrConfig, c.Backoff.Jitter)
-	}
-	return c, nil
+	return nil
 }
 
 // checkEndpoint accepts secure URLs anywhere and plain ones on loopback.
