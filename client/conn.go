@@ -97,9 +97,11 @@ func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mod
 			if max := c.cfg.Backoff.MaxAttempts; max > 0 && failures >= max {
 				cause := a.err
 				if cause == nil {
-					cause = fmt.Errorf("%s", a.sig.Reason)
+					cause = errors.New(a.sig.Reason)
 				}
-				return &ConnectError{Attempt: failures, Err: fmt.Errorf("%w after %d attempts: %v", ErrGaveUp, failures, cause)}
+				// Both wrapped: errors.Is finds ErrGaveUp, errors.As the
+				// last attempt's cause (a *TokenError, *GatewayError, ...).
+				return &ConnectError{Attempt: failures, Err: fmt.Errorf("%w after %d attempts: %w", ErrGaveUp, failures, cause)}
 			}
 		}
 
