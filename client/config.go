@@ -152,8 +152,9 @@ type Config struct {
 	// resets, so an accept-then-close server cannot cause a tight loop.
 	// Zero means DefaultStableAfter.
 	StableAfter time.Duration
-	// MaxAuthFailures is how many 4004 closes in a row end Run. Zero means
-	// DefaultMaxAuthFailures.
+	// MaxAuthFailures is how many 4004 closes in a row, with no READY or
+	// RESUMED in between, end Run with a *CloseError. Zero or negative
+	// means DefaultMaxAuthFailures.
 	MaxAuthFailures int
 
 	// IdentifyLimiter spaces IDENTIFYs to obey the session_start_limit of

@@ -60,6 +60,7 @@ type attempt struct {
 func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mode) error {
 	bo := c.newBackOff()
 	st := resume.NewState(mode == resume.Resume, c.level(), len(c.cfg.IntentLevels))
+	st.MaxAuthFailures = c.cfg.MaxAuthFailures
 	failures := 0 // attempts in a row that did not reach READY/RESUMED
 	quick := 0    // connections in a row that did not stay up StableAfter
 	var tooBigAt uint64

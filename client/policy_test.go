@@ -484,6 +484,36 @@ func TestPolicyAuthFailedThreeTimesIsFatal(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
+// Config.MaxAuthFailures sets how many 4004 closes in a row are fatal:
+// with 5, the third one is retried and the fifth ends Run; with 1, the
+// first does.
+func TestPolicyAuthFailedLimitIsConfigurable(t *testing.T) {
+	t.Parallel()
+	t.Run("five", func(t *testing.T) {
+		t.Parallel()
+		h, srv, _ := policyHarness(t, gatewaytest.Options{}, func(c *client.Config) { c.MaxAuthFailures = 5 })
+		h.start()
+		sess := h.session()
+		for range 4 {
+			srv.CloseNextAfterHello(int(wire.CloseAuthenticationFailed), "authentication failed")
+		}
+		sess.CloseWith(int(wire.CloseAuthenticationFailed), "authentication failed")
+		err := h.runErr()
+		assert.Equal(t, wire.CloseAuthenticationFailed, client.CloseCode(err))
+		assert.Equal(t, 5, srv.Connections(), "no connection after the fifth 4004")
+	})
+	t.Run("one", func(t *testing.T) {
+		t.Parallel()
+		h, srv, _ := policyHarness(t, gatewaytest.Options{}, func(c *client.Config) { c.MaxAuthFailures = 1 })
+		h.start()
+		sess := h.session()
+		sess.CloseWith(int(wire.CloseAuthenticationFailed), "authentication failed")
+		err := h.runErr()
+		assert.Equal(t, wire.CloseAuthenticationFailed, client.CloseCode(err))
+		assert.Equal(t, 1, srv.Connections(), "no connection after the first 4004")
+	})
+}
+
 // Policy row: close 4006, 4007, 4003, 4005, 4000, 4900–4913 — clear the
 // session, refetch the token, backoff, IDENTIFY.
 func TestPolicyCloseClearsAndIdentifies(t *testing.T) {

@@ -40,7 +40,8 @@ func Start(hasValidRecord bool) Mode {
 }
 
 // MaxAuthFailures is how many 4004 closes in a row, with no READY or
-// RESUMED in between, make the client give up.
+// RESUMED in between, make the client give up, unless
+// [State.MaxAuthFailures] says otherwise.
 const MaxAuthFailures = 3
 
 // SignalKind says how a connection ended, or what the server asked for.
@@ -125,6 +126,9 @@ type State struct {
 	// AuthFailures counts 4004 closes since the last READY or RESUMED,
 	// across connections; reset by [Established].
 	AuthFailures int
+	// MaxAuthFailures is how many 4004 closes in a row are fatal. Zero or
+	// negative means [MaxAuthFailures].
+	MaxAuthFailures int
 
 	// Per connection: reset by [NewConnection] and when [Next] sees the
 	// connection end.
@@ -202,6 +206,14 @@ func (st *State) resetConnection() {
 	st.InvalidSessionSeen = false
 	st.CanResume = false
 	st.SteppedDown = false
+}
+
+// authLimit is the number of 4004 closes in a row that is fatal.
+func (st State) authLimit() int {
+	if st.MaxAuthFailures > 0 {
+		return st.MaxAuthFailures
+	}
+	return MaxAuthFailures
 }
 
 // levelLeft reports whether a lower intent level exists.
@@ -312,7 +324,7 @@ type FatalError struct {
 	Code   wire.CloseCode
 	Reason string
 	// Repeats is how many times in a row the code came when that made it
-	// fatal ([MaxAuthFailures] for 4004); 0 otherwise.
+	// fatal ([State.MaxAuthFailures] for 4004); 0 otherwise.
 	Repeats int
 }
 
@@ -383,8 +395,8 @@ func classify(code wire.CloseCode) closeClass {
 //     follow-up, so one refusal steps down once.
 //   - close 1000/1001/1005/1006, network error, zombie: backoff, resume.
 //   - 4009: resume at once. 4008: wait [RateLimitDelay], resume.
-//   - 4004: refresh the token, backoff, resume; the [MaxAuthFailures]th in a
-//     row is fatal.
+//   - 4004: refresh the token, backoff, resume; the
+//     [State.MaxAuthFailures]th in a row is fatal.
 //   - 4000, 4003, 4005, 4006, 4007, 4900–4913: clear, refresh the token,
 //     backoff, identify.
 //   - 4013/4014: step down, backoff, identify (clearing the session); fatal
@@ -552,7 +564,7 @@ func connectionEnd(st State, sig Signal) (Decision, State) {
 	case classAuth:
 		st.AuthFailures++
 		d = Decision{Action: ActResume, Wait: WaitBackoff, RefreshToken: true}
-		if st.AuthFailures >= MaxAuthFailures {
+		if st.AuthFailures >= st.authLimit() {
 			what += ", " + ordinal(st.AuthFailures) + " in a row"
 			d = fatal(sig, st.AuthFailures)
 		}

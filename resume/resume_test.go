@@ -350,6 +350,27 @@ func TestThree4004sAreFatal(t *testing.T) {
 	assert.Equal(t, ActResume, d.Action)
 }
 
+// State.MaxAuthFailures moves the fatal 4004 count; zero keeps the
+// default of three.
+func TestMaxAuthFailuresIsTheLimit(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ limit, fatalAt int }{{0, MaxAuthFailures}, {-1, MaxAuthFailures}, {1, 1}, {5, 5}} {
+		st := Established(NewConnection(NewState(true, 0, 1), Resume), Resume)
+		st.MaxAuthFailures = tc.limit
+		for i := 1; i <= tc.fatalAt; i++ {
+			var d Decision
+			d, st = Next(st, closeSig(wire.CloseAuthenticationFailed))
+			if i < tc.fatalAt {
+				require.Equal(t, ActResume, d.Action, "limit %d, 4004 number %d", tc.limit, i)
+				st = NewConnection(st, d.Action.Mode())
+				continue
+			}
+			require.Equal(t, ActFatal, d.Action, "limit %d, 4004 number %d", tc.limit, i)
+			assert.Equal(t, tc.fatalAt, d.Fatal.Repeats)
+		}
+	}
+}
+
 func TestLastLevelRejectionFatal(t *testing.T) {
 	t.Parallel()
 	st := NewConnection(NewState(false, 0, 3), Identify)
