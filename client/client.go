@@ -11,7 +11,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/rs/zerolog"
 
-	"github.com/qqgate/qqgate/resume"
+	"github.com/qqgate/qqgate/internal/resume"
 	"github.com/qqgate/qqgate/sessionstore"
 )
 
@@ -436,18 +436,12 @@ func (c *Client) clearRecord(ctx context.Context) error {
 	return c.store.Clear(ctx, c.cfg.AccountID)
 }
 
-// newBackOff builds the reconnect backoff: exponential from Backoff.Initial,
-// factor 2, capped at Backoff.Max, jittered, never giving up by itself.
+// newBackOff builds the reconnect backoff from Config.Backoff: exponential
+// from Initial, factor 2, capped at Max, jittered, never giving up by
+// itself; zero fields take the policy's defaults.
 func (c *Client) newBackOff() *backoff.ExponentialBackOff {
-	b := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(c.cfg.Backoff.Initial),
-		backoff.WithMaxInterval(c.cfg.Backoff.Max),
-		backoff.WithMultiplier(2),
-		backoff.WithRandomizationFactor(c.cfg.Backoff.Jitter),
-		backoff.WithMaxElapsedTime(0),
-	)
-	b.Reset()
-	return b
+	b := c.cfg.Backoff
+	return resume.Backoff{Initial: b.Initial, Max: b.Max, Jitter: b.Jitter}.New(resume.DefaultBackoff)
 }
 
 // String describes the client for logs without secrets.

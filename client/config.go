@@ -13,6 +13,7 @@ import (
 
 	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/intents"
+	"github.com/qqgate/qqgate/internal/resume"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
@@ -30,7 +31,7 @@ const (
 	DefaultHTTPTimeout     = 10 * time.Second
 	DefaultDedupeWindow    = 4096
 	DefaultShutdownTimeout = 10 * time.Second
-	DefaultMaxAuthFailures = 3
+	DefaultMaxAuthFailures = resume.DefaultMaxAuthFailures
 	DefaultStableAfter     = 30 * time.Second
 	defaultUserAgent       = "qqgate (+https://github.com/qqgate/qqgate)"
 )
@@ -141,7 +142,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 
 	// Backoff tunes the reconnect backoff. Zero fields mean the policy's
-	// defaults: 1 s initial, factor 2, 60 s cap, 0.5 jitter, no limit.
+	// defaults: 1 s initial, factor 2, 60 s cap, 0.5 jitter, no limit. A
+	// cap below Initial is taken as Initial.
 	Backoff BackoffConfig
 	// InvalidSessionDelay is the wait after op 9 false. Zero means 3 s.
 	InvalidSessionDelay time.Duration
@@ -238,16 +240,12 @@ func (c Config) withDefaults() Config {
 	c.HelloTimeout = orDefault(c.HelloTimeout, DefaultHelloTimeout)
 	c.ReadyTimeout = orDefault(c.ReadyTimeout, DefaultReadyTimeout)
 	c.ShutdownTimeout = orDefault(c.ShutdownTimeout, DefaultShutdownTimeout)
-	c.InvalidSessionDelay = orDefault(c.InvalidSessionDelay, 3*time.Second)
-	c.RateLimitDelay = orDefault(c.RateLimitDelay, 60*time.Second)
+	c.InvalidSessionDelay = orDefault(c.InvalidSessionDelay, resume.DefaultInvalidSessionDelay)
+	c.RateLimitDelay = orDefault(c.RateLimitDelay, resume.DefaultRateLimitDelay)
 	c.StableAfter = orDefault(c.StableAfter, DefaultStableAfter)
 	c.MaxAuthFailures = orDefault(c.MaxAuthFailures, DefaultMaxAuthFailures)
-	c.Backoff.Initial = orDefault(c.Backoff.Initial, time.Second)
-	c.Backoff.Max = orDefault(c.Backoff.Max, 60*time.Second)
-	c.Backoff.Jitter = orDefault(c.Backoff.Jitter, 0.5)
-	if c.Backoff.Jitter < 0 {
-		c.Backoff.Jitter = 0
-	}
+	// Backoff's zero fields are filled where the backoff is built, with
+	// the same defaults the policy documents.
 	return c
 }
 

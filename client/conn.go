@@ -15,7 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/qqgate/qqgate/event"
-	"github.com/qqgate/qqgate/resume"
+	"github.com/qqgate/qqgate/internal/resume"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
@@ -50,7 +50,7 @@ type attempt struct {
 	established bool          // READY or RESUMED arrived
 	stable      bool          // the connection stayed up StableAfter
 	tooBig      bool          // it ended on a frame larger than MaxMessageBytes
-	wait        time.Duration // a wait the pre-connection failure asks for
+	rateLimited bool          // the pre-connection failure asks to slow down
 	err         error         // a pre-connection failure, or a fatal error
 	fatal       bool
 }
@@ -59,9 +59,10 @@ type attempt struct {
 // goroutine: the policy's state, the backoff, and the counts that guard
 // against loops the policy cannot see.
 type reconnects struct {
-	c  *Client
-	st resume.State
-	bo *backoff.ExponentialBackOff
+	c      *Client
+	st     resume.State
+	bo     *backoff.ExponentialBackOff
+	delays resume.Delays
 	// failures counts attempts in a row that did not reach READY/RESUMED
 	// (Backoff.MaxAttempts gives up on them).
 	failures int
@@ -77,7 +78,8 @@ type reconnects struct {
 // ends (nil) or a fatal error (returned).
 func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mode) error {
 	r := &reconnects{c: c, bo: c.newBackOff(),
-		st: resume.NewState(mode == resume.Resume, c.level(), len(c.cfg.IntentLevels))}
+		delays: resume.Delays{InvalidSession: c.cfg.InvalidSessionDelay, RateLimit: c.cfg.RateLimitDelay},
+		st:     resume.NewState(mode == resume.Resume, c.level(), len(c.cfg.IntentLevels))}
 	r.st.MaxAuthFailures = c.cfg.MaxAuthFailures
 	for n := 0; ; n++ {
 		if n > 0 {
@@ -170,15 +172,18 @@ func (r *reconnects) count(a attempt) error {
 	return &ConnectError{Attempt: r.failures, Err: fmt.Errorf("%w after %d attempts: %w", ErrGaveUp, r.failures, cause)}
 }
 
-// preConnection handles a token, discovery or dial failure: nothing to
-// decide about the session; retry with backoff (or the wait asked for).
+// preConnection handles a token, discovery or dial failure: the policy
+// keeps the session and the mode, and waits a backoff (the rate-limit
+// delay when the failure asks to slow down).
 func (r *reconnects) preConnection(a attempt) (time.Duration, string) {
-	wait := a.wait
-	if wait == 0 {
-		wait = r.bo.NextBackOff()
+	sig := resume.Signal{Kind: resume.SigDialFailed, Reason: a.err.Error()}
+	if a.rateLimited {
+		sig.Kind = resume.SigTooManyRequests
 	}
+	dec, next := resume.Next(r.st, sig)
+	r.st = next
 	r.c.update(func(s *Status) { s.LastError = a.err.Error() })
-	return wait, a.err.Error()
+	return r.wait(dec.Wait), dec.Reason
 }
 
 // afterConnection asks the policy what the end of an open connection
@@ -206,7 +211,7 @@ func (r *reconnects) afterConnection(ctx context.Context, a attempt) (time.Durat
 		c.log.Warn().Int("intent_level", r.st.IntentLevel).Str("intent_level_name", l.Name).Stringer("intents", l.Intents).
 			Msg("gateway rejected the intents; stepping down one intent level (degraded)")
 	}
-	wait := c.waitFor(dec.Wait, r.bo)
+	wait := r.wait(dec.Wait)
 	if dec.Wait == resume.WaitNone && r.quick > 1 {
 		// "At once" twice in a row on connections that did not stay up:
 		// a server that accepts and closes must not cause a tight loop.
@@ -246,16 +251,9 @@ func (r *reconnects) oversized(ctx context.Context) {
 	r.tooBigRepeats = 0
 }
 
-func (c *Client) waitFor(w resume.Wait, bo *backoff.ExponentialBackOff) time.Duration {
-	switch w {
-	case resume.WaitBackoff:
-		return bo.NextBackOff()
-	case resume.WaitInvalidSession:
-		return resume.Jitter(c.cfg.InvalidSessionDelay, rand.Float64())
-	case resume.WaitRateLimit:
-		return resume.Jitter(c.cfg.RateLimitDelay, rand.Float64())
-	}
-	return 0
+// wait gives the wait a decision stands for, with the configured delays.
+func (r *reconnects) wait(w resume.Wait) time.Duration {
+	return w.Delay(r.bo, r.delays, rand.Float64())
 }
 
 // attempt fetches a token, discovers the gateway, dials and runs one
@@ -312,7 +310,7 @@ func (c *Client) preFailure(err error) attempt {
 	var te *TokenError
 	switch {
 	case errors.Is(err, ErrRateLimited):
-		return attempt{err: err, wait: resume.Jitter(c.cfg.RateLimitDelay, rand.Float64())}
+		return attempt{err: err, rateLimited: true}
 	case errors.As(err, &te) && !te.Temporary():
 		return attempt{err: err, fatal: true}
 	case errors.Is(err, ErrConfig):

@@ -354,7 +354,7 @@ func TestThree4004sAreFatal(t *testing.T) {
 // default of three.
 func TestMaxAuthFailuresIsTheLimit(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ limit, fatalAt int }{{0, MaxAuthFailures}, {-1, MaxAuthFailures}, {1, 1}, {5, 5}} {
+	for _, tc := range []struct{ limit, fatalAt int }{{0, DefaultMaxAuthFailures}, {-1, DefaultMaxAuthFailures}, {1, 1}, {5, 5}} {
 		st := Established(NewConnection(NewState(true, 0, 1), Resume), Resume)
 		st.MaxAuthFailures = tc.limit
 		for i := 1; i <= tc.fatalAt; i++ {
@@ -400,8 +400,8 @@ func TestFatalErrorText(t *testing.T) {
 
 func TestStateHelpers(t *testing.T) {
 	t.Parallel()
-	assert.Equal(t, Resume, Start(true))
-	assert.Equal(t, Identify, Start(false))
+	assert.Equal(t, Resume, start(true))
+	assert.Equal(t, Identify, start(false))
 
 	st := NewState(true, 7, 3)
 	assert.Equal(t, State{Mode: Resume, HasSession: true, IntentLevel: 2, IntentLevels: 3}, st)

@@ -29,20 +29,20 @@ func (m Mode) String() string {
 	return "Mode(" + strconv.Itoa(int(m)) + ")"
 }
 
-// Start gives the start-up choice: [Resume] when a valid session
+// start gives the start-up choice: [Resume] when a valid session
 // record is held (younger than 5 minutes, session id set, lastSeq not null,
 // appId matching), [Identify] otherwise.
-func Start(hasValidRecord bool) Mode {
+func start(hasValidRecord bool) Mode {
 	if hasValidRecord {
 		return Resume
 	}
 	return Identify
 }
 
-// MaxAuthFailures is how many 4004 closes in a row, with no READY or
-// RESUMED in between, make the client give up, unless
+// DefaultMaxAuthFailures is how many 4004 closes in a row, with no READY
+// or RESUMED in between, make the client give up, unless
 // [State.MaxAuthFailures] says otherwise.
-const MaxAuthFailures = 3
+const DefaultMaxAuthFailures = 3
 
 // SignalKind says how a connection ended, or what the server asked for.
 type SignalKind int
@@ -52,20 +52,20 @@ const (
 	// code (0 is taken as 1005, no status).
 	SigClose SignalKind = iota + 1
 	// SigNetwork is a network error after the connection opened: a reset, a
-	// write or read error, EOF, or a close 1006 with no frame. The code is
-	// ignored.
+	// write or read error, EOF, a close 1006 with no frame, or a gateway
+	// that stays silent (no HELLO within the HELLO timeout, no
+	// READY/RESUMED within the READY timeout). The code is ignored.
 	SigNetwork
-	// SigZombie is our own close of a stuck connection: no frame between
-	// two heartbeats, or no READY/RESUMED within 30 s of IDENTIFY/RESUME.
+	// SigZombie is our own close of a stuck connection: no frame at all
+	// between two heartbeats.
 	SigZombie
 	// SigReconnect is op 7 RECONNECT.
 	SigReconnect
 	// SigInvalidSession is op 9 INVALID SESSION; [Signal.CanResume] is its d.
 	SigInvalidSession
-	// SigDialFailed means the connection never got as far as sending
-	// IDENTIFY or RESUME: the token or /gateway request, the dial or the
-	// upgrade failed, or HELLO did not come within 10 s. The server never
-	// saw a RESUME, so it is not a failed resume.
+	// SigDialFailed means no connection opened: the token or /gateway
+	// request, the dial or the upgrade failed. The server never saw a
+	// RESUME, so it is not a failed resume.
 	SigDialFailed
 	// SigTooManyRequests means the token endpoint or /gateway answered "Too
 	// many requests" or code 100001: wait at least a minute.
@@ -127,7 +127,7 @@ type State struct {
 	// across connections; reset by [Established].
 	AuthFailures int
 	// MaxAuthFailures is how many 4004 closes in a row are fatal. Zero or
-	// negative means [MaxAuthFailures].
+	// negative means [DefaultMaxAuthFailures].
 	MaxAuthFailures int
 
 	// Per connection: reset by [NewConnection] and when [Next] sees the
@@ -149,11 +149,11 @@ type State struct {
 	SteppedDown bool
 }
 
-// NewState gives the state at start-up: [Resume] when hasValidRecord (see
-// [Start]), at the stored intent level, clamped to [0, intentLevels-1].
+// NewState gives the state at start-up: [Resume] when hasValidRecord (a
+// session record valid for RESUME is held), at the stored intent level, clamped to [0, intentLevels-1].
 func NewState(hasValidRecord bool, intentLevel, intentLevels int) State {
 	st := State{
-		Mode:         Start(hasValidRecord),
+		Mode:         start(hasValidRecord),
 		HasSession:   hasValidRecord,
 		IntentLevel:  intentLevel,
 		IntentLevels: intentLevels,
@@ -213,7 +213,7 @@ func (st State) authLimit() int {
 	if st.MaxAuthFailures > 0 {
 		return st.MaxAuthFailures
 	}
-	return MaxAuthFailures
+	return DefaultMaxAuthFailures
 }
 
 // levelLeft reports whether a lower intent level exists.
@@ -264,11 +264,13 @@ const (
 	// WaitNone reconnects at once.
 	WaitNone Wait = iota
 	// WaitBackoff waits for the next interval of the client's exponential
-	// backoff ([NewBackOff]).
+	// backoff ([Backoff.New]).
 	WaitBackoff
-	// WaitInvalidSession waits about [InvalidSessionDelay], jittered.
+	// WaitInvalidSession waits the invalid-session delay (about
+	// [DefaultInvalidSessionDelay]), jittered.
 	WaitInvalidSession
-	// WaitRateLimit waits at least [RateLimitDelay].
+	// WaitRateLimit waits at least the rate-limit delay
+	// ([DefaultRateLimitDelay]).
 	WaitRateLimit
 )
 
@@ -389,12 +391,13 @@ func classify(code wire.CloseCode) closeClass {
 //     same connection is a follow-up.
 //   - op 9 true: backoff, resume (a backoff, not at once, so a server
 //     repeating op 9 true cannot make a tight loop).
-//   - op 9 false: clear the session, refresh the token, wait about 3 s,
-//     identify; before READY on an IDENTIFY with a lower intent level
+//   - op 9 false: clear the session, refresh the token, wait the
+//     invalid-session delay (about 3 s), identify; before READY on an IDENTIFY with a lower intent level
 //     left, step down one level. The close that follows (4903) is a
 //     follow-up, so one refusal steps down once.
 //   - close 1000/1001/1005/1006, network error, zombie: backoff, resume.
-//   - 4009: resume at once. 4008: wait [RateLimitDelay], resume.
+//   - 4009: resume at once. 4008: wait the rate-limit delay (at least
+//     60 s), resume.
 //   - 4004: refresh the token, backoff, resume; the
 //     [State.MaxAuthFailures]th in a row is fatal.
 //   - 4000, 4003, 4005, 4006, 4007, 4900–4913: clear, refresh the token,
@@ -411,8 +414,8 @@ func classify(code wire.CloseCode) closeClass {
 //     resumes: the client resumes while its session is valid (5 minutes
 //     after the last connection), which it checks itself.
 //   - without a session, resume becomes identify.
-//   - dial failure: backoff, same mode. Too many requests: wait
-//     [RateLimitDelay], same mode.
+//   - dial failure: backoff, same mode. Too many requests: wait the
+//     rate-limit delay, same mode.
 func Next(st State, sig Signal) (Decision, State) {
 	st = st.normalized()
 	switch sig.Kind {
@@ -641,9 +644,9 @@ func (d Decision) verbs(st State) string {
 	case WaitBackoff:
 		parts = append(parts, "backoff")
 	case WaitInvalidSession:
-		parts = append(parts, "wait ~3s")
+		parts = append(parts, "wait the invalid-session delay")
 	case WaitRateLimit:
-		parts = append(parts, "wait 60s")
+		parts = append(parts, "wait the rate-limit delay")
 	}
 	parts = append(parts, act)
 	if d.FollowUp {

@@ -41,6 +41,6 @@
 //
 // [State], [Signal] and [Decision] are values; the functions on them are
 // pure and safe for concurrent use. [Watermark] is safe for concurrent use.
-// The backoff from [NewBackOff] is not (cenkalti/backoff's rule): keep one
+// The backoff from [Backoff.New] is not (cenkalti/backoff's rule): keep one
 // per client, owned by its loop.
 package resume
