@@ -20,12 +20,12 @@ import (
 // cancelling Run's context or with Close (keeps the session resumable) or
 // Logout (ends it). All methods are safe for concurrent use.
 type Client struct {
-	cfg       Config
-	log       zerolog.Logger
-	tokens    TokenSource
-	store     sessionstore.Store
-	ownsStore bool
-	limiter   *IdentifyLimiter
+	cfg      Config
+	log      zerolog.Logger
+	tokens   TokenSource
+	store    SessionStore
+	ownStore *sessionstore.MemoryStore // the store New made, when Config.Store is nil; closed by Run and Close
+	limiter  *IdentifyLimiter
 
 	// sleep waits d or until ctx ends; tests replace it.
 	sleep        func(ctx context.Context, d time.Duration) error
@@ -99,8 +99,8 @@ func New(cfg Config) (*Client, error) {
 		c.tokens = NewAppTokenSource(cfg.AppID, cfg.ClientSecret, cfg.TokenURL, cfg.HTTPClient)
 	}
 	if c.store == nil {
-		c.store = sessionstore.NewMemoryStore()
-		c.ownsStore = true
+		c.ownStore = sessionstore.NewMemoryStore()
+		c.store = c.ownStore
 	}
 	if c.limiter == nil {
 		c.limiter = NewIdentifyLimiter()
@@ -217,8 +217,8 @@ func (c *Client) Logout(ctx context.Context) error {
 }
 
 func (c *Client) closeOwnedStore() error {
-	if c.ownsStore {
-		return c.store.Close()
+	if c.ownStore != nil {
+		return c.ownStore.Close()
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -83,8 +84,8 @@ type Config struct {
 	// Store keeps the session record across restarts. Zero means an
 	// in-memory store: the client resumes after network loss but not after
 	// a restart. Use sessionstore.NewFileStore for the openclaw-compatible
-	// files.
-	Store sessionstore.Store
+	// files; any sessionstore.Store will do.
+	Store SessionStore
 
 	// Handler receives every dispatch event, READY and RESUMED included,
 	// one call at a time in seq order on the dispatcher goroutine. Zero
@@ -173,6 +174,27 @@ type Config struct {
 	// OnStateChange, when set, is called with a status snapshot after every
 	// state change. It runs on the connection goroutine: return quickly.
 	OnStateChange func(Status)
+}
+
+// SessionStore keeps the session record of an account: the methods of a
+// sessionstore.Store the client calls, so another store (a database, a
+// cache) needs only these. sessionstore.FileStore and MemoryStore
+// implement it; their documentation gives the contract of each method. It
+// must be safe for concurrent use. The client never closes a store it was
+// given.
+type SessionStore interface {
+	// Load returns the account's record, or an error wrapping
+	// sessionstore.ErrNoSession when none is usable (with the record, when
+	// it is ours but not resumable).
+	Load(ctx context.Context, accountID, appID string) (sessionstore.Record, error)
+	// Save stores the record, throttled; the newest state always lands.
+	Save(ctx context.Context, r sessionstore.Record) error
+	// SaveNow writes the record at once.
+	SaveNow(ctx context.Context, r sessionstore.Record) error
+	// Clear removes the account's record; a missing one is not an error.
+	Clear(ctx context.Context, accountID string) error
+	// Flush writes every pending throttled save now.
+	Flush(ctx context.Context) error
 }
 
 // BackoffConfig tunes the exponential reconnect backoff.

@@ -271,7 +271,7 @@ func (c *Client) attempt(ctx context.Context, d *dispatcher, st *resume.State, b
 		}
 		return c.preFailure(err)
 	}
-	c.limiter.Update(c.cfg.AppID, gw.SessionStartLimit)
+	c.limiter.update(c.cfg.AppID, gw.SessionStartLimit)
 	c.mu.Lock()
 	identify := st.Mode != resume.Resume || c.sess.id == ""
 	c.mu.Unlock()
@@ -282,7 +282,7 @@ func (c *Client) attempt(ctx context.Context, d *dispatcher, st *resume.State, b
 		if gw.SessionStartLimit != nil {
 			maxConc = gw.SessionStartLimit.MaxConcurrency
 		}
-		if wait := c.limiter.Reserve(c.cfg.AppID, maxConc); wait > 0 {
+		if wait := c.limiter.reserve(c.cfg.AppID, maxConc); wait > 0 {
 			c.log.Info().Dur("wait", wait).Msg("waiting for the identify budget")
 			if err := c.sleep(ctx, wait); err != nil {
 				return attempt{err: err}
