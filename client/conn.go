@@ -48,7 +48,6 @@ type attempt struct {
 	sig         resume.Signal // what ended the WebSocket, when one was open
 	opened      bool          // a WebSocket was open (sig is meaningful)
 	established bool          // READY or RESUMED arrived
-	stable      bool          // the connection stayed up StableAfter
 	tooBig      bool          // it ended on a frame larger than MaxMessageBytes
 	rateLimited bool          // the pre-connection failure asks to slow down
 	err         error         // a pre-connection failure, or a fatal error
@@ -56,22 +55,13 @@ type attempt struct {
 }
 
 // reconnects is the state of the reconnect loop, owned by connectLoop's
-// goroutine: the policy's state, the backoff, and the counts that guard
-// against loops the policy cannot see.
+// goroutine. The policy (resume) decides, counts included; the loop
+// applies its decisions.
 type reconnects struct {
 	c      *Client
 	st     resume.State
 	bo     *backoff.ExponentialBackOff
 	delays resume.Delays
-	// failures counts attempts in a row that did not reach READY/RESUMED
-	// (Backoff.MaxAttempts gives up on them).
-	failures int
-	// quick counts connections in a row that did not stay up StableAfter.
-	quick int
-	// tooBigAt is the highest seq when a connection last ended on an
-	// oversized frame; tooBigRepeats counts such ends in a row after it.
-	tooBigAt      uint64
-	tooBigRepeats int
 }
 
 // connectLoop connects, and reconnects per the reconnect policy, until ctx
@@ -81,6 +71,7 @@ func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mod
 		delays: resume.Delays{InvalidSession: c.cfg.InvalidSessionDelay, RateLimit: c.cfg.RateLimitDelay},
 		st:     resume.NewState(mode == resume.Resume, c.level(), len(c.cfg.IntentLevels))}
 	r.st.MaxAuthFailures = c.cfg.MaxAuthFailures
+	r.st.MaxAttempts = c.cfg.Backoff.MaxAttempts
 	for n := 0; ; n++ {
 		if n > 0 {
 			c.update(func(s *Status) { s.Reconnects++ })
@@ -97,7 +88,7 @@ func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mod
 			return err
 		}
 		c.update(func(s *Status) { s.State = StateWaiting; s.NextRetry = wait })
-		c.log.Warn().Int("failures", r.failures).Dur("delay", wait).Stringer("next", r.st.Mode).
+		c.log.Warn().Int("failures", r.st.Failures).Dur("delay", wait).Stringer("next", r.st.Mode).
 			Msg("disconnected: " + reason)
 		if err := c.sleep(ctx, wait); err != nil {
 			return nil
@@ -118,86 +109,75 @@ func (r *reconnects) expire(ctx context.Context) {
 	r.st.HasSession = false
 }
 
-// decide applies the outcome of an attempt: it gives the wait before the
-// next one and the reason for the log, or the error that ends Run.
+// signal is what ended the attempt, for the policy.
+func (r *reconnects) signal(a attempt) resume.Signal {
+	switch {
+	case a.opened:
+		sig := a.sig
+		if a.tooBig {
+			sig.Oversized, sig.Seq = true, r.c.wm.Highest()
+		}
+		return sig
+	case a.rateLimited:
+		return resume.Signal{Kind: resume.SigTooManyRequests, Reason: a.err.Error()}
+	}
+	return resume.Signal{Kind: resume.SigDialFailed, Reason: a.err.Error()}
+}
+
+// decide asks the policy what the end of an attempt leads to and applies
+// the decision: it gives the wait before the next attempt and the reason
+// for the log, or the error that ends Run.
 func (r *reconnects) decide(ctx context.Context, a attempt) (time.Duration, string, error) {
 	if a.fatal {
 		return 0, "", a.err
 	}
-	if err := r.count(a); err != nil {
+	resumed := r.st.Mode == resume.Resume
+	dec, next := resume.End(r.st, r.signal(a))
+	r.st = next
+	if err := r.fatal(dec, a); err != nil {
 		return 0, "", err
 	}
-	var wait time.Duration
-	var reason string
 	if !a.opened {
-		wait, reason = r.preConnection(a)
-	} else {
-		var err error
-		if wait, reason, err = r.afterConnection(ctx, a); err != nil {
-			return 0, "", err
-		}
+		r.c.update(func(s *Status) { s.LastError = a.err.Error() })
+	} else if resumed && !a.established {
+		r.c.update(func(s *Status) { s.FailedResumes++ })
 	}
+	r.apply(ctx, dec)
+	wait := r.wait(dec.Wait)
 	r.c.mu.Lock()
 	r.st.HasSession = r.c.sess.id != ""
 	r.c.mu.Unlock()
 	if !r.st.HasSession {
 		r.st.Mode = resume.Identify
 	}
-	return wait, reason, nil
+	return wait, dec.Reason, nil
 }
 
-// count updates the counts of attempts that failed or did not last, and
-// gives the error that ends Run after Backoff.MaxAttempts failures in a
-// row.
-func (r *reconnects) count(a attempt) error {
-	if a.stable {
-		r.quick = 0
-	} else {
-		r.quick++
+// fatal gives the error of a fatal decision: a *ConnectError wrapping
+// ErrGaveUp after Backoff.MaxAttempts failed attempts, a *CloseError for
+// a close code that ends Run.
+func (r *reconnects) fatal(dec resume.Decision, a attempt) error {
+	switch {
+	case dec.GaveUp:
+		cause := a.err
+		if cause == nil {
+			cause = errors.New(a.sig.Reason)
+		}
+		// Both wrapped: errors.Is finds ErrGaveUp, errors.As the last
+		// attempt's cause (a *TokenError, *GatewayError, ...).
+		return &ConnectError{Attempt: r.st.Failures, Err: fmt.Errorf("%w after %d attempts: %w", ErrGaveUp, r.st.Failures, cause)}
+	case dec.Action == resume.ActFatal:
+		return &CloseError{Code: a.sig.Code, Reason: a.sig.Reason, Why: dec.Reason}
 	}
-	if a.established {
-		r.failures = 0
-		return nil
-	}
-	r.failures++
-	if max := r.c.cfg.Backoff.MaxAttempts; max <= 0 || r.failures < max {
-		return nil
-	}
-	cause := a.err
-	if cause == nil {
-		cause = errors.New(a.sig.Reason)
-	}
-	// Both wrapped: errors.Is finds ErrGaveUp, errors.As the last
-	// attempt's cause (a *TokenError, *GatewayError, ...).
-	return &ConnectError{Attempt: r.failures, Err: fmt.Errorf("%w after %d attempts: %w", ErrGaveUp, r.failures, cause)}
+	return nil
 }
 
-// preConnection handles a token, discovery or dial failure: the policy
-// keeps the session and the mode, and waits a backoff (the rate-limit
-// delay when the failure asks to slow down).
-func (r *reconnects) preConnection(a attempt) (time.Duration, string) {
-	sig := resume.Signal{Kind: resume.SigDialFailed, Reason: a.err.Error()}
-	if a.rateLimited {
-		sig.Kind = resume.SigTooManyRequests
-	}
-	dec, next := resume.Next(r.st, sig)
-	r.st = next
-	r.c.update(func(s *Status) { s.LastError = a.err.Error() })
-	return r.wait(dec.Wait), dec.Reason
-}
-
-// afterConnection asks the policy what the end of an open connection
-// leads to, and applies the decision.
-func (r *reconnects) afterConnection(ctx context.Context, a attempt) (time.Duration, string, error) {
+// apply carries out a decision's effects on the session, the token and
+// the intent level.
+func (r *reconnects) apply(ctx context.Context, dec resume.Decision) {
 	c := r.c
-	resumed := r.st.Mode == resume.Resume
-	dec, next := resume.Next(r.st, a.sig)
-	r.st = next
-	if dec.Action == resume.ActFatal {
-		return 0, "", &CloseError{Code: a.sig.Code, Reason: a.sig.Reason, Why: dec.Reason}
-	}
-	if resumed && !a.established {
-		c.update(func(s *Status) { s.FailedResumes++ })
+	if dec.Oversized > 0 {
+		r.oversized(dec)
 	}
 	if dec.ClearSession {
 		c.clearSession(ctx)
@@ -211,44 +191,24 @@ func (r *reconnects) afterConnection(ctx context.Context, a attempt) (time.Durat
 		c.log.Warn().Int("intent_level", r.st.IntentLevel).Str("intent_level_name", l.Name).Stringer("intents", l.Intents).
 			Msg("gateway rejected the intents; stepping down one intent level (degraded)")
 	}
-	wait := r.wait(dec.Wait)
-	if dec.Wait == resume.WaitNone && r.quick > 1 {
-		// "At once" twice in a row on connections that did not stay up:
-		// a server that accepts and closes must not cause a tight loop.
-		wait = r.bo.NextBackOff()
-	}
-	r.st.Mode = dec.Action.Mode()
-	if a.tooBig {
-		r.oversized(ctx)
-	} else {
-		r.tooBigRepeats = 0
-	}
-	return wait, dec.Reason, nil
 }
 
-// oversized handles a connection that ended on a frame larger than
-// MaxMessageBytes. RESUME replays the same frame, so the second time in a
-// row after the same seq the session cannot go on: it is dropped, loudly,
-// and the next connection IDENTIFYs. Without this the client would retry
-// the unreadable frame forever and miss everything after it.
-func (r *reconnects) oversized(ctx context.Context) {
+// oversized reports a connection that ended on a frame larger than
+// MaxMessageBytes. The first time, the RESUME gets one more try; the
+// second time in a row after the same seq, the policy drops the session
+// (RESUME replays the same frame): loudly, since the events of the old
+// session after that seq are lost.
+func (r *reconnects) oversized(dec resume.Decision) {
 	c := r.c
 	c.update(func(s *Status) { s.OversizedFrames++ })
-	seq := c.wm.Highest()
-	if r.tooBigRepeats > 0 && r.tooBigAt == seq {
-		r.tooBigRepeats++
-	} else {
-		r.tooBigAt, r.tooBigRepeats = seq, 1
-	}
-	if r.tooBigRepeats < 2 {
+	seq := r.st.OversizedAt
+	if dec.Oversized < 2 {
 		c.log.Warn().Uint64("after_seq", seq).Int64("max_message_bytes", c.cfg.MaxMessageBytes).
 			Msg("a gateway frame exceeds MaxMessageBytes; resuming once more")
 		return
 	}
 	c.log.Error().Uint64("after_seq", seq).Int64("max_message_bytes", c.cfg.MaxMessageBytes).
 		Msg("the gateway keeps replaying a frame larger than MaxMessageBytes after this seq: it cannot be read, so the session is dropped and a new one identified; events of the old session after this seq are lost (raise MaxMessageBytes to keep them)")
-	c.clearSession(ctx)
-	r.tooBigRepeats = 0
 }
 
 // wait gives the wait a decision stands for, with the configured delays.
@@ -673,7 +633,7 @@ func (k *connection) onReadyTimeout() bool {
 // over.
 func (k *connection) onStable() {
 	k.bo.Reset()
-	k.a.stable = true
+	k.st.Stable = true
 	k.stableC = nil
 }
 

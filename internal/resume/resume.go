@@ -102,6 +102,10 @@ type Signal struct {
 	Reason string
 	// CanResume is op 9's d, for a [SigInvalidSession].
 	CanResume bool
+	// Oversized is set when the connection ended on a frame over the read
+	// limit; Seq is then the highest seq received, after which it came.
+	Oversized bool
+	Seq       uint64
 }
 
 // State is the reconnect loop's view of one account: the values the rules of
@@ -130,11 +134,31 @@ type State struct {
 	// negative means [DefaultMaxAuthFailures].
 	MaxAuthFailures int
 
+	// Across attempts, counted by [End].
+
+	// Failures counts attempts in a row that did not reach READY or
+	// RESUMED.
+	Failures int
+	// MaxAttempts, when positive, is how many such failures in a row make
+	// [End] give up.
+	MaxAttempts int
+	// Unstable counts attempts in a row that did not stay up for the
+	// stable period.
+	Unstable int
+	// OversizedAt is the highest seq received when a connection last
+	// ended on a frame over the read limit; OversizedRepeats counts such
+	// ends in a row after it.
+	OversizedAt      uint64
+	OversizedRepeats int
+
 	// Per connection: reset by [NewConnection] and when [Next] sees the
 	// connection end.
 
 	// Established is true once this connection got READY or RESUMED.
 	Established bool
+	// Stable is true once this connection stayed up for the stable period
+	// (the client's timer sets it, and resets its backoff then).
+	Stable bool
 	// ReconnectOp is true once op 7 arrived on this connection: the close
 	// that follows (usually 4009) is the same event.
 	ReconnectOp bool
@@ -202,6 +226,7 @@ func (st State) normalized() State {
 
 func (st *State) resetConnection() {
 	st.Established = false
+	st.Stable = false
 	st.ReconnectOp = false
 	st.InvalidSessionSeen = false
 	st.CanResume = false
@@ -306,6 +331,14 @@ type Decision struct {
 	FollowUp bool
 	// Fatal is set when Action is [ActFatal]; see also [Decision.Err].
 	Fatal *FatalError
+	// GaveUp: [End] gave up after [State.MaxAttempts] failed attempts in a
+	// row. Action is [ActFatal]; nothing else applies.
+	GaveUp bool
+	// Oversized is how many connections in a row ended on a frame over the
+	// read limit after the same seq, 0 when this one did not. At 2 the
+	// session is dropped (ClearSession, identify): a RESUME would replay
+	// the same frame forever.
+	Oversized int
 	// Reason is a short text for logs, e.g. "close 4009 session timed out:
 	// resume at once".
 	Reason string
