@@ -396,6 +396,25 @@ func TestPolicySessionTimedOutResumesAtOnce(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
+// "At once" does not become a tight loop: the second 4009 in a row on a
+// connection that did not stay up StableAfter waits a backoff.
+func TestPolicyQuickClosesDoNotLoopTightly(t *testing.T) {
+	t.Parallel()
+	h, srv, _ := policyHarness(t, gatewaytest.Options{}, func(c *client.Config) { c.StableAfter = time.Hour })
+	h.start()
+	sess := h.session()
+	sess.CloseWith(int(wire.CloseSessionTimedOut), "Session timed out")
+	h.eventually(func() bool { return h.rec.count(wire.EventResumed) == 1 }, "the first RESUMED")
+	sess.CloseWith(int(wire.CloseSessionTimedOut), "Session timed out")
+	h.eventually(func() bool { return h.rec.count(wire.EventResumed) == 2 }, "the second RESUMED")
+
+	waits := h.recordedWaits()
+	require.Len(t, waits, 2)
+	assert.Zero(t, waits[0], "the first 4009: at once")
+	assert.Greater(t, waits[1], time.Duration(0), "the second in a row: a backoff")
+	assert.Len(t, srv.Identifies(), 1)
+}
+
 // Policy row: close 4008 — wait at least 60 s, RESUME.
 func TestPolicyRateLimitedWaitsAMinute(t *testing.T) {
 	t.Parallel()
