@@ -13,6 +13,7 @@ import (
 	"github.com/qqgate/qqgate/client"
 	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/internal/testutil"
 )
 
 // waitFor is how long a test waits for an asynchronous condition before
@@ -88,7 +89,7 @@ type harness struct {
 	cancel context.CancelFunc
 	errc   chan error
 
-	msgs logBuffer // the client's log messages, one a line, when a test hooks them
+	msgs testutil.SyncBuffer // the client's log messages, one a line, when a test hooks them
 
 	mu    sync.Mutex
 	waits []time.Duration // every wait the client asked for

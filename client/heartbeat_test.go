@@ -11,6 +11,7 @@ import (
 
 	"github.com/qqgate/qqgate/client"
 	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/internal/testutil"
 	"github.com/qqgate/qqgate/wire"
 )
 
@@ -27,7 +28,7 @@ func clockHarness(t *testing.T, opts gatewaytest.Options, mutate func(*client.Co
 	if opts.HeartbeatInterval == 0 {
 		opts.HeartbeatInterval = fakeInterval
 	}
-	var msgs *logBuffer
+	var msgs *testutil.SyncBuffer
 	h, srv, _ := policyHarness(t, opts, func(c *client.Config) {
 		c.ReadyTimeout = fakeReadyTimeout
 		c.Logger = c.Logger.Hook(zerolog.HookFunc(func(_ *zerolog.Event, level zerolog.Level, msg string) {

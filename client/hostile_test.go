@@ -109,7 +109,7 @@ func TestHostileHelloIntervalIsRejectedNotAPanic(t *testing.T) {
 
 func TestRateLimitedGatewayWaitsAMinute(t *testing.T) {
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
-	srv.FailNextGateways(1, http.StatusTooManyRequests, 100001, "Too many requests")
+	srv.FailNextGateways(1, gatewaytest.Failure{Status: http.StatusTooManyRequests, Code: 100001, Message: "Too many requests"})
 	h := newHarness(t, srv, nil).start()
 	h.session()
 	waits := h.recordedWaits()

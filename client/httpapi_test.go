@@ -27,14 +27,20 @@ func TestTransientTokenAnswersAreRetried(t *testing.T) {
 	t.Parallel()
 	cases := map[string]func(*gatewaytest.Server){
 		"HTTP 408": func(s *gatewaytest.Server) {
-			s.FailNextTokensStatus(1, http.StatusRequestTimeout, 0, "request timeout")
+			s.FailNextTokens(1, gatewaytest.Failure{Status: http.StatusRequestTimeout, Message: "request timeout"})
 		},
 		"HTTP 404 HTML": func(s *gatewaytest.Server) {
-			s.FailNextTokensBody(1, http.StatusNotFound, "text/html", "<html>not found</html>")
+			s.FailNextTokens(1, gatewaytest.Failure{Status: http.StatusNotFound, ContentType: "text/html", Body: "<html>not found</html>"})
 		},
-		"unknown code":   func(s *gatewaytest.Server) { s.FailNextTokens(1, 11298, "system busy, retry later") },
-		"HTTP 502":       func(s *gatewaytest.Server) { s.FailNextTokensStatus(1, http.StatusBadGateway, 502, "bad gateway") },
-		"HTTP 503 plain": func(s *gatewaytest.Server) { s.FailNextTokensBody(1, http.StatusServiceUnavailable, "text/plain", "") },
+		"unknown code": func(s *gatewaytest.Server) {
+			s.FailNextTokens(1, gatewaytest.Failure{Code: 11298, Message: "system busy, retry later"})
+		},
+		"HTTP 502": func(s *gatewaytest.Server) {
+			s.FailNextTokens(1, gatewaytest.Failure{Status: http.StatusBadGateway, Code: 502, Message: "bad gateway"})
+		},
+		"HTTP 503 plain": func(s *gatewaytest.Server) {
+			s.FailNextTokens(1, gatewaytest.Failure{Status: http.StatusServiceUnavailable, ContentType: "text/plain"})
+		},
 	}
 	for name, fail := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -55,12 +61,20 @@ func TestTransientTokenAnswersAreRetried(t *testing.T) {
 func TestRefusedCredentialsAreFatal(t *testing.T) {
 	t.Parallel()
 	cases := map[string]func(*gatewaytest.Server){
-		"HTTP 401":    func(s *gatewaytest.Server) { s.FailNextTokensStatus(1, http.StatusUnauthorized, 0, "unauthorized") },
-		"code 100007": func(s *gatewaytest.Server) { s.FailNextTokens(1, 100007, "appid invalid") },
-		"code 100016": func(s *gatewaytest.Server) { s.FailNextTokens(1, 100016, "invalid appid or secret") },
-		"code 10004":  func(s *gatewaytest.Server) { s.FailNextTokens(1, 10004, "bot not exist") },
+		"HTTP 401": func(s *gatewaytest.Server) {
+			s.FailNextTokens(1, gatewaytest.Failure{Status: http.StatusUnauthorized, Message: "unauthorized"})
+		},
+		"code 100007": func(s *gatewaytest.Server) {
+			s.FailNextTokens(1, gatewaytest.Failure{Code: 100007, Message: "appid invalid"})
+		},
+		"code 100016": func(s *gatewaytest.Server) {
+			s.FailNextTokens(1, gatewaytest.Failure{Code: 100016, Message: "invalid appid or secret"})
+		},
+		"code 10004": func(s *gatewaytest.Server) {
+			s.FailNextTokens(1, gatewaytest.Failure{Code: 10004, Message: "bot not exist"})
+		},
 		"err_code only": func(s *gatewaytest.Server) {
-			s.FailNextTokensBody(1, http.StatusOK, "application/json", `{"message":"invalid appid or secret","err_code":100016}`)
+			s.FailNextTokens(1, gatewaytest.Failure{Status: http.StatusOK, ContentType: "application/json", Body: `{"message":"invalid appid or secret","err_code":100016}`})
 		},
 	}
 	for name, fail := range cases {
@@ -82,7 +96,7 @@ func TestRefusedCredentialsAreFatal(t *testing.T) {
 func TestTokenHTTP429WaitsAMinute(t *testing.T) {
 	t.Parallel()
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
-	srv.FailNextTokensStatus(1, http.StatusTooManyRequests, 0, "slow down")
+	srv.FailNextTokens(1, gatewaytest.Failure{Status: http.StatusTooManyRequests, Message: "slow down"})
 	h := newHarness(t, srv, nil).start()
 	h.session()
 	waits := h.recordedWaits()
@@ -95,7 +109,7 @@ func TestTokenHTTP429WaitsAMinute(t *testing.T) {
 func TestTokenErrorCarriesTheAnswer(t *testing.T) {
 	t.Parallel()
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
-	srv.FailNextTokens(1, 100016, "invalid appid or secret")
+	srv.FailNextTokens(1, gatewaytest.Failure{Code: 100016, Message: "invalid appid or secret"})
 	ts := client.NewAppTokenSource(gatewaytest.DefaultAppID, "s3cr3t", srv.TokenURL(), nil)
 	_, err := ts.Token(context.Background())
 	var ae *wire.APIError
@@ -120,7 +134,7 @@ func TestTokenErrorCarriesTheAnswer(t *testing.T) {
 func TestDiscoveryErrorCarriesTraceID(t *testing.T) {
 	t.Parallel()
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
-	srv.FailNextGateways(2, http.StatusInternalServerError, 12345, "internal error")
+	srv.FailNextGateways(2, gatewaytest.Failure{Status: http.StatusInternalServerError, Code: 12345, Message: "internal error"})
 	h := newHarness(t, srv, nil)
 	release := h.holdWaits()
 	h.start()
@@ -143,7 +157,7 @@ func TestDiscoveryErrorCarriesTraceID(t *testing.T) {
 func TestGaveUpKeepsTheCause(t *testing.T) {
 	t.Parallel()
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
-	srv.FailNextGateways(4, http.StatusInternalServerError, 12345, "internal error")
+	srv.FailNextGateways(4, gatewaytest.Failure{Status: http.StatusInternalServerError, Code: 12345, Message: "internal error"})
 	h := newHarness(t, srv, func(c *client.Config) { c.Backoff.MaxAttempts = 2 }).start()
 	err := h.runErr()
 	require.ErrorIs(t, err, client.ErrGaveUp)
@@ -164,7 +178,7 @@ func TestDiscoveryTokenCodesInvalidateTheToken(t *testing.T) {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
 			t.Parallel()
 			srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
-			srv.FailNextGateways(1, http.StatusBadRequest, code, "token refused")
+			srv.FailNextGateways(1, gatewaytest.Failure{Status: http.StatusBadRequest, Code: code, Message: "token refused"})
 			h := newHarness(t, srv, nil).start()
 			h.session()
 			assert.Equal(t, 2, srv.TokenFetches(), "the token was fetched again")

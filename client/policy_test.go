@@ -1,12 +1,11 @@
 package client_test
 
-// One test per row of the reconnect policy (what each server signal gets),
-// against the fake gateway over loopback. Each asserts on what the gateway received
+// One test per row of the table "What qqgate does on each signal" in
+// docs/policy.md, against the fake gateway over loopback. Each asserts on what the gateway received
 // (IDENTIFY or RESUME, session id, seq), on what the handler saw, on the
 // client's status and on the session record.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,27 +21,10 @@ import (
 	"github.com/qqgate/qqgate/client"
 	"github.com/qqgate/qqgate/gatewaytest"
 	"github.com/qqgate/qqgate/intents"
+	"github.com/qqgate/qqgate/internal/testutil"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
-
-// logBuffer collects log lines from several goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // clearCountingStore is a MemoryStore that counts Clear calls, so a test
 // can tell that the session was cleared even when a later READY rewrote
@@ -76,7 +58,7 @@ func (s *clearCountingStore) load(t *testing.T) (sessionstore.Record, error) {
 func policyHarness(t *testing.T, opts gatewaytest.Options, mutate func(*client.Config)) (*harness, *gatewaytest.Server, *clearCountingStore) {
 	t.Helper()
 	// Logs of both sides, shown only when the test fails.
-	logs := &logBuffer{}
+	logs := &testutil.SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("logs:\n%s", logs.String())
@@ -166,7 +148,7 @@ func assertIncreasing(t *testing.T, seqs []uint64) {
 	}
 }
 
-// Policy row: dispatch READY — store session id and intent level; write at once.
+// Dispatch READY — store session id and intent level; write at once.
 func TestPolicyReadyStoresSession(t *testing.T) {
 	t.Parallel()
 	levels := intents.DefaultLevels()
@@ -207,7 +189,7 @@ func TestPolicyReadyStoresSession(t *testing.T) {
 	assert.Equal(t, []uint64{1}, h.rec.seqs())
 }
 
-// Policy row: dispatch RESUMED after replayed events — write at once, count a
+// Dispatch RESUMED after replayed events — write at once, count a
 // successful resume.
 func TestPolicyResumedAfterReplay(t *testing.T) {
 	t.Parallel()
@@ -248,7 +230,7 @@ func TestPolicyResumedAfterReplay(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
-// Policy row: op 7 RECONNECT — reconnect at once, RESUME; the 4009 close that
+// Op 7 RECONNECT — reconnect at once, RESUME; the 4009 close that
 // follows must not clear the session.
 func TestPolicyReconnectOp(t *testing.T) {
 	t.Parallel()
@@ -258,7 +240,7 @@ func TestPolicyReconnectOp(t *testing.T) {
 	sess := h.session()
 	h.handledUpTo(emit(t, sess, 2))
 
-	sess.Reconnect(true)
+	sess.Reconnect(gatewaytest.Close{Code: wire.CloseSessionTimedOut, Reason: "Session timed out"})
 	h.eventually(func() bool { return len(h.recordedWaits()) == 1 }, "the client about to reconnect")
 	last := emit(t, sess, 1) // replayed on RESUME
 	release()
@@ -282,7 +264,7 @@ func TestPolicyReconnectOp(t *testing.T) {
 	assert.Equal(t, sess.ID(), r.SessionID)
 }
 
-// Policy row: op 9 d:true — reconnect, RESUME.
+// Op 9 d:true — reconnect, RESUME.
 func TestPolicyInvalidSessionResumable(t *testing.T) {
 	t.Parallel()
 	h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
@@ -306,7 +288,7 @@ func TestPolicyInvalidSessionResumable(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
-// Policy row: op 9 d:false — clear the session, refetch the token, wait about
+// Op 9 d:false — clear the session, refetch the token, wait about
 // 3 s, IDENTIFY.
 func TestPolicyInvalidSessionNotResumable(t *testing.T) {
 	t.Parallel()
@@ -340,7 +322,7 @@ func TestPolicyInvalidSessionNotResumable(t *testing.T) {
 	}, "the new session stored")
 }
 
-// Policy row: close 1000, 1001, 1005, 1006 — backoff, RESUME.
+// Close 1000, 1001, 1005, 1006 — backoff, RESUME.
 func TestPolicyCloseResumeWithBackoff(t *testing.T) {
 	t.Parallel()
 	for _, code := range []wire.CloseCode{wire.CloseNormal, wire.CloseGoingAway, wire.CloseNoStatus, wire.CloseAbnormal} {
@@ -351,7 +333,7 @@ func TestPolicyCloseResumeWithBackoff(t *testing.T) {
 			sess := h.session()
 			h.handledUpTo(emit(t, sess, 1))
 
-			sess.CloseWith(int(code), "bye")
+			sess.CloseWith(code, "bye")
 			h.eventually(func() bool { return h.rec.has(wire.EventResumed) }, "RESUMED handled")
 
 			rs := srv.Resumes()
@@ -373,7 +355,7 @@ func TestPolicyCloseResumeWithBackoff(t *testing.T) {
 	}
 }
 
-// Policy row: close 4009 — RESUME at once.
+// Close 4009 — RESUME at once.
 func TestPolicySessionTimedOutResumesAtOnce(t *testing.T) {
 	t.Parallel()
 	h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
@@ -381,7 +363,7 @@ func TestPolicySessionTimedOutResumesAtOnce(t *testing.T) {
 	sess := h.session()
 	h.handledUpTo(emit(t, sess, 2))
 
-	sess.CloseWith(int(wire.CloseSessionTimedOut), "Session timed out")
+	sess.CloseWith(wire.CloseSessionTimedOut, "Session timed out")
 	h.eventually(func() bool { return h.rec.has(wire.EventResumed) }, "RESUMED handled")
 
 	rs := srv.Resumes()
@@ -403,9 +385,9 @@ func TestPolicyQuickClosesDoNotLoopTightly(t *testing.T) {
 	h, srv, _ := policyHarness(t, gatewaytest.Options{}, func(c *client.Config) { c.StableAfter = time.Hour })
 	h.start()
 	sess := h.session()
-	sess.CloseWith(int(wire.CloseSessionTimedOut), "Session timed out")
+	sess.CloseWith(wire.CloseSessionTimedOut, "Session timed out")
 	h.eventually(func() bool { return h.rec.count(wire.EventResumed) == 1 }, "the first RESUMED")
-	sess.CloseWith(int(wire.CloseSessionTimedOut), "Session timed out")
+	sess.CloseWith(wire.CloseSessionTimedOut, "Session timed out")
 	h.eventually(func() bool { return h.rec.count(wire.EventResumed) == 2 }, "the second RESUMED")
 
 	waits := h.recordedWaits()
@@ -415,7 +397,7 @@ func TestPolicyQuickClosesDoNotLoopTightly(t *testing.T) {
 	assert.Len(t, srv.Identifies(), 1)
 }
 
-// Policy row: close 4008 — wait at least 60 s, RESUME.
+// Close 4008 — wait at least 60 s, RESUME.
 func TestPolicyRateLimitedWaitsAMinute(t *testing.T) {
 	t.Parallel()
 	h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
@@ -423,7 +405,7 @@ func TestPolicyRateLimitedWaitsAMinute(t *testing.T) {
 	sess := h.session()
 	h.handledUpTo(emit(t, sess, 1))
 
-	sess.CloseWith(int(wire.CloseRateLimited), "rate limited")
+	sess.CloseWith(wire.CloseRateLimited, "rate limited")
 	h.eventually(func() bool { return h.rec.has(wire.EventResumed) }, "RESUMED handled")
 
 	rs := srv.Resumes()
@@ -438,7 +420,7 @@ func TestPolicyRateLimitedWaitsAMinute(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
-// Policy row: close 4004 — refetch the token, backoff, RESUME.
+// Close 4004 — refetch the token, backoff, RESUME.
 func TestPolicyAuthFailedRefetchesAndResumes(t *testing.T) {
 	t.Parallel()
 	h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
@@ -447,7 +429,7 @@ func TestPolicyAuthFailedRefetchesAndResumes(t *testing.T) {
 	h.handledUpTo(emit(t, sess, 1))
 	require.Equal(t, 1, srv.TokenFetches())
 
-	sess.CloseWith(int(wire.CloseAuthenticationFailed), "authentication failed")
+	sess.CloseWith(wire.CloseAuthenticationFailed, "authentication failed")
 	h.eventually(func() bool { return h.rec.has(wire.EventResumed) }, "RESUMED handled")
 
 	rs := srv.Resumes()
@@ -463,7 +445,7 @@ func TestPolicyAuthFailedRefetchesAndResumes(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
-// Policy row: close 4004 three times in a row — fatal, record kept.
+// Close 4004 three times in a row — fatal, record kept.
 func TestPolicyAuthFailedThreeTimesIsFatal(t *testing.T) {
 	t.Parallel()
 	h, srv, st := policyHarness(t, gatewaytest.Options{}, nil)
@@ -475,9 +457,9 @@ func TestPolicyAuthFailedThreeTimesIsFatal(t *testing.T) {
 	before, err := st.load(t)
 	require.NoError(t, err)
 
-	srv.CloseNextAfterHello(int(wire.CloseAuthenticationFailed), "authentication failed")
-	srv.CloseNextAfterHello(int(wire.CloseAuthenticationFailed), "authentication failed")
-	sess.CloseWith(int(wire.CloseAuthenticationFailed), "authentication failed")
+	srv.CloseNextAfterHello(wire.CloseAuthenticationFailed, "authentication failed")
+	srv.CloseNextAfterHello(wire.CloseAuthenticationFailed, "authentication failed")
+	sess.CloseWith(wire.CloseAuthenticationFailed, "authentication failed")
 
 	err = h.runErr()
 	require.Error(t, err)
@@ -514,9 +496,9 @@ func TestPolicyAuthFailedLimitIsConfigurable(t *testing.T) {
 		h.start()
 		sess := h.session()
 		for range 4 {
-			srv.CloseNextAfterHello(int(wire.CloseAuthenticationFailed), "authentication failed")
+			srv.CloseNextAfterHello(wire.CloseAuthenticationFailed, "authentication failed")
 		}
-		sess.CloseWith(int(wire.CloseAuthenticationFailed), "authentication failed")
+		sess.CloseWith(wire.CloseAuthenticationFailed, "authentication failed")
 		err := h.runErr()
 		assert.Equal(t, wire.CloseAuthenticationFailed, client.CloseCode(err))
 		assert.Equal(t, 5, srv.Connections(), "no connection after the fifth 4004")
@@ -526,14 +508,14 @@ func TestPolicyAuthFailedLimitIsConfigurable(t *testing.T) {
 		h, srv, _ := policyHarness(t, gatewaytest.Options{}, func(c *client.Config) { c.MaxAuthFailures = 1 })
 		h.start()
 		sess := h.session()
-		sess.CloseWith(int(wire.CloseAuthenticationFailed), "authentication failed")
+		sess.CloseWith(wire.CloseAuthenticationFailed, "authentication failed")
 		err := h.runErr()
 		assert.Equal(t, wire.CloseAuthenticationFailed, client.CloseCode(err))
 		assert.Equal(t, 1, srv.Connections(), "no connection after the first 4004")
 	})
 }
 
-// Policy row: close 4006, 4007, 4003, 4005, 4000, 4900–4913 — clear the
+// Close 4006, 4007, 4003, 4005, 4000, 4900–4913 — clear the
 // session, refetch the token, backoff, IDENTIFY.
 func TestPolicyCloseClearsAndIdentifies(t *testing.T) {
 	t.Parallel()
@@ -549,7 +531,7 @@ func TestPolicyCloseClearsAndIdentifies(t *testing.T) {
 			sess := h.session()
 			h.handledUpTo(emit(t, sess, 1))
 
-			sess.CloseWith(int(code), "server says so")
+			sess.CloseWith(code, "server says so")
 			sess2 := h.session()
 			h.eventually(func() bool { return h.rec.count(wire.EventReady) == 2 }, "second READY handled")
 
@@ -573,7 +555,7 @@ func TestPolicyCloseClearsAndIdentifies(t *testing.T) {
 	}
 }
 
-// Policy row: close 4013, 4014 — step the intent level down, IDENTIFY.
+// Close 4013, 4014 — step the intent level down, IDENTIFY.
 func TestPolicyIntentsCloseStepsDown(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []gatewaytest.RejectMode{gatewaytest.RejectClose4013, gatewaytest.RejectClose4014} {
@@ -607,7 +589,7 @@ func TestPolicyIntentsCloseStepsDown(t *testing.T) {
 	}
 }
 
-// Policy row: close 4013/4014 at the last intent level — fatal.
+// Close 4013/4014 at the last intent level — fatal.
 func TestPolicyIntentsCloseAtLastLevelIsFatal(t *testing.T) {
 	t.Parallel()
 	levels := intents.DefaultLevels()
@@ -631,7 +613,7 @@ func TestPolicyIntentsCloseAtLastLevelIsFatal(t *testing.T) {
 	assert.Empty(t, h.rec.all())
 }
 
-// Policy row: op 9 d:false before READY with intent levels configured (the
+// Op 9 d:false before READY with intent levels configured (the
 // gateway's intent rejection, op 9 false then close 4903) — one step down
 // per rejection, not two.
 func TestPolicyIntentRejectionOp9StepsDownOnce(t *testing.T) {
@@ -705,7 +687,7 @@ func TestPolicyIntentRejectionOp9StepsDownOnce(t *testing.T) {
 	})
 }
 
-// Policy row: close 4001, 4002, 4010, 4011, 4012, 4914, 4915 — fatal: Run
+// Close 4001, 4002, 4010, 4011, 4012, 4914, 4915 — fatal: Run
 // returns a *CloseError, nothing reconnects, the record is kept.
 func TestPolicyFatalCloses(t *testing.T) {
 	t.Parallel()
@@ -721,7 +703,7 @@ func TestPolicyFatalCloses(t *testing.T) {
 			before, err := st.load(t)
 			require.NoError(t, err)
 
-			sess.CloseWith(int(code), "fatal reason")
+			sess.CloseWith(code, "fatal reason")
 			err = h.runErr()
 			require.Error(t, err)
 			var ce *client.CloseError
@@ -749,11 +731,11 @@ func TestPolicyFatalCloses(t *testing.T) {
 	}
 }
 
-// Policy row: close 4914/4915 right after HELLO, before READY — fatal too.
+// Close 4914/4915 right after HELLO, before READY — fatal too.
 func TestPolicyFatalCloseAtConnect(t *testing.T) {
 	t.Parallel()
 	h, srv, _ := policyHarness(t, gatewaytest.Options{}, nil)
-	srv.CloseNextAfterHello(int(wire.CloseBotBanned), "banned")
+	srv.CloseNextAfterHello(wire.CloseBotBanned, "banned")
 	h.start()
 	err := h.runErr()
 	assert.Equal(t, wire.CloseBotBanned, client.CloseCode(err))
@@ -761,7 +743,7 @@ func TestPolicyFatalCloseAtConnect(t *testing.T) {
 	assert.Empty(t, h.rec.all())
 }
 
-// Policy row: any other close code — backoff, IDENTIFY.
+// Any other close code — backoff, IDENTIFY.
 func TestPolicyOtherCloseIdentifies(t *testing.T) {
 	t.Parallel()
 	for _, code := range []int{4100, 3000} {
@@ -772,7 +754,7 @@ func TestPolicyOtherCloseIdentifies(t *testing.T) {
 			sess := h.session()
 			h.handledUpTo(emit(t, sess, 1))
 
-			sess.CloseWith(code, "something else")
+			sess.CloseWith(wire.CloseCode(code), "something else")
 			sess2 := h.session()
 			h.eventually(func() bool { return h.rec.count(wire.EventReady) == 2 }, "second READY handled")
 
@@ -800,9 +782,11 @@ func TestPolicyFailedResumesKeepResuming(t *testing.T) {
 	}{
 		{"DropBeforeResumed", func(s *gatewaytest.Server) { s.RejectResumes(3, gatewaytest.ResumeDropBeforeResumed) }},
 		{"DropMidReplay", func(s *gatewaytest.Server) { s.RejectResumes(3, gatewaytest.ResumeDropMidReplay) }},
-		{"Close1001", func(s *gatewaytest.Server) { s.RejectResumesWithCode(3, int(wire.CloseGoingAway), "going away") }},
+		{"Close1001", func(s *gatewaytest.Server) {
+			s.RejectResumes(3, gatewaytest.Close{Code: wire.CloseGoingAway, Reason: "going away"})
+		}},
 		{"Close4009", func(s *gatewaytest.Server) {
-			s.RejectResumesWithCode(3, int(wire.CloseSessionTimedOut), "Session timed out")
+			s.RejectResumes(3, gatewaytest.Close{Code: wire.CloseSessionTimedOut, Reason: "Session timed out"})
 		}},
 	}
 	for _, tc := range cases {
@@ -893,7 +877,7 @@ func TestResumesStopWhenTheSessionExpires(t *testing.T) {
 	h.start()
 	sess := h.session()
 	h.handledUpTo(emit(t, sess, 1))
-	srv.RejectResumesWithCode(1000, int(wire.CloseAbnormal), "") // every RESUME is dropped
+	srv.RejectResumes(1000, gatewaytest.Close{Code: wire.CloseAbnormal}) // every RESUME is dropped
 	sess.Drop()
 	next := h.session()
 	h.eventually(func() bool { return h.rec.count(wire.EventReady) == 2 }, "a new session")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/qqgate/qqgate/client"
 	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/internal/testutil"
 	"github.com/qqgate/qqgate/wire"
 )
 
@@ -71,32 +72,11 @@ func TestTokenSourceRefreshesAheadOfExpiry(t *testing.T) {
 	assert.Equal(t, "tok-2", tok, "refreshed before it expires")
 }
 
-// testClock is a clock a test moves by hand, shared by the fake gateway and
-// the token source.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock() *testClock { return &testClock{now: time.Unix(1_800_000_000, 0)} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // The token endpoint returns the same token until the last minute of its
 // life, so the source does not ask before that minute, and renews inside
 // it (about 30 s before expiry), getting the new token.
 func TestTokenSourceRenewsInTheLastMinute(t *testing.T) {
-	clock := newTestClock()
+	clock := testutil.NewClock()
 	t0 := clock.Now()
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{Now: clock.Now})
 	ts := client.NewAppTokenSource(gatewaytest.DefaultAppID, gatewaytest.DefaultSecret, srv.TokenURL(), nil)
@@ -134,7 +114,7 @@ func TestTokenSourceRenewsInTheLastMinute(t *testing.T) {
 func TestTokenHandedOutAgainKeepsTheEarlierExpiry(t *testing.T) {
 	for _, full := range []bool{false, true} {
 		t.Run(fmt.Sprintf("TokenExpiresInFull=%v", full), func(t *testing.T) {
-			clock := newTestClock()
+			clock := testutil.NewClock()
 			t0 := clock.Now()
 			srv := gatewaytest.NewTestServer(t, gatewaytest.Options{Now: clock.Now, TokenExpiresInFull: full})
 			ts := client.NewAppTokenSource(gatewaytest.DefaultAppID, gatewaytest.DefaultSecret, srv.TokenURL(), nil)
@@ -164,7 +144,7 @@ func TestTokenHandedOutAgainKeepsTheEarlierExpiry(t *testing.T) {
 // A failed renewal does not stop a client whose token is still valid; an
 // expired token is never handed out.
 func TestTokenRenewalFailureKeepsAValidToken(t *testing.T) {
-	clock := newTestClock()
+	clock := testutil.NewClock()
 	t0 := clock.Now()
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{Now: clock.Now})
 	ts := client.NewAppTokenSource(gatewaytest.DefaultAppID, gatewaytest.DefaultSecret, srv.TokenURL(), nil)
@@ -174,7 +154,7 @@ func TestTokenRenewalFailureKeepsAValidToken(t *testing.T) {
 	require.NoError(t, err)
 	expiry := t0.Add(gatewaytest.DefaultTokenTTL)
 
-	srv.FailNextTokensStatus(2, http.StatusBadGateway, 0, "bad gateway")
+	srv.FailNextTokens(2, gatewaytest.Failure{Status: http.StatusBadGateway, Message: "bad gateway"})
 	clock.Set(expiry.Add(-15 * time.Second))
 	tok, err := ts.Token(ctx)
 	require.NoError(t, err)
@@ -191,7 +171,7 @@ func TestTokenRenewalFailureKeepsAValidToken(t *testing.T) {
 
 func TestTokenErrorsNameCodeNotSecret(t *testing.T) {
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
-	srv.FailNextTokens(1, gatewaytest.CodeTooManyRequests, "Too many requests")
+	srv.FailNextTokens(1, gatewaytest.Failure{Code: gatewaytest.CodeTooManyRequests, Message: "Too many requests"})
 	ts := client.NewAppTokenSource(gatewaytest.DefaultAppID, "s3cr3t-value", srv.TokenURL(), nil)
 	_, err := ts.Token(context.Background())
 	require.Error(t, err)
@@ -205,7 +185,7 @@ func TestTokenErrorsNameCodeNotSecret(t *testing.T) {
 
 func TestRateLimitedTokenWaitsAMinute(t *testing.T) {
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
-	srv.FailNextTokens(1, gatewaytest.CodeTooManyRequests, "Too many requests")
+	srv.FailNextTokens(1, gatewaytest.Failure{Code: gatewaytest.CodeTooManyRequests, Message: "Too many requests"})
 	h := newHarness(t, srv, nil).start()
 	h.session()
 	waits := h.recordedWaits()

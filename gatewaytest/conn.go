@@ -34,8 +34,8 @@ type conn struct {
 // outItem is a frame to write, or the end of the connection.
 type outItem struct {
 	data   []byte
-	end    bool // close the connection after the frames before it
-	code   int  // close code; one that cannot be sent means a drop
+	end    bool           // close the connection after the frames before it
+	code   wire.CloseCode // close code; one that cannot be sent means a drop
 	reason string
 }
 
@@ -64,7 +64,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 			var ce websocket.CloseError
 			if errors.As(err, &ce) {
 				s.mu.Lock()
-				s.clientCloses = append(s.clientCloses, ClientClose{Conn: c.id, Code: int(ce.Code), Reason: ce.Reason})
+				s.clientCloses = append(s.clientCloses, ClientClose{Conn: c.id, Code: wire.CloseCode(ce.Code), Reason: ce.Reason})
 				s.mu.Unlock()
 			}
 			break
@@ -102,7 +102,7 @@ func (s *Server) openConn(ws *websocket.Conn) *conn {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			s.log.Debug().Int("conn", c.id).Msg("heartbeat timeout")
-			s.closeLocked(c, int(wire.CloseSessionTimedOut), "Session timed out")
+			s.closeLocked(c, wire.CloseSessionTimedOut, "Session timed out")
 		})
 	}
 	s.notifyLocked()
@@ -111,9 +111,9 @@ func (s *Server) openConn(ws *websocket.Conn) *conn {
 
 // ClientClose is a close frame a client sent.
 type ClientClose struct {
-	Conn   int    // connection id
-	Code   int    // the close code the client sent
-	Reason string // its reason
+	Conn   int            // connection id
+	Code   wire.CloseCode // the close code the client sent
+	Reason string         // its reason
 }
 
 // ClientCloses returns the close frames clients sent, in order. A
@@ -167,8 +167,9 @@ func (s *Server) writeLoop(c *conn) {
 }
 
 // canSend reports whether code may be sent in a close frame (RFC 6455
-// §7.4); any other code means dropping the TCP connection.
-func canSend(code int) bool {
+// forbids 1004, 1005, 1006 and 1015 on the wire, and leaves 1015-2999
+// unassigned); any other code means dropping the TCP connection.
+func canSend(code wire.CloseCode) bool {
 	switch code {
 	case 1004, 1005, 1006, 1015:
 		return false
@@ -190,11 +191,11 @@ func (s *Server) sendLocked(c *conn, data []byte) {
 
 // closeLocked detaches the connection's session and queues the end of the
 // connection after the frames already queued. Later calls do nothing.
-func (s *Server) closeLocked(c *conn, code int, reason string) {
+func (s *Server) closeLocked(c *conn, code wire.CloseCode, reason string) {
 	if c.closing {
 		return
 	}
-	s.log.Debug().Int("conn", c.id).Int("code", code).Str("reason", reason).Msg("closing connection")
+	s.log.Debug().Int("conn", c.id).Int("code", int(code)).Str("reason", reason).Msg("closing connection")
 	s.detachLocked(c)
 	c.queue = append(c.queue, outItem{end: true, code: code, reason: reason})
 	c.closing = true
@@ -220,7 +221,7 @@ func (s *Server) detachLocked(c *conn) {
 // attachLocked makes c carry sess.
 func (s *Server) attachLocked(c *conn, sess *Session) {
 	if old := sess.conn; old != nil && old != c {
-		s.closeLocked(old, int(wire.CloseSessionTimedOut), "Session timed out")
+		s.closeLocked(old, wire.CloseSessionTimedOut, "Session timed out")
 	}
 	sess.conn = c
 	c.session = sess

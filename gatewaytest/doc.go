@@ -1,7 +1,8 @@
 // Package gatewaytest runs a fake QQ Bot gateway for tests, in the manner of
 // net/http/httptest: a real HTTP and WebSocket server on 127.0.0.1 that
 // speaks the QQ Bot gateway protocol, as the official docs and the public
-// SDKs describe it, and can be scripted to misbehave.
+// SDKs describe it, and the OpenAPI's send side, and can be scripted to
+// misbehave.
 //
 // Use [NewTestServer] in a test (it closes itself through t.Cleanup) or
 // [NewServer] elsewhere (the caller must call [Server.Close]). Point the
@@ -31,6 +32,48 @@
 //   - Every error body has the platform's shape,
 //     {"message","code","err_code","trace_id"}, and the trace id is also in
 //     the X-Tps-trace-ID header ([Server.LastTraceID] gives the last one).
+//
+// # Send API
+//
+// The server also plays the platform's send side, as strictly as the real
+// one, at [Server.URL]:
+//
+//   - POST /v2/users/{openid}/messages, /v2/groups/{group_openid}/messages
+//     (c2c and group: msg_type, content, markdown, keyboard, ark, media,
+//     msg_id or event_id, msg_seq), POST /channels/{channel_id}/messages and
+//     /dms/{guild_id}/messages (content, embed, ark, image, markdown,
+//     keyboard, msg_id or event_id);
+//   - POST /v2/users/{openid}/files and /v2/groups/{group_openid}/files
+//     (file_type, url or base64 file_data, srv_send_msg), answering
+//     {"file_uuid","file_info","ttl"}; a file_info serves the scene it was
+//     uploaded for only;
+//   - DELETE …/messages/{message_id} on the four targets (recall; c2c and
+//     group within 2 minutes), PUT /interactions/{id} {"code":0..5}, and
+//     POST /users/@me/dms {recipient_id, source_guild_id}.
+//
+// Every request needs "Authorization: QQBot <token>" with a valid token of
+// the token endpoint (else HTTP 401 {"message":"token not exist or
+// expire","code":11244,"err_code":11244,"trace_id":…}), X-Union-Appid
+// naming the token's app and, with a body, Content-Type application/json
+// (else HTTP 400, code 400). Every answer carries an X-Tps-trace-ID header,
+// and every error body has the platform's shape {"message","code",
+// "err_code","trace_id"}.
+//
+// The msg_id or event_id of a reply must be the id of an event the
+// platform sent (on a session, or made by [Server.NewInbound]) whose reply
+// goes to that very target, else 304026. A c2c or group message with
+// neither is an active send, refused with 40034102 unless
+// [Server.AllowActiveSends]. A second c2c or group message with the same
+// (msg_id or event_id, msg_seq) is refused with HTTP 400, code 40054005
+// (msg_seq defaults to 1). Replies past the window (304027) or the count
+// (22009) of [ReplyLimits] are refused; windows count from when the fake
+// first knew the id, by the send clock ([Server.SetSendClock]).
+//
+// [Server.Sent] records every message request and its answer,
+// [Server.Delivered] what each target actually sees (each message once,
+// recalled ones left out), and [Server.FailNextSends] scripts failures: a
+// 500, a 429, a 401 11244, a hang until the request ends, an answer lost
+// after delivery, or a message held for audit (HTTP 202, 304023).
 //
 // # WebSocket
 //
@@ -78,9 +121,10 @@
 //
 // The methods of [Session] (Drop, Reconnect, InvalidSession, CloseWith,
 // Expire, EmitDuplicate) and of [Server] (WithholdACKs, RejectResumes,
-// RejectIdentifies, CloseNextAfterHello, FailNextTokens, FailNextTokensBody,
-// RevokeTokens, …)
-// script the server's behaviour. Every fault that ends a connection detaches
+// RejectIdentifies, CloseNextAfterHello, FailNextTokens, FailNextGateways,
+// RevokeTokens, …) script the server's behaviour. Close codes are
+// [wire.CloseCode]s; a [Close] is a code with its reason, a [Failure] an
+// HTTP error answer. Every fault that ends a connection detaches
 // the session from it at once: events emitted after the call returns are
 // only logged, and reach the client through a later RESUME. Frames queued
 // before the fault are written first.
@@ -91,8 +135,10 @@
 // # Waiting
 //
 // Nothing needs time.Sleep: [Server.WaitSession] returns sessions as they
-// reach READY, [Server.Wait] blocks until a condition over the server's state
-// holds, and [Server.Changed] gives a channel closed at the next change.
+// reach READY, [Session.WaitResumed] returns as a session is resumed (after
+// a Drop, say, when WaitSession has no new session to return),
+// [Server.Wait] blocks until a condition over the server's state holds, and
+// [Server.Changed] gives a channel closed at the next change.
 //
 // # Concurrency
 //

@@ -81,7 +81,7 @@ func Example() {
 	fmt.Println(ev.T, ev.S, msg.Content)
 
 	// 5. A scripted rotation: op 7, then close 4009.
-	sess.Reconnect(true)
+	sess.Reconnect(gatewaytest.Close{Code: wire.CloseSessionTimedOut, Reason: "Session timed out"})
 	fmt.Println(read().Op)
 	_, _, err = ws.Read(ctx)
 	fmt.Println(websocket.CloseStatus(err))

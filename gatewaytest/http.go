@@ -246,42 +246,49 @@ func (s *Server) GatewayFetches() int {
 	return s.gwFetches
 }
 
-// FailNextTokens makes the next n token requests answer HTTP 200 with
-// {"message":msg,"code":code,"err_code":code,"trace_id":…}, before any
-// other check (for example FailNextTokens(1, CodeTooManyRequests, "Too many
-// requests")).
-func (s *Server) FailNextTokens(n int, code int, msg string) {
-	s.FailNextTokensStatus(n, http.StatusOK, code, msg)
+// Failure is a scripted answer of an HTTP endpoint, given instead of the
+// real one: by default the platform's error body
+// {"message":Message,"code":Code,"err_code":Code,"trace_id":…}; with
+// ContentType set, Body as it is (an HTML error page, say).
+type Failure struct {
+	// Status is the HTTP status; 0 means 200, the status the token
+	// endpoint answers its errors with.
+	Status int
+	// Code and Message fill the error body.
+	Code    int
+	Message string
+	// ContentType, when set, sends Body with that content type instead of
+	// the error body.
+	ContentType string
+	Body        string
 }
 
-// FailNextTokensStatus is FailNextTokens with a chosen HTTP status.
-func (s *Server) FailNextTokensStatus(n int, status, code int, msg string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.tokenFails = append(s.tokenFails, httpFailure{status: status, code: code, message: msg})
+func (f Failure) httpFailure() httpFailure {
+	status := f.Status
+	if status == 0 {
+		status = http.StatusOK
 	}
+	return httpFailure{status: status, code: f.Code, message: f.Message, contentType: f.ContentType, body: f.Body}
 }
 
-// FailNextTokensBody makes the next n token requests answer status with
-// the raw body and content type given (an HTML error page, for example),
-// before any other check.
-func (s *Server) FailNextTokensBody(n int, status int, contentType, body string) {
+// FailNextTokens makes the next n token requests answer f, before any
+// other check (for example Failure{Code: CodeTooManyRequests, Message:
+// "Too many requests"}).
+func (s *Server) FailNextTokens(n int, f Failure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
-		s.tokenFails = append(s.tokenFails, httpFailure{status: status, contentType: contentType, body: body})
+		s.tokenFails = append(s.tokenFails, f.httpFailure())
 	}
 }
 
 // FailNextGateways makes the next n requests to /gateway or /gateway/bot
-// answer status with {"message":msg,"code":code,"err_code":code,
-// "trace_id":…}, before the token check.
-func (s *Server) FailNextGateways(n int, status, code int, msg string) {
+// answer f, before the token check.
+func (s *Server) FailNextGateways(n int, f Failure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
-		s.gwFails = append(s.gwFails, httpFailure{status: status, code: code, message: msg})
+		s.gwFails = append(s.gwFails, f.httpFailure())
 	}
 }
 

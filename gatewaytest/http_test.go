@@ -5,13 +5,13 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/qqgate/qqgate/internal/testutil"
 	"github.com/qqgate/qqgate/wire"
 )
 
@@ -61,8 +61,8 @@ func TestTokenEndpoint(t *testing.T) {
 func TestTokenScriptedFailures(t *testing.T) {
 	t.Parallel()
 	srv := NewTestServer(t, Options{})
-	srv.FailNextTokens(2, CodeTooManyRequests, "Too many requests")
-	srv.FailNextTokensStatus(1, http.StatusBadGateway, 502, "bad gateway")
+	srv.FailNextTokens(2, Failure{Code: CodeTooManyRequests, Message: "Too many requests"})
+	srv.FailNextTokens(1, Failure{Status: http.StatusBadGateway, Code: 502, Message: "bad gateway"})
 	for range 2 {
 		status, m := postToken(t, srv, "application/json", tokenBody(DefaultAppID, DefaultSecret))
 		assert.Equal(t, http.StatusOK, status)
@@ -147,7 +147,7 @@ func TestGatewayEndpoints(t *testing.T) {
 	_, m = getGateway(t, srv, "/gateway/bot", wire.TokenPrefix+tok)
 	assert.Equal(t, 0.0, m["session_start_limit"].(map[string]any)["remaining"])
 
-	srv.FailNextGateways(1, http.StatusTooManyRequests, CodeTooManyRequests, "Too many requests")
+	srv.FailNextGateways(1, Failure{Status: http.StatusTooManyRequests, Code: CodeTooManyRequests, Message: "Too many requests"})
 	status, m := getGateway(t, srv, "/gateway", wire.TokenPrefix+tok)
 	assert.Equal(t, http.StatusTooManyRequests, status)
 	assert.Equal(t, "Too many requests", m["message"])
@@ -159,32 +159,12 @@ func TestGatewayEndpoints(t *testing.T) {
 	assert.Equal(t, 14, srv.GatewayFetches())
 }
 
-// testClock is a clock a test moves by hand.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock() *testClock { return &testClock{now: time.Unix(1_800_000_000, 0)} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // The token endpoint behaves like the real one: the same token until the
 // last 60 s of its life, then a new one, the old one still valid until it
 // expires (those 60 s at most), then refused.
 func TestTokenRenewalEdge(t *testing.T) {
 	t.Parallel()
-	clock := newTestClock()
+	clock := testutil.NewClock()
 	t0 := clock.Now()
 	srv := NewTestServer(t, Options{Now: clock.Now})
 	fetch := func() (string, string) {
@@ -232,7 +212,7 @@ func TestTokenRenewalEdge(t *testing.T) {
 // With TokenExpiresInFull, a token handed out again states the full TTL.
 func TestTokenExpiresInFull(t *testing.T) {
 	t.Parallel()
-	clock := newTestClock()
+	clock := testutil.NewClock()
 	srv := NewTestServer(t, Options{Now: clock.Now, TokenExpiresInFull: true})
 	_, m := postToken(t, srv, "application/json", tokenBody(DefaultAppID, DefaultSecret))
 	clock.Set(clock.Now().Add(time.Hour))
@@ -260,7 +240,7 @@ func TestErrorBodiesCarryTraceID(t *testing.T) {
 	assert.Len(t, srv.LastTraceID(), 32)
 	assert.Equal(t, srv.LastTraceID(), resp.Header.Get("X-Tps-trace-ID"))
 
-	srv.FailNextTokensBody(1, http.StatusNotFound, "text/html", "<html>404</html>")
+	srv.FailNextTokens(1, Failure{Status: http.StatusNotFound, ContentType: "text/html", Body: "<html>404</html>"})
 	req, err = http.NewRequestWithContext(testCtx(t), http.MethodPost, srv.TokenURL(), strings.NewReader("{}"))
 	require.NoError(t, err)
 	resp2, err := httpClient.Do(req)

@@ -26,7 +26,7 @@ func (s *Server) handleMessage(c *conn, data []byte) {
 	}
 	if err != nil {
 		s.log.Debug().Int("conn", c.id).Err(err).Msg("undecodable frame")
-		s.closeLocked(c, int(wire.CloseDecodeError), "decode error")
+		s.closeLocked(c, wire.CloseDecodeError, "decode error")
 		return
 	}
 	s.log.Debug().Int("conn", c.id).Stringer("op", f.Op).Msg("frame received")
@@ -34,7 +34,7 @@ func (s *Server) handleMessage(c *conn, data []byte) {
 	case wire.OpHeartbeat:
 		if s.opts.RejectEarlyHeartbeat && c.authPending {
 			s.log.Debug().Int("conn", c.id).Msg("heartbeat before READY/RESUMED")
-			s.closeLocked(c, int(wire.CloseNotAuthenticated), "not authenticated")
+			s.closeLocked(c, wire.CloseNotAuthenticated, "not authenticated")
 			return
 		}
 		if !s.withholdACKs {
@@ -46,7 +46,7 @@ func (s *Server) handleMessage(c *conn, data []byte) {
 	case wire.OpIdentify, wire.OpResume:
 		if s.holdAuth || c.held != nil {
 			if c.held != nil {
-				s.closeLocked(c, int(wire.CloseAlreadyAuthenticated), "already authenticated")
+				s.closeLocked(c, wire.CloseAlreadyAuthenticated, "already authenticated")
 				return
 			}
 			c.authPending = true
@@ -55,7 +55,7 @@ func (s *Server) handleMessage(c *conn, data []byte) {
 		}
 		s.authLocked(c, f)
 	default:
-		s.closeLocked(c, int(wire.CloseInvalidOpcode), "invalid opcode")
+		s.closeLocked(c, wire.CloseInvalidOpcode, "invalid opcode")
 	}
 }
 
@@ -72,17 +72,17 @@ func (s *Server) authLocked(c *conn, f wire.Frame) {
 func (s *Server) identifyLocked(c *conn, f wire.Frame) {
 	var id wire.Identify
 	if err := json.Unmarshal(f.D, &id); err != nil {
-		s.closeLocked(c, int(wire.CloseDecodeError), "decode error")
+		s.closeLocked(c, wire.CloseDecodeError, "decode error")
 		return
 	}
 	value, ok := strings.CutPrefix(id.Token, wire.TokenPrefix)
 	appID, valid := s.tokenAppLocked(value)
 	if !ok || !valid {
-		s.closeLocked(c, int(wire.CloseAuthenticationFailed), "authentication failed")
+		s.closeLocked(c, wire.CloseAuthenticationFailed, "authentication failed")
 		return
 	}
 	if c.session != nil {
-		s.closeLocked(c, int(wire.CloseAlreadyAuthenticated), "already authenticated")
+		s.closeLocked(c, wire.CloseAlreadyAuthenticated, "already authenticated")
 		return
 	}
 	if s.startLimit.Remaining > 0 {
@@ -99,7 +99,7 @@ func (s *Server) identifyLocked(c *conn, f wire.Frame) {
 		return
 	}
 	if n := id.Shard[1]; id.Shard[0] < 0 || n < 0 || (n > 0 && id.Shard[0] >= n) {
-		s.closeLocked(c, int(wire.CloseInvalidShard), "invalid shard")
+		s.closeLocked(c, wire.CloseInvalidShard, "invalid shard")
 		return
 	}
 	sess := &Session{
@@ -132,16 +132,16 @@ func botUser(appID string) wire.User {
 func (s *Server) resumeLocked(c *conn, f wire.Frame) {
 	var rs wire.Resume
 	if err := json.Unmarshal(f.D, &rs); err != nil {
-		s.closeLocked(c, int(wire.CloseDecodeError), "decode error")
+		s.closeLocked(c, wire.CloseDecodeError, "decode error")
 		return
 	}
 	appID, valid := s.tokenAppLocked(strings.TrimPrefix(rs.Token, wire.TokenPrefix))
 	if !valid {
-		s.closeLocked(c, int(wire.CloseAuthenticationFailed), "authentication failed")
+		s.closeLocked(c, wire.CloseAuthenticationFailed, "authentication failed")
 		return
 	}
 	if c.session != nil {
-		s.closeLocked(c, int(wire.CloseAlreadyAuthenticated), "already authenticated")
+		s.closeLocked(c, wire.CloseAlreadyAuthenticated, "already authenticated")
 		return
 	}
 	act := resumeAction{mode: -1}
@@ -163,7 +163,7 @@ func (s *Server) resumeLocked(c *conn, f wire.Frame) {
 		return
 	}
 	if rs.Seq > sess.seq {
-		s.closeLocked(c, int(wire.CloseInvalidSeq), "invalid seq")
+		s.closeLocked(c, wire.CloseInvalidSeq, "invalid seq")
 		return
 	}
 	s.attachLocked(c, sess)
@@ -177,20 +177,20 @@ func (s *Server) resumeLocked(c *conn, f wire.Frame) {
 		for _, data := range missed[:(len(missed)+1)/2] {
 			s.sendLocked(c, data)
 		}
-		s.closeLocked(c, int(wire.CloseAbnormal), "")
+		s.closeLocked(c, wire.CloseAbnormal, "")
 		return
 	}
 	for _, data := range missed {
 		s.sendLocked(c, data)
 	}
 	if act.mode == ResumeDropBeforeResumed {
-		s.closeLocked(c, int(wire.CloseAbnormal), "")
+		s.closeLocked(c, wire.CloseAbnormal, "")
 		return
 	}
 	sess.resumes++
 	s.log.Info().Int("conn", c.id).Str("session", sess.id).Uint64("from", rs.Seq).Msg("session resumed")
 	s.emitLocked(sess, wire.EventResumed, "", json.RawMessage(`""`), true)
 	if act.mode == ResumeAcceptThenClose {
-		s.closeLocked(c, int(wire.CloseSessionTimedOut), "Session timed out")
+		s.closeLocked(c, wire.CloseSessionTimedOut, "Session timed out")
 	}
 }

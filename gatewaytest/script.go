@@ -40,12 +40,14 @@ func (m RejectMode) String() string {
 func (m RejectMode) rejection() rejection {
 	switch m {
 	case RejectClose4013:
-		return rejection{code: int(wire.CloseInvalidIntents), reason: "invalid intents"}
+		return rejection{code: wire.CloseInvalidIntents, reason: "invalid intents"}
 	case RejectClose4014:
-		return rejection{code: int(wire.CloseDisallowedIntents), reason: "disallowed intents"}
+		return rejection{code: wire.CloseDisallowedIntents, reason: "disallowed intents"}
 	}
-	return rejection{invalidSession: true, code: int(wire.CloseCreateSessionError), reason: "create session error"}
+	return rejection{invalidSession: true, code: wire.CloseCreateSessionError, reason: "create session error"}
 }
+
+func (m RejectMode) identifyRejection() rejection { return m.rejection() }
 
 // ResumeReject is the scripted outcome of a RESUME.
 type ResumeReject int
@@ -99,25 +101,56 @@ func (m ResumeReject) String() string {
 func (m ResumeReject) rejection() rejection {
 	switch m {
 	case ResumeReject4006:
-		return rejection{code: int(wire.CloseInvalidSession), reason: "invalid session"}
+		return rejection{code: wire.CloseInvalidSession, reason: "invalid session"}
 	case ResumeReject4902:
-		return rejection{code: int(wire.CloseResetByResume), reason: "reset by resume"}
+		return rejection{code: wire.CloseResetByResume, reason: "reset by resume"}
 	}
-	return rejection{invalidSession: true, code: int(wire.CloseInvalidSession), reason: "invalid session"}
+	return rejection{invalidSession: true, code: wire.CloseInvalidSession, reason: "invalid session"}
+}
+
+func (m ResumeReject) resumeAction() resumeAction { return resumeAction{mode: m} }
+
+// Close is a close the server sends: Code and Reason in a close frame.
+// [wire.CloseAbnormal] (1006), and any code that may not be sent in a
+// close frame, drops the TCP connection without one instead.
+type Close struct {
+	Code   wire.CloseCode
+	Reason string
+}
+
+func (c Close) rejection() rejection { return rejection{code: c.Code, reason: c.Reason} }
+
+func (c Close) identifyRejection() rejection { return c.rejection() }
+
+func (c Close) resumeAction() resumeAction {
+	r := c.rejection()
+	return resumeAction{mode: -1, custom: &r}
+}
+
+// IdentifyRejection is how [Server.RejectIdentifies] rejects an IDENTIFY:
+// a [RejectMode], or a [Close] (a plain close, no op 9 first).
+type IdentifyRejection interface {
+	identifyRejection() rejection
+}
+
+// ResumeOutcome is what [Server.RejectResumes] does with a RESUME: a
+// [ResumeReject], or a [Close] (a plain close, no op 9 first).
+type ResumeOutcome interface {
+	resumeAction() resumeAction
 }
 
 // rejection ends a connection: optionally op 9 d:false first, then a close
 // with code (or a drop for a code that cannot be sent).
 type rejection struct {
 	invalidSession bool
-	code           int
+	code           wire.CloseCode
 	reason         string
 }
 
 // resumeAction is one queued RESUME outcome.
 type resumeAction struct {
 	mode   ResumeReject
-	custom *rejection // RejectResumesWithCode
+	custom *rejection // a Close
 }
 
 // rejectLocked applies r to c.
@@ -185,15 +218,11 @@ func (s *Server) releaseAuth() {
 }
 
 // RejectIdentifies queues n rejections, applied in order to the next n
-// IDENTIFYs that carry a valid token (before the intents check).
-func (s *Server) RejectIdentifies(n int, mode RejectMode) {
-	s.queueIdentify(n, mode.rejection())
-}
-
-// RejectIdentifiesWithCode is RejectIdentifies with a plain close: code and
-// reason, no op 9 (code 1006 drops the TCP connection).
-func (s *Server) RejectIdentifiesWithCode(n int, code int, reason string) {
-	s.queueIdentify(n, rejection{code: code, reason: reason})
+// IDENTIFYs that carry a valid token (before the intents check): a
+// [RejectMode] (RejectClose4014, say), or a [Close] for a plain close with
+// any code and reason (Close{Code: 1006} drops the TCP connection).
+func (s *Server) RejectIdentifies(n int, r IdentifyRejection) {
+	s.queueIdentify(n, r.identifyRejection())
 }
 
 func (s *Server) queueIdentify(n int, r rejection) {
@@ -205,20 +234,16 @@ func (s *Server) queueIdentify(n int, r rejection) {
 }
 
 // RejectResumes queues n outcomes, applied in order to the next n RESUMEs
-// that carry a valid token, whatever session they name. A scripted
-// rejection does not change the session: it stays resumable. The accepting
-// modes (ResumeDropBeforeResumed, ResumeAcceptThenClose,
-// ResumeDropMidReplay) apply only to a
-// RESUME that would succeed; for any other the normal rejection happens and
-// the entry is used up all the same.
-func (s *Server) RejectResumes(n int, mode ResumeReject) {
-	s.queueResume(n, resumeAction{mode: mode})
-}
-
-// RejectResumesWithCode is RejectResumes with a plain close: code and
-// reason, no op 9 (code 1006 drops the TCP connection).
-func (s *Server) RejectResumesWithCode(n int, code int, reason string) {
-	s.queueResume(n, resumeAction{custom: &rejection{code: code, reason: reason}})
+// that carry a valid token, whatever session they name: a [ResumeReject],
+// or a [Close] for a plain close with any code and reason (Close{Code: 1006}
+// drops the TCP connection). A scripted rejection does not change the
+// session: it stays resumable. The accepting modes
+// (ResumeDropBeforeResumed, ResumeAcceptThenClose,
+// ResumeDropMidReplay) apply only to a RESUME
+// that would succeed; for any other the normal rejection happens and the
+// entry is used up all the same.
+func (s *Server) RejectResumes(n int, o ResumeOutcome) {
+	s.queueResume(n, o.resumeAction())
 }
 
 func (s *Server) queueResume(n int, a resumeAction) {
@@ -231,9 +256,9 @@ func (s *Server) queueResume(n int, a resumeAction) {
 
 // CloseNextAfterHello makes the next accepted connection close with code
 // and reason right after HELLO, whatever the client sends (to test fatal
-// codes such as 4914/4915, or 4008). Calls queue up: each new connection
-// uses one.
-func (s *Server) CloseNextAfterHello(code int, reason string) {
+// codes such as 4914/4915, or 4008; 1006 drops it). Calls queue up: each
+// new connection uses one.
+func (s *Server) CloseNextAfterHello(code wire.CloseCode, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.helloScript = append(s.helloScript, rejection{code: code, reason: reason})

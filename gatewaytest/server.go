@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -146,6 +145,8 @@ type Server struct {
 	received     []Received
 	unique       uint64
 	clientCloses []ClientClose // guarded by mu
+
+	api apiState // the send API (openapi.go)
 }
 
 // NewServer starts a server listening on Options.Addr (127.0.0.1:0 by
@@ -200,6 +201,7 @@ func NewServer(opts Options) *Server {
 	mux.HandleFunc("/gateway/bot", s.serveGateway(true))
 	mux.HandleFunc("/websocket", s.serveWebSocket)
 	mux.HandleFunc("/websocket/", s.serveWebSocket)
+	s.serveOpenAPI(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		s.writeAPIError(w, http.StatusNotFound, 404, "not found")
 	})
@@ -223,8 +225,17 @@ func NewServer(opts Options) *Server {
 	return s
 }
 
+// TB is what [NewTestServer] needs of a test: *testing.T, *testing.B and
+// *testing.F have these methods. An interface, not testing.TB, so that a
+// program using the fake outside tests (qqgate demo) does not link the
+// testing package.
+type TB interface {
+	Helper()
+	Cleanup(func())
+}
+
 // NewTestServer is [NewServer] with tb.Cleanup(s.Close).
-func NewTestServer(tb testing.TB, opts Options) *Server {
+func NewTestServer(tb TB, opts Options) *Server {
 	tb.Helper()
 	s := NewServer(opts)
 	tb.Cleanup(s.Close)

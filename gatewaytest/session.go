@@ -22,11 +22,12 @@ type Session struct {
 	user    wire.User
 
 	// guarded by srv.mu
-	seq     uint64
-	log     []logEntry
-	expired bool
-	conn    *conn
-	resumes int
+	seq          uint64
+	log          []logEntry
+	expired      bool
+	conn         *conn
+	resumes      int
+	resumeCursor int // resumes WaitResumed returned for
 }
 
 // logEntry is one dispatch of a session, as sent.
@@ -118,21 +119,16 @@ func (s *Session) Frames() []wire.Frame {
 // (a json.RawMessage is sent as it is). It fails only for a d that cannot be
 // encoded, or after Close.
 func (s *Session) Emit(eventType string, d any) (seq uint64, err error) {
-	raw, err := json.Marshal(d)
-	if err != nil {
-		return 0, fmt.Errorf("encode %s body: %w", eventType, err)
-	}
-	s.srv.mu.Lock()
-	defer s.srv.mu.Unlock()
-	if s.srv.closed {
-		return 0, ErrClosed
-	}
-	id := eventType + ":" + strconv.FormatUint(s.srv.nextUniqueLocked(), 10)
-	return s.srv.emitLocked(s, eventType, id, raw, false), nil
+	return s.emit(eventType, nil, d)
 }
 
 // EmitWithID is Emit with a chosen envelope id ("" omits it).
 func (s *Session) EmitWithID(eventType, id string, d any) (seq uint64, err error) {
+	return s.emit(eventType, &id, d)
+}
+
+// emit is Emit with the envelope id, or a fresh "<TYPE>:<n>" for nil.
+func (s *Session) emit(eventType string, id *string, d any) (uint64, error) {
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return 0, fmt.Errorf("encode %s body: %w", eventType, err)
@@ -142,7 +138,11 @@ func (s *Session) EmitWithID(eventType, id string, d any) (seq uint64, err error
 	if s.srv.closed {
 		return 0, ErrClosed
 	}
-	return s.srv.emitLocked(s, eventType, id, raw, false), nil
+	envID := eventType + ":" + strconv.FormatUint(s.srv.nextUniqueLocked(), 10)
+	if id != nil {
+		envID = *id
+	}
+	return s.srv.emitLocked(s, eventType, envID, raw, false), nil
 }
 
 // EmitDuplicate sends the event logged with seq again, same envelope id and
@@ -189,15 +189,16 @@ func (s *Session) Expire() {
 
 // Drop cuts the TCP connection that carries the session, without a close
 // frame (the client sees 1006). It does nothing when no connection carries
-// the session.
+// the session. A client then RESUMEs the same session: wait for that with
+// [Session.WaitResumed], not [Server.WaitSession].
 func (s *Session) Drop() {
-	s.CloseWith(int(wire.CloseAbnormal), "")
+	s.CloseWith(wire.CloseAbnormal, "")
 }
 
 // CloseWith closes the connection that carries the session with code and
 // reason (1006, or any code that cannot be sent, drops it instead). It does
 // nothing when no connection carries the session.
-func (s *Session) CloseWith(code int, reason string) {
+func (s *Session) CloseWith(code wire.CloseCode, reason string) {
 	s.srv.mu.Lock()
 	defer s.srv.mu.Unlock()
 	if c := s.conn; c != nil {
@@ -206,12 +207,13 @@ func (s *Session) CloseWith(code int, reason string) {
 }
 
 // Reconnect sends op 7 on the connection that carries the session and
-// detaches the session from it; with then4009 it then closes the
-// connection 4009 "Session timed out", as the real gateway's rotation does.
-// Without, the connection stays open (heartbeats are still answered) until
+// detaches the session from it. Then, when given, it closes the connection
+// with then (the real gateway's rotation follows op 7 with
+// Close{Code: wire.CloseSessionTimedOut, Reason: "Session timed out"});
+// otherwise the connection stays open (heartbeats are still answered) until
 // the client closes it. It does nothing when no connection carries the
 // session.
-func (s *Session) Reconnect(then4009 bool) {
+func (s *Session) Reconnect(then ...Close) {
 	s.srv.mu.Lock()
 	defer s.srv.mu.Unlock()
 	c := s.conn
@@ -221,26 +223,15 @@ func (s *Session) Reconnect(then4009 bool) {
 	b, _ := wire.EncodeFrame(wire.OpReconnect, nil)
 	s.srv.sendLocked(c, b)
 	s.srv.detachLocked(c)
-	if then4009 {
-		s.srv.closeLocked(c, int(wire.CloseSessionTimedOut), "Session timed out")
-	}
+	s.srv.closeThenLocked(c, then)
 }
 
 // InvalidSession sends op 9 with d:canResume on the connection that carries
-// the session and detaches the session from it, leaving the connection
-// open. With canResume false the session is also expired, so a RESUME of it
-// fails. It does nothing when no connection carries the session.
-func (s *Session) InvalidSession(canResume bool) {
-	s.invalidSession(canResume, 0, "")
-}
-
-// InvalidSessionThenClose is InvalidSession followed by a close with code
-// and reason.
-func (s *Session) InvalidSessionThenClose(canResume bool, code int, reason string) {
-	s.invalidSession(canResume, code, reason)
-}
-
-func (s *Session) invalidSession(canResume bool, code int, reason string) {
+// the session and detaches the session from it. With canResume false the
+// session is also expired, so a RESUME of it fails. Then, when given, it
+// closes the connection with then; otherwise the connection stays open. It
+// does nothing when no connection carries the session.
+func (s *Session) InvalidSession(canResume bool, then ...Close) {
 	s.srv.mu.Lock()
 	defer s.srv.mu.Unlock()
 	c := s.conn
@@ -252,33 +243,62 @@ func (s *Session) invalidSession(canResume bool, code int, reason string) {
 	}
 	s.srv.sendLocked(c, invalidSessionFrame(canResume))
 	s.srv.detachLocked(c)
-	if code != 0 {
-		s.srv.closeLocked(c, code, reason)
+	s.srv.closeThenLocked(c, then)
+}
+
+// closeThenLocked applies the optional close of a fault: nothing for none,
+// the close for one; more than one is a mistake in the test.
+func (s *Server) closeThenLocked(c *conn, then []Close) {
+	switch len(then) {
+	case 0:
+	case 1:
+		s.closeLocked(c, then[0].Code, then[0].Reason)
+	default:
+		panic("gatewaytest: at most one Close after a fault")
 	}
+}
+
+// WaitResumed waits for a successful RESUME of the session (RESUMED sent).
+// Each call consumes one: it returns at once for a RESUME that happened
+// before the call and no earlier call returned for, so a test that drops
+// the connection and then waits cannot miss a fast client. It returns
+// ctx.Err() when ctx ends first, and ErrClosed when the server is closed.
+func (s *Session) WaitResumed(ctx context.Context) error {
+	return s.srv.Wait(ctx, func() bool {
+		s.srv.mu.Lock()
+		defer s.srv.mu.Unlock()
+		if s.resumeCursor < s.resumes {
+			s.resumeCursor++
+			return true
+		}
+		return false
+	})
 }
 
 // WaitSession returns the sessions in the order they reached READY: each
 // call returns the next one not yet returned, waiting for it if needed.
+//
+// Only an IDENTIFY makes a new session. After a fault the client answers
+// with RESUME ([Session.Drop], Reconnect, InvalidSession(true), most
+// closes), the client resumes the session WaitSession already returned, so
+// WaitSession blocks until ctx ends (or some later IDENTIFY). Wait for the
+// resume with [Session.WaitResumed].
 func (s *Server) WaitSession(ctx context.Context) (*Session, error) {
-	for {
+	var sess *Session
+	err := s.Wait(ctx, func() bool {
 		s.mu.Lock()
+		defer s.mu.Unlock()
 		if s.readyCursor < len(s.order) {
-			sess := s.order[s.readyCursor]
+			sess = s.order[s.readyCursor]
 			s.readyCursor++
-			s.mu.Unlock()
-			return sess, nil
+			return true
 		}
-		ch, closed := s.changed, s.closed
-		s.mu.Unlock()
-		if closed {
-			return nil, ErrClosed
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		return false
+	})
+	if err != nil {
+		return nil, err
 	}
+	return sess, nil
 }
 
 // Session returns the latest session of appID, or nil.

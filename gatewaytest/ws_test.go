@@ -476,7 +476,7 @@ func TestResumeRejected(t *testing.T) {
 		{
 			name: "scripted code",
 			setup: func(srv *Server, sess *Session) (string, uint64, string) {
-				srv.RejectResumesWithCode(1, 4008, "rate limited")
+				srv.RejectResumes(1, Close{Code: 4008, Reason: "rate limited"})
 				return sess.ID(), 1, srv.Token(DefaultAppID)
 			},
 			code: wire.CloseRateLimited, reason: "rate limited", stillGood: true,
@@ -484,7 +484,7 @@ func TestResumeRejected(t *testing.T) {
 		{
 			name: "scripted drop",
 			setup: func(srv *Server, sess *Session) (string, uint64, string) {
-				srv.RejectResumesWithCode(1, 1006, "")
+				srv.RejectResumes(1, Close{Code: 1006})
 				return sess.ID(), 1, srv.Token(DefaultAppID)
 			},
 			code: -1, stillGood: true,
@@ -581,7 +581,7 @@ func TestReconnect(t *testing.T) {
 		t.Parallel()
 		srv := NewTestServer(t, Options{})
 		c, _, sess := ready(t, srv)
-		sess.Reconnect(true)
+		sess.Reconnect(Close{Code: wire.CloseSessionTimedOut, Reason: "Session timed out"})
 		c.readOp(wire.OpReconnect)
 		c.expectClose(int(wire.CloseSessionTimedOut), "Session timed out")
 		assert.False(t, sess.Expired())
@@ -590,7 +590,7 @@ func TestReconnect(t *testing.T) {
 		t.Parallel()
 		srv := NewTestServer(t, Options{})
 		c, r, sess := ready(t, srv)
-		sess.Reconnect(false)
+		sess.Reconnect()
 		_, err := sess.Emit("LATER", nil)
 		require.NoError(t, err)
 		f := c.readOp(wire.OpReconnect)
@@ -612,7 +612,7 @@ func TestReconnect(t *testing.T) {
 		c, _, sess := ready(t, srv)
 		sess.Drop()
 		c.readEnd()
-		sess.Reconnect(true)
+		sess.Reconnect(Close{Code: wire.CloseSessionTimedOut, Reason: "Session timed out"})
 		sess.InvalidSession(false)
 		sess.CloseWith(4000, "x")
 		assert.False(t, sess.Expired())
@@ -645,7 +645,7 @@ func TestInvalidSession(t *testing.T) {
 		t.Parallel()
 		srv := NewTestServer(t, Options{})
 		c, _, sess := ready(t, srv)
-		sess.InvalidSessionThenClose(false, int(wire.CloseCreateSessionError), "create session error")
+		sess.InvalidSession(false, Close{Code: wire.CloseCreateSessionError, Reason: "create session error"})
 		c.readOp(wire.OpInvalidSession)
 		c.expectClose(4903, "create session error")
 	})
@@ -705,7 +705,7 @@ func TestRejectIdentifies(t *testing.T) {
 	t.Parallel()
 	srv := NewTestServer(t, Options{})
 	srv.RejectIdentifies(1, RejectClose4014)
-	srv.RejectIdentifiesWithCode(1, 4915, "banned")
+	srv.RejectIdentifies(1, Close{Code: 4915, Reason: "banned"})
 	tok := wire.TokenPrefix + srv.Token(DefaultAppID)
 
 	c := dial(t, srv)

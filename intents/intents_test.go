@@ -11,7 +11,7 @@ import (
 
 func TestValues(t *testing.T) {
 	t.Parallel()
-	// Values from protocol.md Part B §7.
+	// The bits the official docs give (docs/protocol.md, "Intents").
 	want := map[Set]uint32{
 		Guilds: 1, GuildMembers: 2, GuildMessages: 512, GuildMessageReactions: 1024,
 		DirectMessage: 4096, GroupAndC2CEvent: 33554432, Interaction: 67108864,

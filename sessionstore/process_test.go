@@ -1,7 +1,6 @@
 package sessionstore
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/qqgate/qqgate/internal/testutil"
 )
 
 var execLookPath = exec.LookPath
@@ -22,11 +23,10 @@ func execCommand(ctx context.Context, name string, args ...string) ([]byte, erro
 	return exec.CommandContext(ctx, name, args...).Output()
 }
 
-// child re-executes the test binary in a role. Its stdout is returned as a
-// line scanner; stdin is a pipe the caller may close.
+// child is the test binary re-executed in a role, its stdout read line by
+// line; stdin is a pipe the caller may close.
 type child struct {
-	cmd   *exec.Cmd
-	lines *bufio.Scanner
+	*testutil.Proc[string]
 	stdin io.WriteCloser
 }
 
@@ -36,24 +36,9 @@ func startChild(t *testing.T, role, dir, account string, extraEnv ...string) *ch
 	cmd.Env = append(os.Environ(), envRole+"="+role, envDir+"="+dir, envAccount+"="+account)
 	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	c := &child{cmd: cmd, lines: bufio.NewScanner(stdout), stdin: stdin}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return c
-}
-
-// line reads the child's next output line.
-func (c *child) line(t *testing.T) string {
-	t.Helper()
-	require.True(t, c.lines.Scan(), "child ended early: %v", c.lines.Err())
-	return c.lines.Text()
+	return &child{Proc: testutil.Spawn(t, cmd, testutil.Text), stdin: stdin}
 }
 
 func TestLockInProcess(t *testing.T) {
@@ -87,28 +72,28 @@ func TestLockOtherProcess(t *testing.T) {
 	t.Parallel()
 	s, _ := newTestStore(t)
 	c := startChild(t, "lock", s.Dir(), "acct")
-	require.Equal(t, "locked", c.line(t))
+	require.Equal(t, "locked", c.Next())
 
 	_, err := s.Lock("acct")
 	var le *LockedError
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, c.cmd.Process.Pid, le.PID)
-	assert.Contains(t, err.Error(), strconv.Itoa(c.cmd.Process.Pid))
+	assert.Equal(t, c.Cmd.Process.Pid, le.PID)
+	assert.Contains(t, err.Error(), strconv.Itoa(c.Cmd.Process.Pid))
 
 	// The holder dies without unlocking: the kernel releases the lock.
-	require.NoError(t, c.cmd.Process.Kill())
-	_ = c.cmd.Wait()
+	require.NoError(t, c.Cmd.Process.Kill())
+	_ = c.Wait()
 	u, err := s.Lock("acct")
 	require.NoError(t, err)
 	require.NoError(t, u.Unlock())
 
 	// A clean release works too.
 	c = startChild(t, "lock", s.Dir(), "acct2")
-	require.Equal(t, "locked", c.line(t))
+	require.Equal(t, "locked", c.Next())
 	_, err = s.Lock("acct2")
 	require.ErrorAs(t, err, &le)
 	require.NoError(t, c.stdin.Close())
-	require.NoError(t, c.cmd.Wait())
+	require.NoError(t, c.Wait())
 	u, err = s.Lock("acct2")
 	require.NoError(t, err)
 	require.NoError(t, u.Unlock())
@@ -129,14 +114,14 @@ func TestKilledWriterNeverTearsRecord(t *testing.T) {
 	const kills = 25
 	for i := range kills {
 		c := startChild(t, "writer", s.Dir(), "acct", envBase+"="+strconv.FormatUint(base, 10))
-		last, err := strconv.ParseUint(c.line(t), 10, 64) // first write done
+		last, err := strconv.ParseUint(c.Next(), 10, 64) // first write done
 		require.NoError(t, err)
 		for range i % 7 * 3 { // vary the kill point
-			last, err = strconv.ParseUint(c.line(t), 10, 64)
+			last, err = strconv.ParseUint(c.Next(), 10, 64)
 			require.NoError(t, err)
 		}
-		require.NoError(t, c.cmd.Process.Kill())
-		_ = c.cmd.Wait()
+		require.NoError(t, c.Cmd.Process.Kill())
+		_ = c.Wait()
 
 		b, err := os.ReadFile(s.Path("acct"))
 		require.NoError(t, err)

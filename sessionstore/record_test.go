@@ -13,7 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const fixtureDir = "../testdata/sessions"
+// fixtureDir holds records in the plugin's exact format, made by testdata/gen.js.
+const fixtureDir = "testdata"
 
 // fixtureSaved is savedAt of every fixture (2026-01-01T00:00:00Z).
 var fixtureSaved = time.UnixMilli(1767225600000).UTC()

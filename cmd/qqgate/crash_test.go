@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/internal/testutil"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
@@ -26,7 +27,7 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(7, uint64(time.Now().UnixNano())))
 	printed := map[uint64]int{}
-	record := func(lines []eventLine) {
+	record := func(lines []testutil.Line) {
 		for _, l := range lines {
 			printed[l.Seq]++
 		}
@@ -51,12 +52,12 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 		}
 		// Read a random number of lines (maybe none), then kill.
 		for i, r := 0, rng.IntN(n+1); i < r; i++ {
-			record([]eventLine{p.next()})
+			record([]testutil.Line{p.Next()})
 		}
-		require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-		_ = p.wait()
-		for l := range p.lines { // what it printed before dying
-			record([]eventLine{l})
+		require.NoError(t, p.Cmd.Process.Signal(syscall.SIGKILL))
+		_ = p.Wait()
+		for _, l := range p.Rest() { // what it printed before dying
+			record([]testutil.Line{l})
 		}
 		p = startRun(t, srv, dir, gatewaytest.DefaultSecret, "--log-level", "warn")
 		record(p.until(wire.EventResumed))
@@ -64,14 +65,14 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 	last, err := sess.EmitMessage(wire.EventFriendAdd)
 	require.NoError(t, err)
 	for {
-		l := p.next()
-		record([]eventLine{l})
+		l := p.Next()
+		record([]testutil.Line{l})
 		if l.Seq == last {
 			break
 		}
 	}
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, p.wait())
+	require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.Wait())
 
 	// Every seq of the session reached stdout at least once. RESUMED
 	// frames are not replayed, so a RESUMED whose process died before

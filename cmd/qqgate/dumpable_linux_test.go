@@ -5,7 +5,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/internal/testutil"
 )
 
 // nobodyID is the uid and gid the test runs qqgate as: root reads any
@@ -74,20 +74,12 @@ accounts:
 	cmd.Dir = base
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + out, "PEEK_BOT_SECRET=" + secret}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobodyID, Gid: nobodyID}}
-	stderr := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = io.Discard, stderr
-	if err := cmd.Start(); err != nil {
-		if errors.Is(err, syscall.EPERM) {
-			t.Skipf("cannot switch to uid %d here: %v", nobodyID, err)
-		}
-		require.NoError(t, err)
+	p, err := testutil.Start(t, cmd, testutil.Text)
+	if errors.Is(err, syscall.EPERM) {
+		t.Skipf("cannot switch to uid %d here: %v", nobodyID, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
+	require.NoError(t, err)
+	stderr := p.Stderr
 
 	// The handler runs for READY.
 	var rc []byte
@@ -102,13 +94,7 @@ accounts:
 	assert.NotEqual(t, "0", strings.TrimSpace(string(rc)), "reading /proc/$PPID/environ succeeded: %s", got)
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-exited:
-		exited <- err
-		require.NoError(t, err, "stderr:\n%s", stderr.String())
-	case <-time.After(procWait):
-		t.Fatalf("qqgate did not exit\nstderr:\n%s", stderr.String())
-	}
+	require.NoError(t, p.Wait(), "stderr:\n%s", stderr.String())
 }
 
 func copyFile(t *testing.T, from, to string, mode os.FileMode) {

@@ -53,6 +53,7 @@ const usage = `usage: qqgate <command> [flags]
 commands:
   run       run bot accounts on the gateway (events as JSON lines on stdout)
   demo      run against an embedded fake gateway; needs no account or network
+  send      send one message as a bot (the platform's answer as a JSON line)
   session   list, show, clear or clean up session records
   status    show the accounts of a running runner (its --listen address)
   version   print the version
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		return cmdRun(ctx, args[1:], e)
 	case "demo":
 		return cmdDemo(ctx, args[1:], e)
+	case "send":
+		return cmdSend(ctx, args[1:], e)
 	case "session":
 		return cmdSession(ctx, args[1:], e)
 	case "status":

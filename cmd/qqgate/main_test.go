@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -56,15 +55,6 @@ func qqgateBinary(t testing.TB) string {
 		t.Fatal(binError)
 	}
 	return binPath
-}
-
-// eventLine is one stdout line of `qqgate run`.
-type eventLine struct {
-	Account string          `json:"account"`
-	Seq     uint64          `json:"seq"`
-	Type    string          `json:"type"`
-	ID      string          `json:"id"`
-	Data    json.RawMessage `json:"data"`
 }
 
 func TestVersionAndUsage(t *testing.T) {

@@ -29,6 +29,7 @@ type runOptions struct {
 	apiBase, tokenURL         string
 	account, sessionDir       string
 	intents, logLevel         string
+	logFormat                 string
 	listen                    string
 	exitOnFatal               bool
 	shutdownTimeout           time.Duration
@@ -51,19 +52,41 @@ func (o *runOptions) register(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&o.sessionDir, "session-dir", def("QQBOT_SESSION_DIR", ""), "session record directory (env QQBOT_SESSION_DIR; default "+sessionstore.DefaultDir()+")")
 	fs.StringVar(&o.intents, "intents", def("QQBOT_INTENTS", ""), "intents: names separated by commas, or a number (env QQBOT_INTENTS; default the four levels, full with interaction first)")
 	fs.StringVar(&o.logLevel, "log-level", def("QQBOT_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
+	fs.StringVar(&o.logFormat, "log-format", def("QQGATE_LOG_FORMAT", logAuto), logFormatUsage)
 	fs.StringVar(&o.listen, "listen", def("QQGATE_LISTEN", ""), "serve /healthz, /status and /metrics on this address (env QQGATE_LISTEN)")
 	fs.BoolVar(&o.exitOnFatal, "exit-on-fatal", false, "exit at the first account's fatal error (default: when no account is left running)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", client.DefaultShutdownTimeout, "bound on each account's graceful shutdown: a handler still busy then is cancelled, or abandoned with its event uncommitted")
 }
 
-// newLogger writes to w: human-readable on a terminal, JSON otherwise.
-func newLogger(w io.Writer, level string) (zerolog.Logger, error) {
+// Log formats: the values of --log-format and QQGATE_LOG_FORMAT.
+const (
+	logAuto    = "auto"    // console on a terminal, JSON otherwise
+	logConsole = "console" // one human-readable line per entry
+	logJSON    = "json"    // one JSON object per line
+)
+
+// logFormatUsage is the help text of --log-format.
+const logFormatUsage = "log format: auto (human-readable on a terminal, JSON otherwise), console or json (env QQGATE_LOG_FORMAT)"
+
+// newLogger writes to w at level, in format: logAuto (or empty) is the
+// console writer when w is a terminal and JSON otherwise (a pipe, a file,
+// a journal), so a person reads it and a program parses it.
+func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
 	if err != nil || level == "" {
 		return zerolog.Nop(), fmt.Errorf("unknown log level %q (use debug, info, warn or error)", level)
 	}
-	if isCharDevice(w) {
-		w = zerolog.ConsoleWriter{Out: w}
+	tty := isTerminal(w)
+	switch strings.ToLower(format) {
+	case "", logAuto:
+		if tty {
+			w = zerolog.ConsoleWriter{Out: w}
+		}
+	case logConsole:
+		w = zerolog.ConsoleWriter{Out: w, NoColor: !tty}
+	case logJSON:
+	default:
+		return zerolog.Nop(), fmt.Errorf("unknown log format %q (use auto, console or json)", format)
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
@@ -85,7 +108,7 @@ func cmdRun(ctx context.Context, args []string, e *env) int {
 	if fs.NArg() > 0 {
 		return e.errorf("run: unexpected argument %q", fs.Arg(0))
 	}
-	log, err := newLogger(e.stderr, o.logLevel)
+	log, err := newLogger(e.stderr, o.logLevel, o.logFormat)
 	if err != nil {
 		return e.errorf("run: %v", err)
 	}

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,38 +13,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/internal/testutil"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
 
-const procWait = 20 * time.Second
+// procWait bounds every wait for a subprocess.
+const procWait = testutil.Wait
 
-// proc is a running `qqgate run` subprocess whose stdout lines are
+// proc is a running qqgate subprocess whose stdout event lines are
 // collected as they arrive.
 type proc struct {
-	t      testing.TB
-	cmd    *exec.Cmd
-	lines  chan eventLine
-	stderr *syncBuffer
-	done   chan struct{}
-	err    error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	*testutil.Proc[testutil.Line]
+	t testing.TB
 }
 
 // startRun starts the binary against srv with the session dir and extra
@@ -66,58 +43,15 @@ func spawn(t testing.TB, args, env []string) *proc {
 	t.Helper()
 	cmd := exec.Command(qqgateBinary(t), args...)
 	cmd.Env = env
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	p := &proc{t: t, cmd: cmd, lines: make(chan eventLine, 4096), stderr: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stderr = p.stderr
-	require.NoError(t, cmd.Start())
-	go func() {
-		defer close(p.done)
-		p.scan(out)
-		p.err = cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-	})
-	return p
-}
-
-func (p *proc) scan(r io.Reader) {
-	defer close(p.lines)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var l eventLine
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			p.t.Errorf("stdout line is not an event: %q: %v", sc.Text(), err)
-			continue
-		}
-		p.lines <- l
-	}
-}
-
-// next returns the next stdout line, failing the test after procWait.
-func (p *proc) next() eventLine {
-	p.t.Helper()
-	select {
-	case l, ok := <-p.lines:
-		if !ok {
-			p.t.Fatalf("qqgate exited early: %v\nstderr:\n%s", p.wait(), p.stderr.String())
-		}
-		return l
-	case <-time.After(procWait):
-		p.t.Fatalf("no event line within %v\nstderr:\n%s", procWait, p.stderr.String())
-	}
-	return eventLine{}
+	return &proc{Proc: testutil.Spawn(t, cmd, testutil.ParseLine), t: t}
 }
 
 // until reads lines up to and including one of type typ.
-func (p *proc) until(typ string) []eventLine {
+func (p *proc) until(typ string) []testutil.Line {
 	p.t.Helper()
-	var got []eventLine
+	var got []testutil.Line
 	for {
-		l := p.next()
+		l := p.Next()
 		got = append(got, l)
 		if l.Type == typ {
 			return got
@@ -125,33 +59,12 @@ func (p *proc) until(typ string) []eventLine {
 	}
 }
 
-// wait waits for the process to exit and returns its error.
-func (p *proc) wait() error {
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(procWait):
-		p.t.Fatalf("qqgate did not exit\nstderr:\n%s", p.stderr.String())
-		return nil
-	}
-}
-
-func exitCode(err error) int {
-	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode()
-	}
-	if err != nil {
-		return -1
-	}
-	return 0
-}
-
 func TestRunPrintsEventsAsJSONLinesAndStopsGracefully(t *testing.T) {
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
 	dir := t.TempDir()
 	p := startRun(t, srv, dir, gatewaytest.DefaultSecret, "--account", "shop.bot")
 
-	ready := p.next()
+	ready := p.Next()
 	require.Equal(t, wire.EventReady, ready.Type)
 	assert.Equal(t, "shop.bot", ready.Account)
 	assert.EqualValues(t, 1, ready.Seq)
@@ -165,20 +78,20 @@ func TestRunPrintsEventsAsJSONLinesAndStopsGracefully(t *testing.T) {
 		_, err := sess.EmitMessage(typ)
 		require.NoError(t, err)
 	}
-	c2c := p.next()
+	c2c := p.Next()
 	assert.Equal(t, wire.EventC2CMessageCreate, c2c.Type)
 	assert.EqualValues(t, 2, c2c.Seq)
 	assert.True(t, strings.HasPrefix(c2c.ID, wire.EventC2CMessageCreate+":"), c2c.ID)
 	var msg wire.Message
 	require.NoError(t, json.Unmarshal(c2c.Data, &msg))
 	assert.NotEmpty(t, msg.Author.UserOpenID)
-	grp := p.next()
+	grp := p.Next()
 	assert.EqualValues(t, 3, grp.Seq)
 
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, p.wait(), "SIGTERM exits 0; stderr:\n%s", p.stderr.String())
-	assert.NotContains(t, p.stderr.String(), gatewaytest.DefaultSecret)
-	assert.NotContains(t, p.stderr.String(), srv.Token(gatewaytest.DefaultAppID))
+	require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.Wait(), "SIGTERM exits 0; stderr:\n%s", p.Stderr.String())
+	assert.NotContains(t, p.Stderr.String(), gatewaytest.DefaultSecret)
+	assert.NotContains(t, p.Stderr.String(), srv.Token(gatewaytest.DefaultAppID))
 
 	// The graceful close kept the session resumable on disk at the handled seq.
 	st, err := sessionstore.NewFileStore(sessionstore.FileStoreConfig{Dir: dir})
@@ -194,12 +107,12 @@ func TestRunFatalCloseExitsWithOneClearLine(t *testing.T) {
 	for _, code := range []int{4914, 4915} {
 		t.Run(wire.CloseCode(code).String(), func(t *testing.T) {
 			srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
-			srv.CloseNextAfterHello(code, "go away")
+			srv.CloseNextAfterHello(wire.CloseCode(code), "go away")
 			p := startRun(t, srv, t.TempDir(), gatewaytest.DefaultSecret, "--log-level", "error")
-			err := p.wait()
-			assert.Equal(t, 1, exitCode(err), "stderr:\n%s", p.stderr.String())
+			err := p.Wait()
+			assert.Equal(t, 1, testutil.ExitCode(err), "stderr:\n%s", p.Stderr.String())
 			assert.Equal(t, 1, srv.Connections(), "no second connection")
-			lines := strings.Split(strings.TrimSpace(p.stderr.String()), "\n")
+			lines := strings.Split(strings.TrimSpace(p.Stderr.String()), "\n")
 			last := lines[len(lines)-1]
 			assert.True(t, strings.HasPrefix(last, "qqgate: "), last)
 			assert.Contains(t, last, wire.CloseCode(code).String())
@@ -211,9 +124,9 @@ func TestRunWrongSecretExitsWithoutRetry(t *testing.T) {
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
 	const secret = "definitely-wrong-secret"
 	p := startRun(t, srv, t.TempDir(), secret)
-	err := p.wait()
-	assert.Equal(t, 1, exitCode(err))
-	out := p.stderr.String()
+	err := p.Wait()
+	assert.Equal(t, 1, testutil.ExitCode(err))
+	out := p.Stderr.String()
 	assert.Contains(t, out, "invalid appid or secret")
 	assert.NotContains(t, out, secret)
 	assert.Equal(t, 1, srv.TokenFetches())
@@ -233,8 +146,8 @@ func TestRunSecondProcessForSameAccountFailsFast(t *testing.T) {
 	first := startRun(t, srv, dir, gatewaytest.DefaultSecret)
 	first.until(wire.EventReady)
 	second := startRun(t, srv, dir, gatewaytest.DefaultSecret)
-	assert.Equal(t, 1, exitCode(second.wait()))
-	assert.Contains(t, second.stderr.String(), "in use by process")
+	assert.Equal(t, 1, testutil.ExitCode(second.Wait()))
+	assert.Contains(t, second.Stderr.String(), "in use by process")
 	assert.Equal(t, 1, srv.Connections(), "the second process never connected")
 }
 
@@ -244,14 +157,14 @@ func TestRunAuthFailedThreeTimesStops(t *testing.T) {
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{SessionStartLimit: wire.SessionStartLimit{
 		Total: 1000, Remaining: 1000, ResetAfter: 86_400_000, MaxConcurrency: 100}})
 	for i := 0; i < 3; i++ {
-		srv.CloseNextAfterHello(int(wire.CloseAuthenticationFailed), "authentication failed")
+		srv.CloseNextAfterHello(wire.CloseAuthenticationFailed, "authentication failed")
 	}
 	p := startRun(t, srv, t.TempDir(), gatewaytest.DefaultSecret, "--log-level", "error")
-	err := p.wait()
-	assert.Equal(t, 1, exitCode(err), "stderr:\n%s", p.stderr.String())
+	err := p.Wait()
+	assert.Equal(t, 1, testutil.ExitCode(err), "stderr:\n%s", p.Stderr.String())
 	assert.Equal(t, 3, srv.Connections(), "no fourth connection")
 	assert.Equal(t, 3, srv.TokenFetches(), "the token is refetched after every 4004")
-	assert.Contains(t, p.stderr.String(), "4004")
+	assert.Contains(t, p.Stderr.String(), "4004")
 }
 
 func TestRunWarnsWhenAnotherProcessRewritesTheRecord(t *testing.T) {
@@ -273,8 +186,8 @@ func TestRunWarnsWhenAnotherProcessRewritesTheRecord(t *testing.T) {
 		seq++
 		require.NoError(t, other.SaveNow(context.Background(), sessionstore.Record{
 			AccountID: gatewaytest.DefaultAppID, SessionID: "someone-else", LastSeq: seq, HasSeq: true}))
-		return strings.Contains(p.stderr.String(), "another process rewrote")
+		return strings.Contains(p.Stderr.String(), "another process rewrote")
 	}, procWait, 300*time.Millisecond) // slower than the watch debounce, which each write restarts
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, p.wait())
+	require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.Wait())
 }

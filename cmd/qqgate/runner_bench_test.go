@@ -62,7 +62,7 @@ func startAccounts(b *testing.B, srv *gatewaytest.Server, n int) *proc {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := srv.Wait(ctx, func() bool { return len(srv.Sessions()) >= n }); err != nil {
-		b.Fatalf("%d accounts did not all connect: %v\n%s", n, err, p.stderr.String())
+		b.Fatalf("%d accounts did not all connect: %v\n%s", n, err, p.Stderr.String())
 	}
 	for i := 0; i < n; i++ {
 		p.until(wire.EventReady)
@@ -86,18 +86,18 @@ func BenchmarkRunner200Accounts(b *testing.B) {
 
 	one := startAccounts(b, gatewaytest.NewTestServer(b, gatewaytest.Options{Apps: map[string]string{"2000": "s-2000"}}), 1)
 	p := startAccounts(b, srv, accounts)
-	rss1, err := procRSS(one.cmd.Process.Pid)
+	rss1, err := procRSS(one.Cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
 	}
-	rssN, err := procRSS(p.cmd.Process.Pid)
+	rssN, err := procRSS(p.Cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
 	}
 	sessions := srv.Sessions()
 
 	b.ResetTimer()
-	cpu0, err := procCPU(p.cmd.Process.Pid)
+	cpu0, err := procCPU(p.Cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -108,10 +108,10 @@ func BenchmarkRunner200Accounts(b *testing.B) {
 			}
 		}
 		for j := 0; j < 1000; j++ {
-			p.next()
+			p.Next()
 		}
 	}
-	cpu1, err := procCPU(p.cmd.Process.Pid)
+	cpu1, err := procCPU(p.Cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func BenchmarkRunner200Accounts(b *testing.B) {
 	b.ReportMetric(float64(rssN)/(1<<20), "MiB-RSS-total")
 	b.ReportMetric(float64(cpu1-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/1000-events")
 	for _, q := range []*proc{p, one} {
-		_ = q.cmd.Process.Signal(syscall.SIGTERM)
-		_ = q.wait()
+		_ = q.Cmd.Process.Signal(syscall.SIGTERM)
+		_ = q.Wait()
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/internal/testutil"
 	"github.com/qqgate/qqgate/wire"
 )
 
@@ -54,16 +54,6 @@ func accountsYAML(srv *gatewaytest.Server, dir, listen string, ids ...string) st
 	return b.String()
 }
 
-func httpGet(t testing.TB, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(b)
-}
-
 func TestRunConfigThreeAccountsHotReload(t *testing.T) {
 	apps := map[string]string{}
 	for _, id := range []string{"1001", "1002", "1003", "1004"} {
@@ -79,7 +69,7 @@ func TestRunConfigThreeAccountsHotReload(t *testing.T) {
 
 	ready := map[string]bool{}
 	for len(ready) < 3 {
-		if l := p.next(); l.Type == wire.EventReady {
+		if l := p.Next(); l.Type == wire.EventReady {
 			ready[l.Account] = true
 		}
 	}
@@ -94,19 +84,19 @@ func TestRunConfigThreeAccountsHotReload(t *testing.T) {
 	}
 	seen := map[string]uint64{}
 	for len(seen) < 3 {
-		if l := p.next(); l.Type == wire.EventC2CMessageCreate {
+		if l := p.Next(); l.Type == wire.EventC2CMessageCreate {
 			seen[l.Account] = l.Seq
 		}
 	}
-	code, body := httpGet(t, "http://"+listen+"/healthz")
+	code, body := testutil.Get(t, "http://"+listen+"/healthz")
 	assert.Equal(t, http.StatusOK, code, body)
-	_, metrics := httpGet(t, "http://"+listen+"/metrics")
+	_, metrics := testutil.Get(t, "http://"+listen+"/metrics")
 	assert.Contains(t, metrics, `qqgate_events_received_total{account="bot-1001",type="C2C_MESSAGE_CREATE"} 1`)
 
 	// Add a fourth: it connects; the three keep their connections.
 	writeFile(t, cfg, accountsYAML(srv, filepath.Join(dir, "sessions"), listen, "1001", "1002", "1003", "1004"))
 	for {
-		if l := p.next(); l.Type == wire.EventReady && l.Account == "bot-1004" {
+		if l := p.Next(); l.Type == wire.EventReady && l.Account == "bot-1004" {
 			break
 		}
 	}
@@ -127,22 +117,22 @@ func TestRunConfigThreeAccountsHotReload(t *testing.T) {
 	// A malformed edit changes nothing and is reported.
 	before := srv.Connections()
 	writeFile(t, cfg, "accounts:\n  - id: [broken\n")
-	require.Eventually(t, func() bool { return strings.Contains(p.stderr.String(), "config reload failed") }, procWait, time.Millisecond)
-	assert.Contains(t, p.stderr.String(), "qqgate.yaml")
+	require.Eventually(t, func() bool { return strings.Contains(p.Stderr.String(), "config reload failed") }, procWait, time.Millisecond)
+	assert.Contains(t, p.Stderr.String(), "qqgate.yaml")
 	assert.Equal(t, before, srv.Connections())
 	assert.Equal(t, conns["1001"], srv.Session("1001").Conn())
 	_, err := srv.Session("1001").EmitMessage(wire.EventFriendAdd)
 	require.NoError(t, err)
 	for {
-		if l := p.next(); l.Type == wire.EventFriendAdd {
+		if l := p.Next(); l.Type == wire.EventFriendAdd {
 			assert.Equal(t, "bot-1001", l.Account)
 			assert.Equal(t, seen["bot-1001"]+1, l.Seq, "seqs go on where they were")
 			break
 		}
 	}
 
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, p.wait(), "stderr:\n%s", p.stderr.String())
+	require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.Wait(), "stderr:\n%s", p.Stderr.String())
 }
 
 func TestRunExecHandlerKilledRunnerRedeliversUnsucceeded(t *testing.T) {
@@ -182,8 +172,8 @@ accounts:
 	}
 	require.Eventually(t, func() bool { return strings.Contains(read("attempts"), "fail 3") }, procWait, time.Millisecond)
 	assert.Equal(t, "1 READY exec-bot\n2 GROUP_AT_MESSAGE_CREATE exec-bot\n", read("handled"), "seq 4 waits behind the failing seq 3")
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
-	_ = p.wait()
+	require.NoError(t, p.Cmd.Process.Signal(syscall.SIGKILL))
+	_ = p.Wait()
 
 	writeFile(t, filepath.Join(dir, "ok"), "")
 	startConfig(t, cfg)
@@ -224,15 +214,15 @@ accounts:
 			}
 		}
 	})
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
 	// Signals of one kind coalesce while pending: wait until the first
 	// one started the graceful shutdown, which waits on the busy handler.
-	require.Eventually(t, func() bool { return strings.Contains(p.stderr.String(), `"state":"closing"`) },
+	require.Eventually(t, func() bool { return strings.Contains(p.Stderr.String(), `"state":"closing"`) },
 		procWait, time.Millisecond)
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	err := p.wait()
-	assert.Equal(t, 1, exitCode(err))
-	assert.Contains(t, p.stderr.String(), "second signal")
+	require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
+	err := p.Wait()
+	assert.Equal(t, 1, testutil.ExitCode(err))
+	assert.Contains(t, p.Stderr.String(), "second signal")
 }
 
 func TestRunExecHandlersDoNotSeeSecrets(t *testing.T) {
@@ -264,6 +254,6 @@ accounts:
 	assert.Contains(t, env, "QQGATE_ACCOUNT=env-bot")
 	assert.NotContains(t, env, secret)
 	assert.NotContains(t, env, "another-secret")
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, p.wait())
+	require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.Wait())
 }

@@ -133,18 +133,57 @@ func isCharDevice(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// listLine is one record in `session list --json`.
+// listLine is one file in `session list --json`: the record's fields under
+// the record's own names and units (as `session show` prints them), then
+// what the listing derives. A file that cannot be read has only path,
+// expired and error.
 type listLine struct {
-	Account          string  `json:"account"`
-	SessionID        string  `json:"sessionId"`
+	*ListRecord
+	Expired bool   `json:"expired"`
+	Path    string `json:"path"`
+	Error   string `json:"error,omitempty"`
+}
+
+// ListRecord is the record part of a listLine (exported only so that
+// encoding/json can fill the embedded pointer when a test decodes a line).
+type ListRecord struct {
+	AccountID        string  `json:"accountId"`
+	SessionID        *string `json:"sessionId"` // null when empty, as in the record
 	LastSeq          *uint64 `json:"lastSeq"`
-	SavedAt          string  `json:"savedAt,omitempty"`
-	AgeSeconds       float64 `json:"ageSeconds"`
-	Expired          bool    `json:"expired"`
+	LastConnectedAt  int64   `json:"lastConnectedAt"` // ms since the Unix epoch
 	IntentLevelIndex int     `json:"intentLevelIndex"`
+	SavedAt          int64   `json:"savedAt"` // ms since the Unix epoch
 	AppID            string  `json:"appId,omitempty"`
-	Path             string  `json:"path"`
-	Error            string  `json:"error,omitempty"`
+	// AgeSeconds is how long ago SavedAt was (negative for a record
+	// saved in the future).
+	AgeSeconds float64 `json:"ageSeconds"`
+}
+
+// newListRecord is the listing of r at now.
+func newListRecord(r sessionstore.Record, now time.Time) *ListRecord {
+	l := &ListRecord{
+		AccountID: r.AccountID, IntentLevelIndex: r.IntentLevelIndex, AppID: r.AppID,
+		LastConnectedAt: unixMilli(r.LastConnectedAt), SavedAt: unixMilli(r.SavedAt),
+		AgeSeconds: now.Sub(r.SavedAt).Round(time.Millisecond).Seconds(),
+	}
+	if r.SessionID != "" {
+		sid := r.SessionID
+		l.SessionID = &sid
+	}
+	if r.HasSeq {
+		seq := r.LastSeq
+		l.LastSeq = &seq
+	}
+	return l
+}
+
+// unixMilli is t in ms since the Unix epoch, 0 for the zero time, as the
+// record writes it.
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }
 
 func sessionList(ctx context.Context, st *sessionstore.FileStore, asJSON bool, e *env) int {
@@ -164,14 +203,7 @@ func sessionList(ctx context.Context, st *sessionstore.FileStore, asJSON bool, e
 			if en.Err != nil {
 				l.Error = en.Err.Error()
 			} else {
-				r := en.Record
-				l.Account, l.SessionID, l.IntentLevelIndex, l.AppID = r.AccountID, r.SessionID, r.IntentLevelIndex, r.AppID
-				if r.HasSeq {
-					seq := r.LastSeq
-					l.LastSeq = &seq
-				}
-				l.SavedAt = r.SavedAt.UTC().Format(time.RFC3339Nano)
-				l.AgeSeconds = now.Sub(r.SavedAt).Round(time.Millisecond).Seconds()
+				l.ListRecord = newListRecord(en.Record, now)
 			}
 			if err := enc.Encode(l); err != nil {
 				return e.safeErrorf("session list: %v", err)

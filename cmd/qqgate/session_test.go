@@ -80,8 +80,12 @@ func TestSessionListJSON(t *testing.T) {
 		byPath[filepath.Base(l.Path)] = l
 	}
 	fresh := byPath["session-fresh.json"]
-	assert.Equal(t, "fresh", fresh.Account)
-	assert.Equal(t, "s1", fresh.SessionID)
+	require.NotNil(t, fresh.ListRecord)
+	assert.Equal(t, "fresh", fresh.AccountID)
+	require.NotNil(t, fresh.SessionID)
+	assert.Equal(t, "s1", *fresh.SessionID)
+	assert.Equal(t, cliNow.Add(-time.Minute).UnixMilli(), fresh.SavedAt, "ms since the epoch, as in the record")
+	assert.Equal(t, "app", fresh.AppID)
 	require.NotNil(t, fresh.LastSeq)
 	assert.Equal(t, uint64(42), *fresh.LastSeq)
 	assert.Equal(t, 60.0, fresh.AgeSeconds)
@@ -89,12 +93,57 @@ func TestSessionListJSON(t *testing.T) {
 	assert.Equal(t, 1, fresh.IntentLevelIndex)
 
 	old := byPath["session-old_bot.json"]
-	assert.Equal(t, "old.bot", old.Account)
+	assert.Equal(t, "old.bot", old.AccountID)
 	assert.True(t, old.Expired)
 
 	assert.Nil(t, byPath["session-noseq.json"].LastSeq)
 	assert.NotEmpty(t, byPath["session-broken.json"].Error)
+	assert.Nil(t, byPath["session-broken.json"].ListRecord, "no record fields for a file that does not parse")
 	assert.NotEmpty(t, byPath["session-x.json.corrupt-1"].Error)
+}
+
+// session list --json and session show speak the record's vocabulary:
+// every field show prints, list prints under the same name with the same
+// value (savedAt and lastConnectedAt in ms), plus what it derives.
+func TestSessionListSpeaksTheRecordsVocabulary(t *testing.T) {
+	t.Parallel()
+	dir := seedDir(t)
+	e, out, errb := sessionEnv(cliNow, map[string]string{"QQBOT_SESSION_DIR": dir})
+	require.Equal(t, 0, cmdSession(context.Background(), []string{"list"}, e), errb.String())
+	listed := map[string]map[string]any{}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &m), sc.Text())
+		if id, ok := m["accountId"].(string); ok {
+			listed[id] = m
+		} else {
+			assert.ElementsMatch(t, []string{"path", "expired", "error"}, keys(m), "an unreadable file: %s", sc.Text())
+		}
+	}
+	require.Len(t, listed, 3)
+	for id, l := range listed {
+		assert.NotContains(t, l, "account")
+		e, out, errb := sessionEnv(cliNow, map[string]string{"QQBOT_SESSION_DIR": dir})
+		require.Equal(t, 0, cmdSession(context.Background(), []string{"show", id}, e), errb.String())
+		var shown map[string]any
+		require.NoError(t, json.Unmarshal(out.Bytes(), &shown))
+		for k, v := range shown {
+			assert.Equal(t, v, l[k], "%s: field %q", id, k)
+		}
+		derived := []string{"ageSeconds", "expired", "path"}
+		assert.ElementsMatch(t, append(keys(shown), derived...), keys(l), id)
+	}
+	assert.Nil(t, listed["noseq"]["lastSeq"])
+	assert.Equal(t, float64(cliNow.Add(-time.Hour).UnixMilli()), listed["old.bot"]["savedAt"])
+}
+
+func keys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
 
 func TestSessionListTableAndFlags(t *testing.T) {

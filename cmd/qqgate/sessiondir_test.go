@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/internal/testutil"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
@@ -41,8 +42,8 @@ func TestRunConfigDefaultsToSessionDirEnv(t *testing.T) {
 	p := spawn(t, []string{"run", "--config", cfg, "--log-level", "warn"},
 		[]string{"HOME=" + home, "QQBOT_SESSION_DIR=" + envDir, "PATH=" + os.Getenv("PATH")})
 	p.until(wire.EventReady)
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, p.wait(), "stderr:\n%s", p.stderr.String())
+	require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.Wait(), "stderr:\n%s", p.Stderr.String())
 
 	assert.FileExists(t, filepath.Join(envDir, sessionstore.FileName("cfg-bot")),
 		"the record is where QQBOT_SESSION_DIR says, as `qqgate session list` looks")
@@ -53,9 +54,9 @@ func TestRunConfigDefaultsToSessionDirEnv(t *testing.T) {
 // naming dir and how to fix it, without connecting.
 func assertDirRefused(t *testing.T, p *proc, srv *gatewaytest.Server, dir string, fix ...string) {
 	t.Helper()
-	err := p.wait()
-	out := p.stderr.String()
-	assert.Equal(t, exitConfig, exitCode(err), "stderr:\n%s", out)
+	err := p.Wait()
+	out := p.Stderr.String()
+	assert.Equal(t, exitConfig, testutil.ExitCode(err), "stderr:\n%s", out)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 1, "one clear line, not a log: %q", out)
 	assert.True(t, strings.HasPrefix(lines[0], "qqgate: "), lines[0])
@@ -126,8 +127,8 @@ func TestRunRefusesPlantedLockLink(t *testing.T) {
 	require.NoError(t, os.Symlink(victim, filepath.Join(dir, "session-"+gatewaytest.DefaultAppID+".lock")))
 
 	p := startRun(t, srv, dir, gatewaytest.DefaultSecret, "--log-level", "error")
-	assert.Equal(t, 1, exitCode(p.wait()))
-	assert.Contains(t, p.stderr.String(), "symbolic link")
+	assert.Equal(t, 1, testutil.ExitCode(p.Wait()))
+	assert.Contains(t, p.Stderr.String(), "symbolic link")
 	b, err := os.ReadFile(victim)
 	require.NoError(t, err)
 	assert.Equal(t, "IMPORTANT USER DATA\n", string(b), "the link's target was clobbered")
@@ -137,7 +138,7 @@ func TestSessionListDoesNotHangOnFIFO(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, sessionstore.FileName("acct")), 0o600))
 	p := spawn(t, []string{"session", "list", "--json", "--session-dir", dir}, []string{"HOME=" + dir})
-	require.NoError(t, p.wait(), "stderr:\n%s", p.stderr.String())
+	require.NoError(t, p.Wait(), "stderr:\n%s", p.Stderr.String())
 }
 
 func TestRunSecretFileMustBeRegular(t *testing.T) {
@@ -147,8 +148,8 @@ func TestRunSecretFileMustBeRegular(t *testing.T) {
 	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
 	p := spawn(t, []string{"run", "--api-base", srv.URL(), "--token-url", srv.TokenURL(), "--session-dir", dir,
 		"--app-id", gatewaytest.DefaultAppID, "--secret-file", fifo}, []string{"HOME=" + dir})
-	assert.Equal(t, 1, exitCode(p.wait()))
-	assert.Contains(t, p.stderr.String(), "named pipe")
+	assert.Equal(t, 1, testutil.ExitCode(p.Wait()))
+	assert.Contains(t, p.Stderr.String(), "named pipe")
 	assert.Equal(t, 0, srv.TokenFetches())
 }
 
@@ -170,9 +171,9 @@ func TestRunDoesNotHangOnPlantedFIFO(t *testing.T) {
 	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, sessionstore.FileName(gatewaytest.DefaultAppID)), 0o600))
 	p := startRun(t, srv, dir, gatewaytest.DefaultSecret, "--log-level", "warn")
 	p.until(wire.EventReady) // the record is refused, not read: IDENTIFY
-	assert.Contains(t, p.stderr.String(), "named pipe")
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, p.wait(), "stderr:\n%s", p.stderr.String())
+	assert.Contains(t, p.Stderr.String(), "named pipe")
+	require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.Wait(), "stderr:\n%s", p.Stderr.String())
 }
 
 func TestSessionListChangesNothingThroughALink(t *testing.T) {
@@ -182,11 +183,8 @@ func TestSessionListChangesNothingThroughALink(t *testing.T) {
 	require.NoError(t, os.Chmod(target, 0o644))
 	require.NoError(t, os.Symlink(target, filepath.Join(dir, sessionstore.FileName("acct2"))))
 	p := spawn(t, []string{"session", "list", "--json", "--session-dir", dir}, []string{"HOME=" + dir})
-	var lines []eventLine
-	for l := range p.lines {
-		lines = append(lines, l)
-	}
-	require.NoError(t, p.wait(), "stderr:\n%s", p.stderr.String())
+	lines := p.Rest()
+	require.NoError(t, p.Wait(), "stderr:\n%s", p.Stderr.String())
 	require.Len(t, lines, 1, "the link is listed, as an error")
 	fi, err := os.Stat(target)
 	require.NoError(t, err)

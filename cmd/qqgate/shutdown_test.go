@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/internal/testutil"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
@@ -31,7 +32,7 @@ func TestRunShutdownBoundedWhenStdoutIsStuck(t *testing.T) {
 	cmd.Env = []string{"QQBOT_APP_ID=" + gatewaytest.DefaultAppID, "QQBOT_CLIENT_SECRET=" + gatewaytest.DefaultSecret, "HOME=" + dir}
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	stderr := &syncBuffer{}
+	stderr := &testutil.SyncBuffer{}
 	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
@@ -44,7 +45,7 @@ func TestRunShutdownBoundedWhenStdoutIsStuck(t *testing.T) {
 	r := bufio.NewReaderSize(out, 64<<10)
 	line, err := r.ReadString('\n')
 	require.NoError(t, err, "stderr:\n%s", stderr.String())
-	var ready eventLine
+	var ready testutil.Line
 	require.NoError(t, json.Unmarshal([]byte(line), &ready))
 	require.Equal(t, wire.EventReady, ready.Type)
 	sess := srv.Session(gatewaytest.DefaultAppID)
@@ -85,6 +86,6 @@ func TestRunShutdownBoundedWhenStdoutIsStuck(t *testing.T) {
 	got := p.until(wire.EventResumed)
 	require.NotEmpty(t, got)
 	assert.Equal(t, seq, got[0].Seq, "the abandoned event is delivered again")
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	require.NoError(t, p.wait())
+	require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.Wait())
 }

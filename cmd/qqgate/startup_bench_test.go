@@ -44,10 +44,10 @@ func BenchmarkStartupToReady(b *testing.B) {
 
 func stopProc(b *testing.B, p *proc) {
 	b.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		b.Fatal(err)
 	}
-	if err := p.wait(); err != nil {
+	if err := p.Wait(); err != nil {
 		b.Fatalf("exit: %v", err)
 	}
 }

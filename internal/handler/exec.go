@@ -36,6 +36,8 @@ type execHandler struct {
 	sem     chan struct{}
 	log     zerolog.Logger
 	hide    func() []string // environment variables not passed on
+	reply   string          // Spec.Reply when on, else ""
+	replier Replier
 }
 
 func newExec(spec Spec, opts Options) (*execHandler, error) {
@@ -52,6 +54,9 @@ func newExec(spec Spec, opts Options) (*execHandler, error) {
 		timeout: spec.Timeout,
 		log:     opts.Logger,
 		hide:    opts.HideEnv,
+	}
+	if spec.replies() {
+		e.reply, e.replier = spec.Reply, opts.Replier
 	}
 	if e.timeout == 0 {
 		e.timeout = DefaultExecTimeout
@@ -106,6 +111,11 @@ func (e *execHandler) attempt(ctx context.Context, ev event.Event, line []byte) 
 	)
 	stdout, stderr := &tail{max: StderrTail}, &tail{max: StderrTail}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	var out *capped
+	if e.reply != "" {
+		out = &capped{max: MaxOutput}
+		cmd.Stdout = out
+	}
 	cmd.WaitDelay = execWaitDelay
 	setProcessGroup(cmd)
 
@@ -118,6 +128,9 @@ func (e *execHandler) attempt(ctx context.Context, ev event.Event, line []byte) 
 		err = nil
 	}
 	if err == nil {
+		if out != nil {
+			return e.replier.Reply(ctx, ev, Output{Mode: e.reply, From: TypeExec, Body: out.buf, Truncated: out.over})
+		}
 		if out := stdout.String(); out != "" {
 			e.log.Debug().Str("account", ev.AccountID).Str("command", e.name).Uint64("seq", ev.Seq).
 				Str("stdout", out).Msg("exec handler output")
@@ -146,6 +159,27 @@ func (e *execHandler) attempt(ctx context.Context, ev event.Event, line []byte) 
 		return fmt.Errorf("%s: %w", msg, ctx.Err())
 	}
 	return errors.New(msg)
+}
+
+// capped keeps the first max bytes written to it, and whether more came.
+type capped struct {
+	mu   sync.Mutex
+	max  int
+	buf  []byte
+	over bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	room := c.max - len(c.buf)
+	if len(p) > room {
+		c.over = true
+		c.buf = append(c.buf, p[:max(room, 0)]...)
+		return len(p), nil
+	}
+	c.buf = append(c.buf, p...)
+	return len(p), nil
 }
 
 // tail keeps the last max bytes written to it.

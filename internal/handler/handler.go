@@ -116,7 +116,23 @@ type Spec struct {
 	// appear in logs or errors. The headers qqgate sets itself
 	// (Content-Type, Content-Length, Host, X-QQGate-*) are refused.
 	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
+	// Reply switches replies on: ReplyText or ReplyJSON make the
+	// handler's output (an exec command's stdout, an http response's
+	// body) messages sent back where the event came from, through
+	// Options.Replier. Zero (or ReplyOff) means no replies: the output is
+	// diagnostics. Refused for stdout.
+	Reply string `yaml:"reply" json:"reply,omitempty"`
 }
+
+// Values of Spec.Reply.
+const (
+	ReplyOff  = "off"
+	ReplyText = "text"
+	ReplyJSON = "json"
+)
+
+// replies reports whether s has replies on.
+func (s Spec) replies() bool { return s.Reply == ReplyText || s.Reply == ReplyJSON }
 
 // kind is s.Type with the default applied.
 func (s Spec) kind() string {
@@ -184,6 +200,15 @@ func (s Spec) Validate() error {
 		if s.Concurrency != 0 {
 			bad("concurrency is only for type exec, not %s", k)
 		}
+	}
+	switch s.Reply {
+	case "", ReplyOff:
+	case ReplyText, ReplyJSON:
+		if k == TypeStdout {
+			bad("reply is for exec and http handlers, not stdout")
+		}
+	default:
+		bad("unknown reply %q (use text, json or off)", s.Reply)
 	}
 	if k == TypeHTTP {
 		if err := checkURL(s.URL); err != nil {
@@ -309,6 +334,41 @@ type Options struct {
 	// the time from the call to the outcome, retry waits included. It must
 	// be safe for concurrent use.
 	OnResult func(ev event.Event, attempts int, err error, took time.Duration)
+	// Replier sends the replies of a handler whose Spec.Reply is on; New
+	// refuses such a Spec without one. It is called once per successful
+	// attempt, within the attempt: its error fails the attempt, which is
+	// then retried (the command run again, the request made again).
+	Replier Replier
+}
+
+// MaxOutput bounds the output a handler with replies on may answer with:
+// an exec command's stdout, an http response's body. A longer output is
+// handed on with Output.Truncated set, never cut silently.
+const MaxOutput = 1 << 20
+
+// Output is what one successful attempt of a handler with replies on
+// answered.
+type Output struct {
+	// Mode is Spec.Reply: ReplyText or ReplyJSON.
+	Mode string
+	// From is the handler type: TypeExec or TypeHTTP.
+	From string
+	// Body is the command's stdout or the response's body, at most
+	// MaxOutput bytes.
+	Body []byte
+	// Truncated: the output was longer than MaxOutput; Body holds its
+	// start.
+	Truncated bool
+	// ContentType and Status are the http response's.
+	ContentType string
+	Status      int
+}
+
+// Replier sends the replies of one attempt's output to the event. A nil
+// error means they were delivered, or given up on for good (logged and
+// counted); an error fails the attempt.
+type Replier interface {
+	Reply(ctx context.Context, ev event.Event, out Output) error
 }
 
 // attempter makes one delivery attempt of an encoded event.
@@ -322,6 +382,9 @@ type attempter interface {
 func New(spec Spec, opts Options) (event.Handler, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
+	}
+	if spec.replies() && opts.Replier == nil {
+		return nil, fmt.Errorf("handler: reply %s needs a replier (an OpenAPI client for the account)", spec.Reply)
 	}
 	h := &retrier{
 		name:     spec.String(),

@@ -30,6 +30,8 @@ type httpHandler struct {
 	headers http.Header
 	timeout time.Duration
 	hc      *http.Client
+	reply   string // Spec.Reply when on, else ""
+	replier Replier
 }
 
 // defaultHTTPClient does not follow redirects: a 3xx is a failure.
@@ -50,6 +52,9 @@ func newHTTP(spec Spec, opts Options) *httpHandler {
 	}
 	if h.timeout == 0 {
 		h.timeout = DefaultHTTPTimeout
+	}
+	if spec.replies() {
+		h.reply, h.replier = spec.Reply, opts.Replier
 	}
 	if h.hc == nil {
 		h.hc = defaultHTTPClient
@@ -94,8 +99,25 @@ func (h *httpHandler) attempt(ctx context.Context, ev event.Event, line []byte) 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
-		return nil
+		if h.reply == "" {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+			return nil
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, MaxOutput+1))
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("http POST %s: reading the reply: aborted, shutting down: %w", h.safeURL, ctx.Err())
+			}
+			return fmt.Errorf("http POST %s: reading the reply: %v", h.safeURL, err)
+		}
+		out := Output{Mode: h.reply, From: TypeHTTP, Body: body, ContentType: resp.Header.Get("Content-Type"), Status: resp.StatusCode}
+		if len(body) > MaxOutput {
+			out.Body, out.Truncated = body[:MaxOutput], true
+		}
+		if resp.StatusCode == http.StatusNoContent {
+			out.Body = nil
+		}
+		return h.replier.Reply(ctx, ev, out)
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, BodySnippet+1))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))

@@ -22,13 +22,32 @@ const (
 
 // EventCounts counts an account's events received and handled per event
 // type, with at most MaxEventTypes types (and OtherEventType) in each. A
-// type is counted apart from its first receipt on, when there is room; its
-// handled events go under the same name as its received ones. The zero
+// type is counted apart from the first time it is seen (received or
+// handled), when there is room; its handled events go under the same name
+// as its received ones. The zero
 // value is ready to use; all methods are safe for concurrent use.
 type EventCounts struct {
 	mu       sync.Mutex
+	apartSet map[string]bool // the types counted apart
 	received map[string]uint64
 	handled  map[string]uint64
+}
+
+// name is the name t is counted under, taking a place for t when there is
+// room: a handler may finish an event before its receipt is counted, and
+// both counts must use one name. c.mu is held.
+func (c *EventCounts) name(t string) string {
+	if c.apartSet[t] {
+		return t
+	}
+	if len(c.apartSet) >= MaxEventTypes || !plainType(t) {
+		return OtherEventType
+	}
+	if c.apartSet == nil {
+		c.apartSet = map[string]bool{}
+	}
+	c.apartSet[t] = true
+	return t
 }
 
 // Received counts one event of type t received.
@@ -38,23 +57,17 @@ func (c *EventCounts) Received(t string) {
 	if c.received == nil {
 		c.received = map[string]uint64{}
 	}
-	if _, known := c.received[t]; !known && (c.apart() >= MaxEventTypes || !plainType(t)) {
-		t = OtherEventType
-	}
-	c.received[t]++
+	c.received[c.name(t)]++
 }
 
 // Handled counts one event of type t whose handler succeeded.
 func (c *EventCounts) Handled(t string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, known := c.received[t]; !known {
-		t = OtherEventType
-	}
 	if c.handled == nil {
 		c.handled = map[string]uint64{}
 	}
-	c.handled[t]++
+	c.handled[c.name(t)]++
 }
 
 // Snapshot returns copies of the received and handled counts by type.
@@ -62,15 +75,6 @@ func (c *EventCounts) Snapshot() (received, handled map[string]uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return copyCounts(c.received), copyCounts(c.handled)
-}
-
-// apart is how many types are counted apart. c.mu is held.
-func (c *EventCounts) apart() int {
-	n := len(c.received)
-	if _, ok := c.received[OtherEventType]; ok {
-		n--
-	}
-	return n
 }
 
 // plainType reports whether t may be a label value of its own: 1 to

@@ -29,6 +29,9 @@ type collector struct {
 	received    *prometheus.Desc
 	handled     *prometheus.Desc
 	latency     *prometheus.Desc
+	sends       *prometheus.Desc
+	sendLatency *prometheus.Desc
+	givenUp     *prometheus.Desc
 	simple      []metric
 	descriptors []*prometheus.Desc
 }
@@ -52,6 +55,15 @@ func newCollector(src Source) *collector {
 		latency: prometheus.NewDesc("qqgate_handler_latency_seconds",
 			"Time the handler took per event, retries included.",
 			acct, nil),
+		sends: prometheus.NewDesc("qqgate_sends_total",
+			"Sends through the OpenAPI (handler replies and the local send API), per endpoint (c2c, group, channel, dm, c2c_files, group_files) and outcome (ok, duplicate, pending_audit, or the failure class).",
+			[]string{"account", "endpoint", "outcome"}, nil),
+		sendLatency: prometheus.NewDesc("qqgate_send_latency_seconds",
+			"Time per send through the OpenAPI, retries included.",
+			acct, nil),
+		givenUp: prometheus.NewDesc("qqgate_replies_given_up_total",
+			"Handler replies not delivered, per class: the send's failure class, no_route (the event cannot be answered) or bad_output (output that is not a reply).",
+			[]string{"account", "class"}, nil),
 	}
 	counter := func(name, help string, f func(a *AccountState) uint64) {
 		c.simple = append(c.simple, metric{
@@ -120,7 +132,7 @@ func newCollector(src Source) *collector {
 	gauge("qqgate_intent_level", "Index of the intent level in use (0 is the full level).",
 		func(a *AccountState) float64 { return float64(a.Status.IntentLevel) })
 
-	c.descriptors = []*prometheus.Desc{c.state, c.info, c.received, c.handled, c.latency}
+	c.descriptors = []*prometheus.Desc{c.state, c.info, c.received, c.handled, c.latency, c.sends, c.sendLatency, c.givenUp}
 	for _, m := range c.simple {
 		c.descriptors = append(c.descriptors, m.desc)
 	}
@@ -171,6 +183,13 @@ func (c *collector) collectAccount(ch chan<- prometheus.Metric, a *AccountState)
 		emit(ch, m.desc, m.vt, m.value(a), a.ID)
 	}
 	ch <- latencyMetric(c.latency, a.HandlerLatency, a.ID)
+	for k, n := range a.Sends.ByOutcome {
+		emit(ch, c.sends, prometheus.CounterValue, float64(n), a.ID, k.Endpoint, k.Outcome)
+	}
+	for class, n := range a.Sends.GivenUp {
+		emit(ch, c.givenUp, prometheus.CounterValue, float64(n), a.ID, class)
+	}
+	ch <- latencyMetric(c.sendLatency, a.Sends.Latency, a.ID)
 }
 
 // emit sends one constant metric, or an invalid metric (reported by the

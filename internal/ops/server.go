@@ -27,6 +27,7 @@ type Server struct {
 	src     Source
 	log     zerolog.Logger
 	reg     *prometheus.Registry
+	mux     *http.ServeMux
 	handler http.Handler
 }
 
@@ -60,6 +61,9 @@ type Server struct {
 //	qqgate_store_writes_total           counter
 //	qqgate_store_errors_total           counter
 //	qqgate_intent_level                 gauge: index of the level in use, 0 the full level
+//	qqgate_sends_total{endpoint,outcome} counter: OpenAPI sends (SendKey)
+//	qqgate_send_latency_seconds         histogram (LatencyBuckets)
+//	qqgate_replies_given_up_total{class} counter: handler replies not delivered
 func NewServer(src Source, log zerolog.Logger) *Server {
 	s := &Server{src: src, log: log, reg: prometheus.NewRegistry()}
 	s.reg.MustRegister(
@@ -74,11 +78,17 @@ func NewServer(src Source, log zerolog.Logger) *Server {
 		ErrorLog:      promLogger{log},
 		ErrorHandling: promhttp.ContinueOnError,
 	}))
-	s.handler = mux
+	s.mux, s.handler = mux, mux
 	return s
 }
 
-// Handler returns the server's routes: GET /healthz, /status and /metrics.
+// Handle adds a route of the caller's (the runner's local send API) beside
+// /healthz, /status and /metrics, with http.ServeMux patterns. Call it
+// before serving.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// Handler returns the server's routes: GET /healthz, /status and
+// /metrics, and those added with Handle.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Registry returns the server's private Prometheus registry, to which a

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/internal/testutil"
 	"github.com/qqgate/qqgate/wire"
 )
 
@@ -118,19 +119,9 @@ func newTestServer(t *testing.T, src *fakeSource) (*Server, *httptest.Server, *h
 	return s, hs, hc
 }
 
-func get(t *testing.T, hc *http.Client, url string) (int, http.Header, []byte) {
-	t.Helper()
-	resp, err := hc.Get(url)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, resp.Header, b
-}
-
 func getHealth(t *testing.T, hc *http.Client, base string) (int, Health) {
 	t.Helper()
-	code, hdr, b := get(t, hc, base+"/healthz")
+	code, hdr, b := testutil.GetWith(t, hc, base+"/healthz")
 	assert.Equal(t, "application/json", hdr.Get("Content-Type"))
 	var h Health
 	require.NoError(t, json.Unmarshal(b, &h), string(b))
@@ -202,12 +193,12 @@ func TestStatusJSON(t *testing.T) {
 	src := &fakeSource{}
 	_, hs, hc := newTestServer(t, src)
 
-	code, _, b := get(t, hc, hs.URL+"/status")
+	code, _, b := testutil.GetWith(t, hc, hs.URL+"/status")
 	assert.Equal(t, http.StatusOK, code)
 	assert.JSONEq(t, `[]`, string(b), "no account is an empty array, not null")
 
 	src.set(shopBot(), supportBot())
-	code, hdr, b := get(t, hc, hs.URL+"/status")
+	code, hdr, b := testutil.GetWith(t, hc, hs.URL+"/status")
 	require.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "application/json", hdr.Get("Content-Type"))
 
@@ -275,7 +266,7 @@ func TestStatusFatal(t *testing.T) {
 // scrape fetches /metrics over HTTP and parses the text format.
 func scrape(t *testing.T, hc *http.Client, base string) map[string]*dto.MetricFamily {
 	t.Helper()
-	code, hdr, b := get(t, hc, base+"/metrics")
+	code, hdr, b := testutil.GetWith(t, hc, base+"/metrics")
 	require.Equal(t, http.StatusOK, code, string(b))
 	assert.True(t, strings.HasPrefix(hdr.Get("Content-Type"), "text/plain"), hdr.Get("Content-Type"))
 	p := expfmt.NewTextParser(model.UTF8Validation)
@@ -429,7 +420,7 @@ func TestMetrics(t *testing.T) {
 	}
 
 	// The metric names and help texts follow the Prometheus conventions.
-	problems, err := testutil.GatherAndLint(s.Registry())
+	problems, err := promtest.GatherAndLint(s.Registry())
 	require.NoError(t, err)
 	for _, p := range problems {
 		if strings.HasPrefix(p.Metric, "qqgate_") {
@@ -451,7 +442,7 @@ qqgate_last_close_code{account="shop-bot"} 4009
 # TYPE qqgate_store_errors_total counter
 qqgate_store_errors_total{account="shop-bot"} 3
 `
-	require.NoError(t, testutil.GatherAndCompare(s.Registry(), strings.NewReader(want),
+	require.NoError(t, promtest.GatherAndCompare(s.Registry(), strings.NewReader(want),
 		"qqgate_last_close_code", "qqgate_store_errors_total"))
 }
 
@@ -487,7 +478,7 @@ func TestMethodsAndRoutes(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
-	code, _, _ := get(t, hc, hs.URL+"/nope")
+	code, _, _ := testutil.GetWith(t, hc, hs.URL+"/nope")
 	assert.Equal(t, http.StatusNotFound, code)
 	req, err := http.NewRequest(http.MethodHead, hs.URL+"/healthz", nil)
 	require.NoError(t, err)
@@ -530,7 +521,7 @@ func TestServeShutsDownOnCancel(t *testing.T) {
 	}
 	hc := &http.Client{Transport: &http.Transport{}}
 	defer hc.CloseIdleConnections()
-	code, _, _ := get(t, hc, "http://"+addr+"/healthz")
+	code, _, _ := testutil.GetWith(t, hc, "http://"+addr+"/healthz")
 	assert.Equal(t, http.StatusOK, code)
 
 	cancel()

@@ -29,6 +29,9 @@ type AccountState struct {
 	// writes as the runner's store wrapper sees them. For errors the
 	// larger of StoreErrors and Status.StoreErrors is served.
 	StoreWrites, StoreErrors uint64
+	// Sends are the account's sends through the OpenAPI (handler replies
+	// and the local send API); zero when it sends nothing.
+	Sends SendStats
 }
 
 // Source returns the current state of every configured account. The server

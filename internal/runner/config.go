@@ -24,7 +24,20 @@ type Config struct {
 	Path       string
 	SessionDir string // "" means the default: see SessionDir
 	Listen     string // "" means no health/metrics server
+	SendAPI    SendAPI
 	Accounts   []Account
+}
+
+// SendAPI is the top-level send_api block: the local send API on the ops
+// server (POST /v1/accounts/{account}/messages).
+type SendAPI struct {
+	// TokenFile is where the bearer token was read from ("" when the file
+	// names none; the runner then falls back to QQGATE_SEND_TOKEN).
+	TokenFile string
+	// Token is the token read from TokenFile; never printed.
+	Token string
+	// AllowRemote serves the API when the listen address is not loopback.
+	AllowRemote bool
 }
 
 // Account is one bot account of the file, with the defaults applied and
@@ -201,7 +214,7 @@ var accountKeys = []string{"id", "app_id", "secret", "secret_env", "secret_file"
 	"intents", "intent_levels", "shard", "handler"}
 
 func (p *parser) top(root *yaml.Node) (*Config, error) {
-	f, err := p.fields(root, "", "session_dir", "listen", "defaults", "accounts")
+	f, err := p.fields(root, "", "session_dir", "listen", "send_api", "defaults", "accounts")
 	if err != nil {
 		return nil, err
 	}
@@ -213,6 +226,11 @@ func (p *parser) top(root *yaml.Node) (*Config, error) {
 	}
 	if n := f["listen"]; n != nil {
 		if cfg.Listen, err = p.str(n, "listen"); err != nil {
+			return nil, err
+		}
+	}
+	if n := f["send_api"]; n != nil {
+		if cfg.SendAPI, err = p.sendAPI(n); err != nil {
 			return nil, err
 		}
 	}
@@ -360,8 +378,8 @@ func (p *parser) account(an *yaml.Node, where string, f, defaults map[string]*ya
 		}
 	}
 	// intent_levels replaces intents. One given in the account replaces the
-	// other given in defaults. Given together at one place (as in the
-	// issue's schema), intents must be one of the levels (the reduced set
+	// other given in defaults. Given together at one place (shop-bot in
+	// deploy/config.example.yaml), intents must be one of the levels (the reduced set
 	// the bot needs at least, say): anything else is ambiguous.
 	var together *yaml.Node
 	if f["intents"] != nil && f["intent_levels"] != nil {
@@ -421,9 +439,36 @@ func (p *parser) account(an *yaml.Node, where string, f, defaults map[string]*ya
 	return a, nil
 }
 
+// sendAPI reads the send_api block.
+func (p *parser) sendAPI(n *yaml.Node) (SendAPI, error) {
+	var s SendAPI
+	f, err := p.fields(n, "send_api", "token_file", "allow_remote")
+	if err != nil {
+		return s, err
+	}
+	if v := f["token_file"]; v != nil {
+		if s.TokenFile, err = p.str(v, "send_api.token_file"); err != nil {
+			return s, err
+		}
+		if s.Token, err = ReadSecretFile(s.TokenFile); err != nil {
+			return s, p.errAt(v, "send_api.token_file", "cannot read the token file: %v", err)
+		}
+		if s.Token == "" {
+			return s, p.errAt(v, "send_api.token_file", "the token file is empty")
+		}
+	}
+	if v := f["allow_remote"]; v != nil {
+		if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
+			return s, p.errAt(v, "send_api.allow_remote", "must be true or false, not %q", v.Value)
+		}
+		s.AllowRemote = v.Value == "true" || v.Value == "True" || v.Value == "TRUE"
+	}
+	return s, nil
+}
+
 func (p *parser) handler(n *yaml.Node, where string) (handler.Spec, error) {
 	var s handler.Spec
-	f, err := p.fields(n, where, "type", "command", "url", "timeout", "concurrency", "retries", "headers")
+	f, err := p.fields(n, where, "type", "command", "url", "timeout", "concurrency", "retries", "headers", "reply")
 	if err != nil {
 		return s, err
 	}
@@ -472,6 +517,14 @@ func (p *parser) handler(n *yaml.Node, where string) (handler.Spec, error) {
 		}
 		if s.Retries == 0 {
 			s.Retries = -1 // an explicit 0: no retries
+		}
+	}
+	if v := f["reply"]; v != nil {
+		if s.Reply, err = p.str(v, where+".reply"); err != nil {
+			return s, err
+		}
+		if s.Reply == "" {
+			return s, p.errAt(v, where+".reply", "must be text, json or off")
 		}
 	}
 	if v := f["headers"]; v != nil {

@@ -30,9 +30,9 @@ func mustIntents(t testing.TB, s string) intents.Set {
 	return set
 }
 
-// TestParseConfigIssueSchema parses the issue's example schema, every
-// field of it, and checks each value.
-func TestParseConfigIssueSchema(t *testing.T) {
+// TestParseConfigFullExample parses a config that uses every key, and
+// checks each value.
+func TestParseConfigFullExample(t *testing.T) {
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "support")
 	require.NoError(t, os.WriteFile(secretFile, []byte("  support-secret\n"), 0o600))
@@ -173,17 +173,19 @@ func exampleConfig(t testing.TB) ([]byte, Env) {
 	dir := t.TempDir()
 	text := string(data)
 	for _, line := range strings.Split(text, "\n") {
-		_, path, ok := strings.Cut(line, "secret_file:")
-		if !ok {
-			continue
+		for _, key := range []string{"secret_file:", "token_file:"} {
+			_, path, ok := strings.Cut(line, key)
+			if !ok {
+				continue
+			}
+			path = strings.TrimSpace(strings.SplitN(path, "#", 2)[0])
+			if path == "" || !strings.HasPrefix(path, "/") {
+				continue
+			}
+			local := filepath.Join(dir, filepath.Base(path))
+			require.NoError(t, os.WriteFile(local, []byte("file-secret\n"), 0o600))
+			text = strings.Replace(text, key+" "+path, key+" "+local, 1)
 		}
-		path = strings.TrimSpace(strings.SplitN(path, "#", 2)[0])
-		if path == "" || !strings.HasPrefix(path, "/") {
-			continue
-		}
-		local := filepath.Join(dir, filepath.Base(path))
-		require.NoError(t, os.WriteFile(local, []byte("file-secret\n"), 0o600))
-		text = strings.Replace(text, "secret_file: "+path, "secret_file: "+local, 1)
 	}
 	env := map[string]string{}
 	for _, line := range strings.Split(text, "\n") {
@@ -207,9 +209,10 @@ func TestParseConfigExample(t *testing.T) {
 		assert.NotEmpty(t, a.AppID, a.ID)
 		assert.NoError(t, a.Handler.Validate(), a.ID)
 	}
-	assert.True(t, ids["shop-bot"] && ids["support-bot"], "the issue's two accounts: %v", ids)
+	assert.True(t, ids["shop-bot"] && ids["support-bot"], "the example's two accounts: %v", ids)
 	assert.NotEmpty(t, cfg.Listen)
 	assert.NotEmpty(t, cfg.SessionDir)
+	assert.NotEmpty(t, cfg.SendAPI.Token)
 }
 
 // badCase is an input ParseConfig must refuse with a *ConfigError at line

@@ -3,6 +3,12 @@
 // own token cache, connection, record, lock and backoff), hot-reloads the
 // configuration file, and exposes the accounts' state for health and
 // metrics.
+//
+// Each account also has an OpenAPI client on the same token source as its
+// gateway connection (one token cycle per account). Handlers with `reply:`
+// on send their output back where each event came from through it, before
+// the event is committed (package reply), and the ops server's local send
+// API lets other programs send as the account (package sendapi).
 package runner
 
 import (
@@ -11,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -27,6 +34,9 @@ import (
 	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/internal/handler"
 	"github.com/qqgate/qqgate/internal/ops"
+	"github.com/qqgate/qqgate/internal/reply"
+	"github.com/qqgate/qqgate/internal/sendapi"
+	"github.com/qqgate/qqgate/openapi"
 	"github.com/qqgate/qqgate/sessionstore"
 )
 
@@ -63,6 +73,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Client, when set, may adjust every account's client config (tests).
 	Client func(*client.Config)
+	// OpenAPI, when set, may adjust every account's OpenAPI client config
+	// (tests).
+	OpenAPI func(*openapi.Config)
 	// HandlerBackoff tunes the waits between a handler's retries; the zero
 	// value means the handler package's defaults.
 	HandlerBackoff handler.Backoff
@@ -86,6 +99,8 @@ type Runner struct {
 	reloadErrors  atomic.Uint64
 	lastReloadErr atomic.Value // string
 	loaded        atomic.Value // configKey of what the last load of the file read
+	sendToken     atomic.Value // string: the send API's token, "" when off
+	sendServed    atomic.Bool  // the listen address allows the send API
 
 	hideMu sync.Mutex
 	hidden map[string]bool // secret variables exec handlers do not pass on; guarded by hideMu
@@ -102,9 +117,12 @@ type account struct {
 	running bool
 	fatal   error
 
+	sender *reply.Sender // once started; guarded by mu
+
 	counts   ops.EventCounts // per type, bounded: the gateway names the types
 	failures atomic.Uint64
 	latency  ops.Latency
+	sends    ops.SendCounter
 }
 
 // New loads the configuration (or takes Options.Config) and prepares the
@@ -150,7 +168,46 @@ func New(opts Options) (*Runner, error) {
 		return nil, err
 	}
 	r.cfg, r.store = cfg, store
+	r.sendToken.Store(sendToken(cfg, opts.Getenv))
 	return r, nil
+}
+
+// sendToken is the local send API's token: send_api.token_file's, else
+// QQGATE_SEND_TOKEN, else "" (off).
+func sendToken(cfg *Config, getenv Env) string {
+	if cfg.SendAPI.Token != "" {
+		return cfg.SendAPI.Token
+	}
+	return strings.TrimSpace(getenv("QQGATE_SEND_TOKEN"))
+}
+
+// servedSendToken is the token the send API checks, "" when it is off.
+func (r *Runner) servedSendToken() string {
+	if !r.sendServed.Load() {
+		return ""
+	}
+	t, _ := r.sendToken.Load().(string)
+	return t
+}
+
+// mountSendAPI adds the local send API to the ops server on ln. It is
+// served only on a loopback address unless send_api.allow_remote: it
+// carries a bearer token in the clear.
+func (r *Runner) mountSendAPI(srv *ops.Server, ln net.Listener) {
+	tcp, _ := ln.Addr().(*net.TCPAddr)
+	loopback := tcp != nil && tcp.IP.IsLoopback()
+	r.sendServed.Store(loopback || r.cfg.SendAPI.AllowRemote)
+	token, _ := r.sendToken.Load().(string)
+	switch {
+	case token == "":
+		r.log.Debug().Msg("send API off: no send_api.token_file and no QQGATE_SEND_TOKEN")
+	case !r.sendServed.Load():
+		r.log.Warn().Str("listen", ln.Addr().String()).
+			Msg("send API off: the listen address is not loopback; set send_api.allow_remote: true (and put TLS in front) to serve it there")
+	default:
+		r.log.Info().Str("listen", ln.Addr().String()).Str("path", "/v1/accounts/{account}/messages").Msg("send API on")
+	}
+	srv.Handle(sendapi.Pattern, sendapi.Handler(sendapi.Config{Token: r.servedSendToken, Sender: r.Sender, Log: r.log}))
 }
 
 // SessionDir is the session directory of cfg: its session_dir, else the
@@ -208,6 +265,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		r.addr.Store(ln.Addr())
 		srv := ops.NewServer(r.Snapshot, r.log)
+		r.mountSendAPI(srv, ln)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -259,7 +317,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-r.opts.Reload:
 			r.reload(ctx, &wg, "SIGHUP")
 		case <-fileEvents:
-			r.reload(ctx, &wg, "file changed")
+			r.reload(ctx, &wg, reasonFileChanged)
 		case id := <-r.exited:
 			if err := r.afterExit(id); err != nil {
 				return err
@@ -347,23 +405,6 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 		return err
 	}
 	defer lock.Unlock()
-	h, err := handler.New(a.cfg.Handler, handler.Options{
-		Stdout:  r.stdout,
-		HideEnv: r.hiddenEnv,
-		Logger:  r.log, // the handler names the account itself
-		Backoff: r.opts.HandlerBackoff,
-		OnResult: func(ev event.Event, attempts int, err error, took time.Duration) {
-			a.latency.Observe(took)
-			if err != nil {
-				a.failures.Add(1)
-				return
-			}
-			a.counts.Handled(ev.Type)
-		},
-	})
-	if err != nil {
-		return err
-	}
 	cfg := client.Config{
 		AppID:              a.cfg.AppID,
 		ClientSecret:       a.cfg.Secret,
@@ -376,7 +417,6 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 		IntentLevels:       a.cfg.IntentLevels,
 		Shard:              a.cfg.Shard,
 		Store:              r.store,
-		Handler:            abandoning{h: h, log: r.log},
 		Logger:             r.log, // the client names the account itself
 		IdentifyLimiter:    r.limiter,
 		OnReceive: func(ev event.Event) {
@@ -390,13 +430,54 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 	if r.opts.Client != nil {
 		r.opts.Client(&cfg)
 	}
+	// One token cycle per account: the gateway connection and the OpenAPI
+	// share this source.
+	if cfg.TokenSource == nil {
+		cfg.TokenSource = client.NewAppTokenSource(cfg.AppID, cfg.ClientSecret, cfg.TokenURL, cfg.HTTPClient)
+	}
+	sender, closeSender, err := r.newSender(a, cfg.TokenSource, log)
+	if err != nil {
+		return err
+	}
+	defer closeSender()
+	h, err := handler.New(a.cfg.Handler, handler.Options{
+		Stdout:  r.stdout,
+		HideEnv: r.hiddenEnv,
+		Logger:  r.log, // the handler names the account itself
+		Backoff: r.opts.HandlerBackoff,
+		Replier: sender,
+		OnResult: func(ev event.Event, attempts int, err error, took time.Duration) {
+			a.latency.Observe(took)
+			if err != nil {
+				a.failures.Add(1)
+				// Replies that a retry was to send, now given up (unless
+				// the runner is stopping: the event then stays
+				// uncommitted and its replies go out after the restart).
+				var re *reply.Error
+				if errors.As(err, &re) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+					a.sends.GiveUp(string(re.Class), 1)
+				}
+				return
+			}
+			a.counts.Handled(ev.Type)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	cfg.Handler = abandoning{h: h, log: r.log}
 	c, err := client.New(cfg)
 	if err != nil {
 		return err
 	}
 	a.mu.Lock()
-	a.c = c
+	a.c, a.sender = c, sender
 	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.sender = nil // the send API answers 404 for a stopped account
+		a.mu.Unlock()
+	}()
 
 	// Another process rewriting or removing this account's record means two
 	// tools fight over one session: say so loudly.
@@ -425,6 +506,46 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 		return nil
 	}
 	return err
+}
+
+// newSender makes the account's OpenAPI client, on the token source of
+// its gateway connection and its own HTTP transport (closed by the
+// returned func when the account stops), which follows no redirect.
+func (r *Runner) newSender(a *account, tokens client.TokenSource, log zerolog.Logger) (*reply.Sender, func(), error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	ocfg := openapi.Config{
+		AppID:   a.cfg.AppID,
+		Tokens:  tokens,
+		BaseURL: a.cfg.APIBase,
+		HTTPClient: &http.Client{
+			Transport:     tr,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		Logger: log,
+	}
+	if r.opts.OpenAPI != nil {
+		r.opts.OpenAPI(&ocfg)
+	}
+	api, err := openapi.New(ocfg)
+	if err != nil {
+		tr.CloseIdleConnections()
+		return nil, nil, err
+	}
+	return reply.NewSender(api, a.cfg.ID, &a.sends, r.log), tr.CloseIdleConnections, nil
+}
+
+// Sender returns the OpenAPI sender of a running account, or nil when
+// there is no such account or it has not started.
+func (r *Runner) Sender(id string) *reply.Sender {
+	r.mu.Lock()
+	a := r.accounts[id]
+	r.mu.Unlock()
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sender
 }
 
 // noteSecretEnvsLocked adds the account's secret_env to the variables
@@ -468,16 +589,27 @@ func (r *Runner) stopAll() {
 	}
 }
 
+// reasonFileChanged is the why of a reload the config watcher asked for.
+const reasonFileChanged = "file changed"
+
 // reload re-reads the file and applies the difference: accounts added,
 // removed or changed are started, stopped or restarted; the others keep
-// their connections. A broken file changes nothing.
+// their connections. A broken file changes nothing. A watcher request for
+// bytes already loaded is skipped; SIGHUP always reloads.
+
 func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 	if r.opts.ConfigPath == "" {
 		r.log.Info().Msg("reload requested, but there is no config file; nothing to do")
 		return
 	}
 	cfg, key, err := loadConfigKeyed(r.opts.ConfigPath, r.opts.Getenv)
+	prev, _ := r.loaded.Load().(configKey)
 	r.loaded.Store(key)
+	if why == reasonFileChanged && key == prev && key != (configKey{}) {
+		// A second request for a change this loop has already loaded: the
+		// watcher asked again before the first reload had run.
+		return
+	}
 	if err != nil {
 		r.reloadErrors.Add(1)
 		r.lastReloadErr.Store(err.Error())
@@ -496,6 +628,11 @@ func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 		r.log.Error().Str("from", r.cfg.Listen).Str("to", cfg.Listen).Msg("listen changed: it takes effect at the next restart")
 		cfg.Listen = r.cfg.Listen
 	}
+	if cfg.SendAPI.AllowRemote != r.cfg.SendAPI.AllowRemote {
+		r.log.Error().Bool("from", r.cfg.SendAPI.AllowRemote).Bool("to", cfg.SendAPI.AllowRemote).Msg("send_api.allow_remote changed: it takes effect at the next restart")
+		cfg.SendAPI.AllowRemote = r.cfg.SendAPI.AllowRemote
+	}
+	r.sendToken.Store(sendToken(cfg, r.opts.Getenv)) // a new token applies at once
 	want := map[string]Account{}
 	for _, a := range cfg.Accounts {
 		want[a.ID] = a
@@ -617,6 +754,7 @@ func (r *Runner) Snapshot() []ops.AccountState {
 		st.HandlerLatency = a.latency.Snapshot()
 		ws := r.store.Stats(a.cfg.ID)
 		st.StoreWrites, st.StoreErrors = ws.Writes, ws.Errors
+		st.Sends = a.sends.Snapshot()
 		out = append(out, st)
 	}
 	return out
