@@ -706,10 +706,7 @@ func (k *connection) onConnected(f wire.Frame) {
 	k.a.established = true
 	*k.st = resume.Established(*k.st, k.st.Mode)
 	now := c.clock.Now()
-	c.mu.Lock()
-	c.sess.connectedAt = now
-	c.sess.aliveAt = now
-	c.mu.Unlock()
+	c.markConnected(now)
 	c.update(func(s *Status) {
 		s.State = StateConnected
 		s.ConnectedSince = now
