@@ -46,10 +46,10 @@ func ExampleNext_fatal() {
 	st := resume.Established(resume.NewState(false, 0, 1), resume.Identify)
 	d, _ := resume.Next(st, resume.Signal{Kind: resume.SigClose, Code: wire.CloseBotBanned, Reason: "banned"})
 	fmt.Println(d.Action)
-	fmt.Println(d.Err())
+	fmt.Println(d.Reason)
 	// Output:
 	// fatal
-	// gateway closed the connection with 4915 bot banned: banned
+	// close 4915 bot banned ("banned"): fatal
 }
 
 func ExampleWatermark() {

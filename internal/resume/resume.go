@@ -1,7 +1,6 @@
 package resume
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -257,7 +256,8 @@ const (
 	// ActIdentify reconnects and sends IDENTIFY.
 	ActIdentify
 	// ActFatal stops: nothing reconnects, the record is kept as it is, and
-	// the client returns [Decision.Err].
+	// the client ends with an error carrying the close code and
+	// [Decision.Reason].
 	ActFatal
 )
 
@@ -329,8 +329,6 @@ type Decision struct {
 	// had already decided. The decision repeats that one with no side
 	// effects; a client that already acted on it must not reconnect twice.
 	FollowUp bool
-	// Fatal is set when Action is [ActFatal]; see also [Decision.Err].
-	Fatal *FatalError
 	// GaveUp: [End] gave up after [State.MaxAttempts] failed attempts in a
 	// row. Action is [ActFatal]; nothing else applies.
 	GaveUp bool
@@ -342,39 +340,6 @@ type Decision struct {
 	// Reason is a short text for logs, e.g. "close 4009 session timed out:
 	// resume at once".
 	Reason string
-}
-
-// Err gives the fatal error, or nil when the decision is not fatal.
-func (d Decision) Err() error {
-	if d.Fatal == nil {
-		return nil
-	}
-	return d.Fatal
-}
-
-// FatalError is the error of a fatal decision: the close code that caused
-// it and the server's reason text. The client returns it (possibly wrapped)
-// from Run; find it with errors.As.
-type FatalError struct {
-	Code   wire.CloseCode
-	Reason string
-	// Repeats is how many times in a row the code came when that made it
-	// fatal ([State.MaxAuthFailures] for 4004); 0 otherwise.
-	Repeats int
-}
-
-func (e *FatalError) Error() string {
-	var b strings.Builder
-	b.WriteString("gateway closed the connection with ")
-	b.WriteString(e.Code.String())
-	if e.Repeats > 1 {
-		fmt.Fprintf(&b, " %d times in a row", e.Repeats)
-	}
-	if e.Reason != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Reason)
-	}
-	return b.String()
 }
 
 // closeClass groups close codes that get the same rule.
@@ -602,7 +567,7 @@ func connectionEnd(st State, sig Signal) (Decision, State) {
 		d = Decision{Action: ActResume, Wait: WaitBackoff, RefreshToken: true}
 		if st.AuthFailures >= st.authLimit() {
 			what += ", " + ordinal(st.AuthFailures) + " in a row"
-			d = fatal(sig, st.AuthFailures)
+			d = fatal()
 		}
 	case classClearIdentify:
 		d = Decision{Action: ActIdentify, Wait: WaitBackoff, ClearSession: true, RefreshToken: true}
@@ -612,10 +577,10 @@ func connectionEnd(st State, sig Signal) (Decision, State) {
 			d = Decision{Action: ActIdentify, Wait: WaitBackoff, ClearSession: true, StepDown: true}
 		} else {
 			what += ", no intent level left"
-			d = fatal(sig, 0)
+			d = fatal()
 		}
 	case classFatal:
-		d = fatal(sig, 0)
+		d = fatal()
 	default:
 		d = Decision{Action: ActIdentify, Wait: WaitBackoff, ClearSession: true}
 	}
@@ -636,13 +601,9 @@ func connectionEnd(st State, sig Signal) (Decision, State) {
 	return d, st
 }
 
-func fatal(sig Signal, repeats int) Decision {
-	code := sig.Code
-	if sig.Kind != SigClose {
-		code = wire.CloseAbnormal
-	}
-	return Decision{Action: ActFatal, Fatal: &FatalError{Code: code, Reason: sig.Reason, Repeats: repeats}}
-}
+// fatal is the decision to stop; Reason says why (the client's error
+// carries the close code and reason).
+func fatal() Decision { return Decision{Action: ActFatal} }
 
 // apply makes the state follow the decision's session and mode effects.
 func (st *State) apply(d Decision) {
