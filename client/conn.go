@@ -208,7 +208,7 @@ func (r *reconnects) oversized(dec resume.Decision) {
 		return
 	}
 	c.log.Error().Uint64("after_seq", seq).Int64("max_message_bytes", c.cfg.MaxMessageBytes).
-		Msg("the gateway keeps replaying a frame larger than MaxMessageBytes after this seq: it cannot be read, so the session is dropped and a new one identified; events of the old session after this seq are lost (raise MaxMessageBytes to keep them)")
+		Msg("a frame over MaxMessageBytes came again after this seq: session dropped, a new one identified; its events after this seq are lost (raise MaxMessageBytes to keep them)")
 }
 
 // wait gives the wait a decision stands for, with the configured delays.
