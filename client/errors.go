@@ -23,7 +23,9 @@ var (
 	// only token answer that ends Run.
 	ErrBadCredentials = errors.New("client: app id or secret refused")
 	// ErrGaveUp is wrapped by the error Run returns when
-	// Backoff.MaxAttempts connection attempts failed in a row.
+	// Backoff.MaxAttempts connection attempts failed in a row. That error
+	// is a *ConnectError, and wraps the last attempt's cause too, so
+	// errors.As finds it (a *TokenError, a *GatewayError, ...).
 	ErrGaveUp = errors.New("client: gave up reconnecting")
 )
 

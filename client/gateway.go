@@ -92,8 +92,8 @@ type identifyBudget struct {
 	resetAt   time.Time
 }
 
-// IdentifyWindow is the window max_concurrency counts over.
-const IdentifyWindow = 5 * time.Second
+// identifyWindow is the window max_concurrency counts over.
+const identifyWindow = 5 * time.Second
 
 // MaxResetAfter caps the wait session_start_limit.reset_after can ask for
 // while remaining is 0. A longer (or absurd) value waits this long, then
@@ -105,8 +105,8 @@ func NewIdentifyLimiter() *IdentifyLimiter {
 	return &IdentifyLimiter{apps: map[string]*identifyBudget{}, now: time.Now}
 }
 
-// Update records a fresh session_start_limit for the app.
-func (l *IdentifyLimiter) Update(appID string, lim *wire.SessionStartLimit) {
+// update records a fresh session_start_limit for the app.
+func (l *IdentifyLimiter) update(appID string, lim *wire.SessionStartLimit) {
 	if lim == nil {
 		return
 	}
@@ -130,9 +130,9 @@ func (l *IdentifyLimiter) budget(appID string) *identifyBudget {
 	return b
 }
 
-// Reserve takes one IDENTIFY slot for the app and returns how long the
+// reserve takes one IDENTIFY slot for the app and returns how long the
 // caller must wait before sending it (zero: at once).
-func (l *IdentifyLimiter) Reserve(appID string, maxConcurrency int) time.Duration {
+func (l *IdentifyLimiter) reserve(appID string, maxConcurrency int) time.Duration {
 	if maxConcurrency < 1 {
 		maxConcurrency = 1
 	}
@@ -147,13 +147,13 @@ func (l *IdentifyLimiter) Reserve(appID string, maxConcurrency int) time.Duratio
 	// Drop reservations that left the window before `at`.
 	keep := b.recent[:0]
 	for _, t := range b.recent {
-		if t.Add(IdentifyWindow).After(at) {
+		if t.Add(identifyWindow).After(at) {
 			keep = append(keep, t)
 		}
 	}
 	b.recent = keep
 	if len(b.recent) >= maxConcurrency {
-		if next := b.recent[len(b.recent)-maxConcurrency].Add(IdentifyWindow); next.After(at) {
+		if next := b.recent[len(b.recent)-maxConcurrency].Add(identifyWindow); next.After(at) {
 			at = next
 		}
 	}

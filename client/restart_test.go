@@ -240,3 +240,45 @@ func (c *leapingClock) Now() time.Time {
 func (c *leapingClock) AfterFunc(d time.Duration, f func()) sessionstore.Timer {
 	return time.AfterFunc(0, f)
 }
+
+// fiveMethodStore has only the methods the client calls: a store of
+// another kind (a database, a cache) needs no more.
+type fiveMethodStore struct{ m *sessionstore.MemoryStore }
+
+func (s fiveMethodStore) Load(ctx context.Context, accountID, appID string) (sessionstore.Record, error) {
+	return s.m.Load(ctx, accountID, appID)
+}
+func (s fiveMethodStore) Save(ctx context.Context, r sessionstore.Record) error {
+	return s.m.Save(ctx, r)
+}
+func (s fiveMethodStore) SaveNow(ctx context.Context, r sessionstore.Record) error {
+	return s.m.SaveNow(ctx, r)
+}
+func (s fiveMethodStore) Clear(ctx context.Context, accountID string) error {
+	return s.m.Clear(ctx, accountID)
+}
+func (s fiveMethodStore) Flush(ctx context.Context) error { return s.m.Flush(ctx) }
+
+// A store with just the client's five methods keeps the session across a
+// restart like any sessionstore.Store.
+func TestMinimalStoreKeepsTheSession(t *testing.T) {
+	t.Parallel()
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	mem := sessionstore.NewMemoryStore()
+	t.Cleanup(func() { _ = mem.Close() })
+	var store client.SessionStore = fiveMethodStore{mem}
+	a := newHarness(t, srv, func(c *client.Config) { c.Store = store }).start()
+	sess := a.session()
+	last, err := sess.EmitMessage(wire.EventC2CMessageCreate)
+	require.NoError(t, err)
+	a.eventually(func() bool { return a.c.Status().LastSeqHandled == last }, "A handled the event")
+	require.True(t, isCanceled(a.stop()))
+
+	b := newHarness(t, srv, func(c *client.Config) { c.Store = store }).start()
+	b.eventually(func() bool { return b.rec.has(wire.EventResumed) }, "B resumed")
+	require.NotEmpty(t, srv.Resumes())
+	r := srv.Resumes()[len(srv.Resumes())-1]
+	assert.Equal(t, sess.ID(), r.SessionID)
+	assert.Equal(t, last, r.Seq)
+	assert.Len(t, srv.Identifies(), 1, "B never identified")
+}

@@ -116,7 +116,6 @@ type AppTokenSource struct {
 	expires time.Time // when last expires
 	renewAt time.Time // when to fetch again
 	flight  *tokenFlight
-	fetches int
 }
 
 type tokenFlight struct {
@@ -153,7 +152,6 @@ func (s *AppTokenSource) Token(ctx context.Context) (string, error) {
 	if f == nil {
 		f = &tokenFlight{done: make(chan struct{})}
 		s.flight = f
-		s.fetches++
 		s.mu.Unlock()
 		f.token, f.err = s.fetch(ctx)
 		s.mu.Lock()
@@ -180,13 +178,6 @@ func (s *AppTokenSource) Invalidate() {
 	s.mu.Lock()
 	s.token = ""
 	s.mu.Unlock()
-}
-
-// Fetches reports how many fetches the source has started.
-func (s *AppTokenSource) Fetches() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fetches
 }
 
 func (s *AppTokenSource) fetch(ctx context.Context) (string, error) {
