@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qqgate/qqgate/openapi"
+	"github.com/qqgate/qqgate/wire"
 )
 
 func TestClassOf(t *testing.T) {
@@ -49,26 +50,29 @@ func TestClassOf(t *testing.T) {
 
 func TestAPIError(t *testing.T) {
 	t.Parallel()
-	e := &openapi.APIError{HTTPStatus: 400, Code: 0, ErrCode: 40054005, Message: "消息被去重，请检查请求msgseq",
-		TraceID: "abc123", Method: "POST", Path: "/v2/groups/G/messages"}
+	e := &openapi.APIError{Status: 400, Code: 0, ErrCode: 40054005, Message: "消息被去重，请检查请求msgseq",
+		TraceID: "abc123", Request: "POST https://api.sgroup.qq.com/v2/groups/G/messages"}
 	assert.Equal(t, 40054005, e.EffectiveCode(), "err_code when code is 0")
-	assert.Equal(t, "openapi: POST /v2/groups/G/messages: HTTP 400, code 40054005: 消息被去重，请检查请求msgseq (trace id abc123)", e.Error())
+	assert.Equal(t, "POST https://api.sgroup.qq.com/v2/groups/G/messages: HTTP 400, code 40054005: 消息被去重，请检查请求msgseq (trace id abc123)", e.Error())
 	assert.ErrorIs(t, e, openapi.ErrDuplicate)
+	assert.ErrorIs(t, e, wire.ErrDuplicate, "one sentinel, named by both packages")
+	var we *wire.APIError
+	assert.ErrorAs(t, e, &we, "one type, named by both packages")
 	assert.NotErrorIs(t, e, openapi.ErrQuota)
 	assert.False(t, e.Temporary())
 
-	both := &openapi.APIError{HTTPStatus: 400, Code: 40034102, ErrCode: 1}
+	both := &openapi.APIError{Status: 400, Code: 40034102, ErrCode: 1}
 	assert.Equal(t, 40034102, both.EffectiveCode(), "code wins when set")
 	assert.ErrorIs(t, both, openapi.ErrPermission)
 	assert.ErrorIs(t, both, openapi.ErrQuota, "active message refused: a quota too")
 
-	wrapped := fmt.Errorf("reply: %w", &openapi.APIError{HTTPStatus: 503})
+	wrapped := fmt.Errorf("reply: %w", &openapi.APIError{Status: 503})
 	assert.ErrorIs(t, wrapped, openapi.ErrTransient)
 	assert.Equal(t, openapi.ClassTransient, openapi.Classify(wrapped))
 	var ae *openapi.APIError
 	require.ErrorAs(t, wrapped, &ae)
 	assert.True(t, ae.Temporary())
-	assert.Equal(t, "openapi: HTTP 503", ae.Error())
+	assert.Equal(t, "HTTP 503", ae.Error())
 }
 
 // Every class of platform error, answered by the fake: the client's error
@@ -127,7 +131,7 @@ func TestErrorClassesThroughFake(t *testing.T) {
 			assert.Equal(t, tc.class, openapi.Classify(err))
 			var ae *openapi.APIError
 			require.ErrorAs(t, err, &ae)
-			assert.Equal(t, tc.status, ae.HTTPStatus)
+			assert.Equal(t, tc.status, ae.Status)
 			assert.Equal(t, tc.code, ae.EffectiveCode())
 			assert.Equal(t, "scripted "+tc.name, ae.Message)
 			assert.NotEmpty(t, ae.TraceID)
