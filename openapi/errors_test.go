@@ -4,11 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/gatewaytest"
 	"github.com/qqgate/qqgate/openapi"
 	"github.com/qqgate/qqgate/wire"
 )
@@ -135,6 +139,9 @@ func TestErrorClassesThroughFake(t *testing.T) {
 			assert.Equal(t, tc.code, ae.EffectiveCode())
 			assert.Equal(t, "scripted "+tc.name, ae.Message)
 			assert.NotEmpty(t, ae.TraceID)
+			assert.Regexp(t, `^POST `+regexp.QuoteMeta(e.srv.URL())+`/v2/groups/[^/?]+/messages$`, ae.Request,
+				"the method and URL, no query string")
+			assert.True(t, strings.HasPrefix(ae.Error(), ae.Request+": HTTP "), ae.Error())
 			sent := e.srv.Sent()
 			assert.Equal(t, ae.TraceID, sent[len(sent)-1].TraceID, "the trace id is the last answer's")
 			assert.Len(t, sent, attempts, "retried up to MaxRetries, or not at all")
@@ -158,6 +165,41 @@ func TestErrorClassesThroughFake(t *testing.T) {
 				assert.Len(t, e.srv.Delivered(target(route2)), 1)
 			}
 		})
+	}
+}
+
+// One error type and one set of sentinels serve the token endpoint (and
+// gateway discovery, which shares its decoding) and sending alike: a rate
+// limit of either matches wire.ErrRateLimited and openapi.ErrRateLimited,
+// and errors.As finds the answer as *wire.APIError and *openapi.APIError.
+func TestOneAPIErrorForTokenAndSend(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *openapi.Config) { c.MaxRetries = -1 })
+	ctx := testCtx(t)
+
+	e.srv.FailNextTokens(1, gatewaytest.Failure{Status: http.StatusTooManyRequests, Message: "slow down"})
+	_, tokenErr := client.NewAppTokenSource(gatewaytest.DefaultAppID, gatewaytest.DefaultSecret, e.srv.TokenURL(), e.hc).Token(ctx)
+	require.Error(t, tokenErr)
+
+	e.srv.FailNextSendsWith(1, http.StatusTooManyRequests, 0, "slow down")
+	_, sendErr := e.api.ReplyText(ctx, e.inbound(t, "GROUP_AT_MESSAGE_CREATE"), "hi")
+	require.Error(t, sendErr)
+
+	for name, err := range map[string]error{"token": tokenErr, "send": sendErr} {
+		assert.ErrorIs(t, err, wire.ErrRateLimited, name)
+		assert.ErrorIs(t, err, openapi.ErrRateLimited, name)
+		assert.ErrorIs(t, err, client.ErrRateLimited, name)
+		assert.NotErrorIs(t, err, wire.ErrQuota, name)
+		assert.Equal(t, openapi.ClassRateLimited, openapi.Classify(err), name)
+		assert.Equal(t, wire.ClassRateLimited, wire.Classify(err), name)
+		var we *wire.APIError
+		require.ErrorAs(t, err, &we, name)
+		var oe *openapi.APIError
+		require.ErrorAs(t, err, &oe, name)
+		assert.Same(t, we, oe, name)
+		assert.Equal(t, http.StatusTooManyRequests, oe.Status, name)
+		assert.True(t, oe.Temporary(), name)
+		assert.Contains(t, err.Error(), "(trace id "+oe.TraceID+")", name)
 	}
 }
 
