@@ -203,6 +203,19 @@ func TestOneAPIErrorForTokenAndSend(t *testing.T) {
 	}
 }
 
+// An error names the request by method and URL, without the query string.
+func TestAPIErrorRequestHasNoQuery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	err := e.api.Do(testCtx(t), "GET", "/nope?k=hidden", nil, nil)
+	var ae *openapi.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusNotFound, ae.Status)
+	assert.Equal(t, "GET "+e.srv.URL()+"/nope", ae.Request)
+	assert.NotContains(t, err.Error(), "hidden")
+	assert.Equal(t, openapi.ClassOther, openapi.Classify(err))
+}
+
 func TestClassifyLocalErrors(t *testing.T) {
 	t.Parallel()
 	assert.Equal(t, openapi.Class(""), openapi.Classify(nil))
