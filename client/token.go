@@ -35,7 +35,9 @@ type TokenSource interface {
 // 401, or code 100007 app id invalid, 100016 invalid app id or secret,
 // 10004 bot does not exist). Every other answer (a timeout, an HTML error
 // page, a 5xx, an unknown code) is temporary, and a rate limit (errors.Is
-// ErrRateLimited) asks for a wait of at least a minute.
+// ErrRateLimited) asks for a wait of at least a minute. Through the
+// embedded *wire.APIError it also matches the class sentinels of package
+// wire (wire.ErrToken for HTTP 401, wire.ErrTransient for a 5xx, …).
 type TokenError struct {
 	AppID string
 	*wire.APIError
