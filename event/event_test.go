@@ -40,7 +40,10 @@ func TestMuxRoutes(t *testing.T) {
 	var got []string
 	var mux event.Mux
 	mux.HandleFunc(wire.EventReady, func(context.Context, event.Event) error { got = append(got, "ready"); return nil })
-	mux.OnMessage(func(_ context.Context, _ event.Event, m wire.Message) error { got = append(got, "msg:"+m.Content); return nil })
+	mux.OnMessage(func(_ context.Context, _ event.Event, m wire.Message) error {
+		got = append(got, "msg:"+m.Content)
+		return nil
+	})
 	mux.Default(event.HandlerFunc(func(_ context.Context, ev event.Event) error { got = append(got, "default:"+ev.Type); return nil }))
 	ctx := context.Background()
 	require.NoError(t, mux.HandleEvent(ctx, event.Event{Type: wire.EventReady, Data: json.RawMessage(`{}`)}))
