@@ -382,11 +382,20 @@ func (k *connection) run() {
 
 // end closes the connection (at once, unless shutdown closed it
 // gracefully), waits for the reader and gives the attempt's outcome.
+//
+// A connection that ends after Run's context did is closed gracefully
+// all the same: the reader stops on that cancellation too (when it waits
+// on a full queue, or hands a frame to the loop), so the loop may see the
+// reader's end, or handle another frame, before the cancellation itself.
+// Dropping the socket then would skip the close frame a stop must send.
 func (k *connection) end() attempt {
 	for _, t := range []timer{k.beatT, k.readyT, k.stableT, k.refreshT} {
 		if t != nil {
 			t.Stop()
 		}
+	}
+	if !k.graceful && k.ctx.Err() != nil {
+		k.shutdown()
 	}
 	if !k.graceful {
 		k.ws.CloseNow()
