@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"runtime"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,4 +86,35 @@ func TestWatchFuncAfterClose(t *testing.T) {
 	require.NoError(t, s.Close())
 	_, err = s.WatchFunc("a", func(Change) {})
 	require.ErrorIs(t, err, ErrClosed)
+}
+
+// A thousand accounts saving at once (every one READY after a restart)
+// must not block a thousand OS threads in fsync: the store bounds its
+// file operations in progress.
+func TestFileOperationsInProgressAreBounded(t *testing.T) {
+	s, err := NewFileStore(FileStoreConfig{Dir: t.TempDir()})
+	require.NoError(t, err)
+	defer s.Close()
+	ctx := context.Background()
+	const accounts = 200
+	var wg sync.WaitGroup
+	for i := range accounts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := strconv.Itoa(i)
+			l, err := s.Lock(id)
+			if !assert.NoError(t, err) {
+				return
+			}
+			defer l.Unlock()
+			assert.NoError(t, s.SaveNow(ctx, rec(id, 1)))
+			_, err = s.Load(ctx, id, "")
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	peak := s.ioPeak.Load()
+	assert.LessOrEqual(t, peak, int32(maxFileIO), "file operations in progress at once")
+	assert.Zero(t, s.ioBusy.Load())
 }
