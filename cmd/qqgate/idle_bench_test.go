@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -85,24 +87,31 @@ func (f *idleFleet) metric(b *testing.B, name string) float64 {
 	return 0
 }
 
-// waitSettled waits until the process's RSS stops growing: the runtime
-// returns freed start-up memory to the OS in the background. It returns
-// the last reading.
-func waitSettled(b *testing.B, pid int) int64 {
-	b.Helper()
-	prev, err := procRSS(pid)
+// procThreads reads a process's OS thread count.
+func procThreads(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		b.Fatal(err)
+		return 0, err
 	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, fmt.Errorf("no Threads for pid %d", pid)
+}
+
+// waitSettled waits until read's value stops changing (by more than
+// 0.5%) and returns the last reading.
+func waitSettled(b *testing.B, read func() float64) float64 {
+	b.Helper()
+	prev := read()
 	// A benchmark of a live process: it reads it over wall time.
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	for i := 0; i < 20; i++ {
+	for i := 0; i < 40; i++ {
 		<-tick.C
-		cur, err := procRSS(pid)
-		if err != nil {
-			b.Fatal(err)
-		}
+		cur := read()
 		if cur >= prev-prev/200 && cur <= prev+prev/200 {
 			return cur
 		}
@@ -111,31 +120,66 @@ func waitSettled(b *testing.B, pid int) int64 {
 	return prev
 }
 
+// settledRSS is the process's RSS once it stopped changing: after the last
+// READY the runtime still returns freed start-up memory to the OS. It
+// reads /proc only: a scrape of /metrics allocates (tens of KiB per
+// account), and the heap's growth would be measured.
+func settledRSS(b *testing.B, pid int) float64 {
+	return waitSettled(b, func() float64 {
+		r, err := procRSS(pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return float64(r)
+	})
+}
+
+// idleGoroutines is the runner's goroutine count at rest: the least of a
+// few readings. Timers of the accounts (record refreshes, and the watches
+// reading those writes back) start short-lived goroutines now and then.
+func (f *idleFleet) idleGoroutines(b *testing.B) float64 {
+	b.Helper()
+	least := f.metric(b, "go_goroutines")
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; i < 8; i++ {
+		<-tick.C
+		least = min(least, f.metric(b, "go_goroutines"))
+	}
+	return least
+}
+
 // BenchmarkRunnerIdleRSS starts `qqgate run --config` (the real binary)
 // with 1,000 accounts against one fake gateway, waits until every account
 // is READY and the memory settled, and reports the process's resident
 // memory (VmRSS) divided by the accounts, the goroutines per account (from
-// /metrics, less those of a one-account runner) and the heap in use.
+// /metrics, against a one-account runner), the heap in use per account and
+// the process's OS threads.
 // Each iteration is one process.
 func BenchmarkRunnerIdleRSS(b *testing.B) {
-	f := newIdleFleet(b, idleAccounts)
 	one := newIdleFleet(b, 1)
 	p1, _ := one.start(b, 1, wire.EventReady)
-	g1 := one.metric(b, "go_goroutines")
+	g1 := one.idleGoroutines(b)
 	stopProc(b, p1)
-	var rss, gor, heap, took float64
+	var rss, gor, heap, threads, took float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		// A fresh session directory each time, so every start IDENTIFYs.
 		b.StopTimer()
-		f = newIdleFleet(b, idleAccounts)
+		f := newIdleFleet(b, idleAccounts)
 		b.StartTimer()
 		p, d := f.start(b, idleAccounts, wire.EventReady)
 		b.StopTimer()
-		r := waitSettled(b, p.cmd.Process.Pid)
-		rss += float64(r) / idleAccounts / 1024
-		gor += (f.metric(b, "go_goroutines") - g1) / idleAccounts
+		rss += settledRSS(b, p.cmd.Process.Pid) / idleAccounts / 1024
+		g := f.idleGoroutines(b)
+		// Less the one-account runner's: its account's and the process's own.
+		gor += (g - g1) / (idleAccounts - 1)
 		heap += f.metric(b, "go_memstats_heap_inuse_bytes") / idleAccounts / 1024
+		th, err := procThreads(p.cmd.Process.Pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		threads += float64(th)
 		took += d.Seconds()
 		stopProc(b, p)
 		b.StartTimer()
@@ -145,6 +189,7 @@ func BenchmarkRunnerIdleRSS(b *testing.B) {
 	b.ReportMetric(rss/n, "KiB-RSS/account")
 	b.ReportMetric(heap/n, "KiB-heap/account")
 	b.ReportMetric(gor/n, "goroutines/account")
+	b.ReportMetric(threads/n, "OS-threads")
 	b.ReportMetric(took/n, "s-to-all-READY")
 }
 
