@@ -118,3 +118,39 @@ func TestFileOperationsInProgressAreBounded(t *testing.T) {
 	assert.LessOrEqual(t, peak, int32(maxFileIO), "file operations in progress at once")
 	assert.Zero(t, s.ioBusy.Load())
 }
+
+// A burst of changes (every account's record rewritten at once) is
+// checked on the directory watcher's one goroutine: no goroutine per
+// watch, even for a moment.
+func TestWatchFuncBurstStartsNoGoroutines(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	// The writes below, one after the other, all fall in one debounce
+	// window: their checks are due at nearly the same moment.
+	watcher, err := NewFileStore(FileStoreConfig{Dir: dir, WatchDebounce: 200 * time.Millisecond})
+	require.NoError(t, err)
+	defer watcher.Close()
+	other, err := NewFileStore(FileStoreConfig{Dir: dir})
+	require.NoError(t, err)
+	defer other.Close()
+
+	const accounts = 50
+	changes := make(chan int, accounts)
+	first, err := watcher.WatchFunc("first", func(Change) {})
+	require.NoError(t, err)
+	defer first()
+	base := runtime.NumGoroutine() // the test's, the store's and the watcher's
+	for i := range accounts {
+		stop, err := watcher.WatchFunc(strconv.Itoa(i), func(Change) { changes <- runtime.NumGoroutine() })
+		require.NoError(t, err)
+		defer stop()
+	}
+	for i := range accounts {
+		require.NoError(t, other.SaveNow(ctx, rec(strconv.Itoa(i), 1)))
+	}
+	most := 0
+	for range accounts {
+		most = max(most, <-changes)
+	}
+	assert.LessOrEqual(t, most, base, "goroutines while the watches report a burst")
+}
