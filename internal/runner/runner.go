@@ -398,17 +398,50 @@ func (r *Runner) orderWith(id string) []string {
 }
 
 // runAccount runs one account until ctx ends or a fatal error.
+//
+// Its goroutine is the account's, parked in the client's connection loop
+// for as long as the account runs: the frame of every function on the
+// way there stays on its stack. So the client is built in newClient, whose
+// large locals (the configurations) are gone once it returns, and the
+// record watch has no goroutine of its own (see watchRecord).
 func (r *Runner) runAccount(ctx context.Context, a *account) error {
-	log := r.log.With().Str("account", a.cfg.ID).Logger()
 	lock, err := r.store.Lock(a.cfg.ID)
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
+	c, sender, closeSender, err := r.newClient(a)
+	if err != nil {
+		return err
+	}
+	defer closeSender()
+	a.mu.Lock()
+	a.c, a.sender = c, sender
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.sender = nil // the send API answers 404 for a stopped account
+		a.mu.Unlock()
+	}()
+	if stop := r.watchRecord(a.cfg.ID); stop != nil {
+		defer stop()
+	}
+	err = c.Run(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// newClient builds the account's gateway client, its handler and its
+// OpenAPI sender (one token source for both); closeSender releases the
+// sender's connections.
+func (r *Runner) newClient(a *account) (c *client.Client, sender *reply.Sender, closeSender func(), err error) {
+	id := a.cfg.ID
 	cfg := client.Config{
 		AppID:              a.cfg.AppID,
 		ClientSecret:       a.cfg.Secret,
-		AccountID:          a.cfg.ID,
+		AccountID:          id,
 		APIBase:            a.cfg.APIBase,
 		TokenURL:           a.cfg.TokenURL,
 		Intents:            a.cfg.Intents,
@@ -422,8 +455,11 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 		OnReceive: func(ev event.Event) {
 			a.counts.Received(ev.Type)
 		},
+		// The runner's logger, naming the account on each line: a logger
+		// of its own per account (zerolog's With) would keep a context
+		// buffer of its own per account.
 		OnStateChange: func(s client.Status) {
-			log.Info().Stringer("state", s.State).Str("session", s.SessionID).Uint64("seq", s.LastSeqReceived).
+			r.log.Info().Str("account", id).Stringer("state", s.State).Str("session", s.SessionID).Uint64("seq", s.LastSeqReceived).
 				Int("close_code", int(s.LastCloseCode)).Dur("next_delay", s.NextRetry).Msg("state changed")
 		},
 	}
@@ -435,11 +471,10 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 	if cfg.TokenSource == nil {
 		cfg.TokenSource = client.NewAppTokenSource(cfg.AppID, cfg.ClientSecret, cfg.TokenURL, cfg.HTTPClient)
 	}
-	sender, closeSender, err := r.newSender(a, cfg.TokenSource, log)
+	sender, closeSender, err = r.newSender(a, cfg.TokenSource, r.log.With().Str("account", id).Logger())
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	defer closeSender()
 	h, err := handler.New(a.cfg.Handler, handler.Options{
 		Stdout:  r.stdout,
 		HideEnv: r.hiddenEnv,
@@ -463,49 +498,41 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 		},
 	})
 	if err != nil {
-		return err
+		closeSender()
+		return nil, nil, nil, err
 	}
 	cfg.Handler = abandoning{h: h, log: r.log}
-	c, err := client.New(cfg)
+	c, err = client.New(cfg)
 	if err != nil {
-		return err
+		closeSender()
+		return nil, nil, nil, err
 	}
-	a.mu.Lock()
-	a.c, a.sender = c, sender
-	a.mu.Unlock()
-	defer func() {
-		a.mu.Lock()
-		a.sender = nil // the send API answers 404 for a stopped account
-		a.mu.Unlock()
-	}()
+	return c, sender, closeSender, nil
+}
 
-	// Another process rewriting or removing this account's record means two
-	// tools fight over one session: say so loudly.
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = r.store.Watch(watchCtx, a.cfg.ID, func(ch sessionstore.Change) {
-			ev := log.Warn().Str("path", r.store.Path(a.cfg.ID))
-			switch {
-			case ch.Removed:
-				ev.Msg("another process removed this account's session record")
-			case ch.Err != nil:
-				ev.Err(ch.Err).Msg("another process wrote an unreadable session record")
-			default:
-				ev.Str("session", ch.Record.SessionID).Uint64("seq", ch.Record.LastSeq).
-					Msg("another process rewrote this account's session record; is a second runner or the openclaw plugin using it?")
-			}
-		})
-	}()
-	err = c.Run(ctx)
-	stopWatch()
-	wg.Wait()
-	if ctx.Err() != nil {
+// watchRecord warns when another process rewrites or removes the
+// account's record: two tools fighting over one session. It returns the
+// function that stops the watch, or nil when the watch could not start
+// (logged; the account runs without it). The watch is a callback on the
+// store's one directory watcher, not a goroutine per account.
+func (r *Runner) watchRecord(id string) (stop func()) {
+	stop, err := r.store.WatchFunc(id, func(ch sessionstore.Change) {
+		ev := r.log.Warn().Str("account", id).Str("path", r.store.Path(id))
+		switch {
+		case ch.Removed:
+			ev.Msg("another process removed this account's session record")
+		case ch.Err != nil:
+			ev.Err(ch.Err).Msg("another process wrote an unreadable session record")
+		default:
+			ev.Str("session", ch.Record.SessionID).Uint64("seq", ch.Record.LastSeq).
+				Msg("another process rewrote this account's session record; is a second runner or the openclaw plugin using it?")
+		}
+	})
+	if err != nil {
+		r.log.Warn().Str("account", id).Err(err).Msg("cannot watch the session record for other writers")
 		return nil
 	}
-	return err
+	return stop
 }
 
 // newSender makes the account's OpenAPI client, on the token source of
