@@ -35,7 +35,7 @@ func TestWatchFuncReportsOtherWritersWithoutAGoroutine(t *testing.T) {
 		require.NoError(t, err)
 		stops = append(stops, stop)
 	}
-	assert.Equal(t, before, runtime.NumGoroutine(), "a watch adds no goroutine")
+	assert.LessOrEqual(t, runtime.NumGoroutine(), before, "a watch adds no goroutine (others may still be winding down)")
 	for _, stop := range stops {
 		stop()
 	}
