@@ -349,3 +349,29 @@ func (s *Store) Lock(accountID string) (sessionstore.Unlocker, error) {
 type nopUnlocker struct{}
 
 func (nopUnlocker) Unlock() error { return nil }
+
+// Dir names where the records are: the key prefix.
+func (s *Store) Dir() string { return s.prefix + "/sessions/" }
+
+// Peek returns the account's record as stored, even if expired or not
+// resumable; a missing or foreign one gives [sessionstore.ErrNoSession].
+func (s *Store) Peek(ctx context.Context, accountID string) (sessionstore.Record, error) {
+	octx, cancel := context.WithTimeout(ctx, s.op)
+	defer cancel()
+	key := s.Key(accountID)
+	resp, err := s.cli.Get(octx, key)
+	if err != nil {
+		return sessionstore.Record{}, fmt.Errorf("etcd: read session record: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return sessionstore.Record{}, noSession(accountID, "no record at %s", key)
+	}
+	r, perr := sessionstore.ParseRecord(resp.Kvs[0].Value)
+	if perr != nil {
+		return sessionstore.Record{}, &sessionstore.CorruptError{Path: key, Err: perr}
+	}
+	if r.AccountID != accountID {
+		return sessionstore.Record{}, noSession(accountID, "record belongs to account %q", r.AccountID)
+	}
+	return r, nil
+}
