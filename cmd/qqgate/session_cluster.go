@@ -44,4 +44,3 @@ func configSessionStore(path string, e *env) (sessionStore, func(), error) {
 	st := cluster.NewUnfencedStore(cli, cfg.Cluster.WithDefaults().Prefix, zerolog.Nop())
 	return st, func() { st.Close(); cli.Close() }, nil
 }
-

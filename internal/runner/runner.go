@@ -92,9 +92,9 @@ type Runner struct {
 	mu            sync.Mutex
 	cfg           *Config
 	store         runnerStore
-	node          *cluster.Node      // nil outside a cluster
-	runCtx        context.Context    // Run's context, for accounts the cluster starts
-	runWG         *sync.WaitGroup    // Run's goroutines
+	node          *cluster.Node       // nil outside a cluster
+	runCtx        context.Context     // Run's context, for accounts the cluster starts
+	runWG         *sync.WaitGroup     // Run's goroutines
 	accounts      map[string]*account // by id; guarded by mu
 	order         []string            // ids in file order; guarded by mu
 	exited        chan string         // an account goroutine ended
