@@ -55,7 +55,7 @@ func (s *Server) start() {
 	cfg.ListenPeerUrls = []url.URL{s.peer}
 	cfg.AdvertisePeerUrls = []url.URL{s.peer}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.LogLevel = "error"
+	cfg.LogLevel = "fatal"
 	cfg.LogOutputs = []string{"stderr"}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {

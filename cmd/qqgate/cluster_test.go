@@ -1,0 +1,295 @@
+//go:build cluster
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/internal/cluster/etcdtest"
+	"github.com/qqgate/qqgate/internal/ops"
+	"github.com/qqgate/qqgate/internal/testutil"
+	"github.com/qqgate/qqgate/wire"
+)
+
+// clusterWait bounds each wait of the cluster tests: a few lease TTLs.
+const clusterWait = 60 * time.Second
+
+// handled collects the (account, seq) pairs every runner's stdout
+// handler printed.
+type handled struct {
+	mu   sync.Mutex
+	seen map[string]map[uint64]bool
+}
+
+func (h *handled) parse(b []byte) (testutil.Line, error) {
+	l, err := testutil.ParseLine(b)
+	if err == nil {
+		h.mu.Lock()
+		if h.seen[l.Account] == nil {
+			h.seen[l.Account] = map[uint64]bool{}
+		}
+		h.seen[l.Account][l.Seq] = true
+		h.mu.Unlock()
+	}
+	return l, err
+}
+
+func (h *handled) has(account string, seq uint64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.seen[account][seq]
+}
+
+type clusterRunner struct {
+	p      *testutil.Proc[testutil.Line]
+	listen string
+}
+
+type clusterEnv struct {
+	t       *testing.T
+	srv     *gatewaytest.Server
+	etcd    *etcdtest.Server
+	cfg     string
+	apps    []string
+	h       *handled
+	emitted map[string][]uint64 // by account
+}
+
+func newClusterEnv(t *testing.T, accounts int) *clusterEnv {
+	apps := map[string]string{}
+	var ids []string
+	for i := range accounts {
+		id := fmt.Sprintf("%d", 2001+i)
+		apps[id] = "s-" + id
+		ids = append(ids, id)
+	}
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{Apps: apps,
+		SessionStartLimit: wire.SessionStartLimit{Total: 1000, Remaining: 1000, ResetAfter: 86_400_000, MaxConcurrency: 100}})
+	etcd := etcdtest.Start(t)
+	dir := t.TempDir()
+	var b strings.Builder
+	fmt.Fprintf(&b, "cluster:\n  etcd:\n    endpoints: [%s]\n    prefix: /qqgate-test\n    lease_ttl: 2s\n", etcd.Endpoint())
+	fmt.Fprintf(&b, "defaults:\n  api_base: %s\n  token_url: %s\naccounts:\n", srv.URL(), srv.TokenURL())
+	for _, id := range ids {
+		fmt.Fprintf(&b, "  - id: bot-%s\n    app_id: %q\n    secret: s-%s\n", id, id, id)
+	}
+	cfg := filepath.Join(dir, "qqgate.yaml")
+	writeFile(t, cfg, b.String())
+	return &clusterEnv{t: t, srv: srv, etcd: etcd, cfg: cfg, apps: ids, h: &handled{seen: map[string]map[uint64]bool{}}, emitted: map[string][]uint64{}}
+}
+
+func (e *clusterEnv) start() *clusterRunner {
+	e.t.Helper()
+	listen := freeAddr(e.t)
+	cmd := exec.Command(qqgateBinary(e.t), "run", "--config", e.cfg, "--listen", listen, "--log-level", "info")
+	cmd.Env = []string{"HOME=" + e.t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	return &clusterRunner{p: testutil.Spawn(e.t, cmd, e.h.parse), listen: listen}
+}
+
+// status is r's /status, nil while r does not answer yet.
+func (e *clusterEnv) status(r *clusterRunner) []ops.AccountStatus {
+	e.t.Helper()
+	resp, err := http.Get("http://" + r.listen + "/status")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var out []ops.AccountStatus
+	require.Equal(e.t, http.StatusOK, resp.StatusCode)
+	require.NoError(e.t, json.NewDecoder(resp.Body).Decode(&out))
+	return out
+}
+
+// settled reports whether every account is carried by a connection and
+// owned, the owners (as r sees them) holding counts that differ by at
+// most one over want live runners.
+func (e *clusterEnv) settled(r *clusterRunner, want int) bool {
+	for _, app := range e.apps {
+		s := e.srv.Session(app)
+		if s == nil || s.Conn() == 0 {
+			return false
+		}
+	}
+	st := e.status(r)
+	if len(st) != len(e.apps) {
+		return false
+	}
+	counts := map[string]int{}
+	for _, a := range st {
+		if a.Owner == "" || a.State != "connected" {
+			return false
+		}
+		counts[a.Owner]++
+	}
+	if len(counts) != want {
+		return false
+	}
+	lo, hi := len(e.apps), 0
+	for _, n := range counts {
+		lo, hi = min(lo, n), max(hi, n)
+	}
+	return hi-lo <= 1
+}
+
+func (e *clusterEnv) owners(r *clusterRunner) map[string]string {
+	out := map[string]string{}
+	for _, a := range e.status(r) {
+		out[a.ID] = a.Owner
+	}
+	return out
+}
+
+// emit pushes one message to every account's session.
+func (e *clusterEnv) emit() {
+	e.t.Helper()
+	for _, app := range e.apps {
+		seq, err := e.srv.Session(app).EmitMessage(wire.EventC2CMessageCreate)
+		require.NoError(e.t, err)
+		e.emitted["bot-"+app] = append(e.emitted["bot-"+app], seq)
+	}
+}
+
+// noLoss waits until every emitted event was handled by some runner.
+func (e *clusterEnv) noLoss() {
+	e.t.Helper()
+	require.Eventually(e.t, func() bool {
+		for acc, seqs := range e.emitted {
+			for _, s := range seqs {
+				if !e.h.has(acc, s) {
+					return false
+				}
+			}
+		}
+		return true
+	}, clusterWait, 20*time.Millisecond, "an emitted event was never handled")
+}
+
+// oneSessionEach checks that no account ever identified twice (every
+// reconnect was a RESUME) and no session ever had two live connections.
+func (e *clusterEnv) oneSessionEach() {
+	e.t.Helper()
+	assert.Len(e.t, e.srv.Identifies(), len(e.apps), "every account identified once; every move was a RESUME")
+	for _, app := range e.apps {
+		assert.Zero(e.t, e.srv.Session(app).Takeovers(), "app %s: a second connection resumed the session while another carried it", app)
+	}
+}
+
+func TestClusterFailoverHandoverOutage(t *testing.T) {
+	e := newClusterEnv(t, 6)
+	r1, r2, r3 := e.start(), e.start(), e.start()
+	require.Eventually(t, func() bool { return e.settled(r1, 3) }, clusterWait, 20*time.Millisecond)
+	counts := map[string]int{}
+	for _, o := range e.owners(r2) {
+		counts[o]++
+	}
+	assert.Len(t, counts, 3)
+	for o, n := range counts {
+		assert.Equal(t, 2, n, "runner %s", o)
+	}
+	e.emit()
+	e.noLoss()
+
+	// SIGKILL one: its accounts RESUME on the others.
+	before := e.owners(r2)
+	var victim string
+	for _, o := range before {
+		victim = o
+		break
+	}
+	var killed *clusterRunner
+	for _, r := range []*clusterRunner{r1, r2, r3} {
+		if strings.HasSuffix(victim, ":"+fmt.Sprint(r.p.Cmd.Process.Pid)) {
+			killed = r
+		}
+	}
+	require.NotNil(t, killed)
+	live := []*clusterRunner{}
+	for _, r := range []*clusterRunner{r1, r2, r3} {
+		if r != killed {
+			live = append(live, r)
+		}
+	}
+	start := time.Now()
+	require.NoError(t, killed.p.Cmd.Process.Signal(syscall.SIGKILL))
+	e.emit()
+	require.Eventually(t, func() bool {
+		if !e.settled(live[0], 2) {
+			return false
+		}
+		for _, o := range e.owners(live[0]) {
+			if o == victim {
+				return false
+			}
+		}
+		return true
+	}, clusterWait, 20*time.Millisecond)
+	t.Logf("failover: SIGKILL to every account RESUMED elsewhere: %s (lease_ttl 2s)", time.Since(start).Round(10*time.Millisecond))
+	e.noLoss()
+	e.oneSessionEach()
+
+	// Restart it: balance comes back by graceful handover.
+	start = time.Now()
+	r4 := e.start()
+	require.Eventually(t, func() bool { return e.settled(r4, 3) }, clusterWait, 20*time.Millisecond)
+	t.Logf("join: a new runner took its share by handover in %s", time.Since(start).Round(10*time.Millisecond))
+	e.emit()
+	e.noLoss()
+	e.oneSessionEach()
+
+	// SIGTERM another (a rolling deploy): handover at once.
+	term := live[0]
+	rest := []*clusterRunner{live[1], r4}
+	start = time.Now()
+	require.NoError(t, term.p.Cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, term.p.Wait(), "SIGTERM exits 0")
+	e.emit()
+	require.Eventually(t, func() bool { return e.settled(rest[0], 2) }, clusterWait, 20*time.Millisecond)
+	t.Logf("rolling: SIGTERM to every account RESUMED elsewhere: %s", time.Since(start).Round(10*time.Millisecond))
+	e.noLoss()
+	e.oneSessionEach()
+
+	// etcd goes away for longer than the lease: every runner stops its
+	// accounts before its lease could have expired (never two owners),
+	// says so on /healthz, and all come back after etcd returns.
+	e.etcd.Stop()
+	require.Eventually(t, func() bool {
+		for _, app := range e.apps {
+			if e.srv.Session(app).Conn() != 0 {
+				return false
+			}
+		}
+		return true
+	}, clusterWait, 20*time.Millisecond, "accounts still connected while etcd is away")
+	code, body := testutil.Get(t, "http://"+rest[0].listen+"/healthz")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, body, `"cluster"`)
+	e.emit()
+	start = time.Now()
+	e.etcd.Restart()
+	require.Eventually(t, func() bool { return e.settled(rest[1], 2) }, clusterWait, 20*time.Millisecond)
+	t.Logf("outage: etcd back to every account RESUMED: %s", time.Since(start).Round(10*time.Millisecond))
+	e.noLoss()
+	e.oneSessionEach()
+	code, _ = testutil.Get(t, "http://"+rest[0].listen+"/healthz")
+	assert.Equal(t, http.StatusOK, code)
+	names := []string{}
+	for o := range e.owners(rest[0]) {
+		names = append(names, o)
+	}
+	sort.Strings(names)
+}
