@@ -293,3 +293,82 @@ func TestClusterFailoverHandoverOutage(t *testing.T) {
 	}
 	sort.Strings(names)
 }
+
+// runnerName finds r's cluster name (hostname:pid) among the owners.
+func runnerName(owners map[string]string, r *clusterRunner) string {
+	for _, o := range owners {
+		if strings.HasSuffix(o, ":"+fmt.Sprint(r.p.Cmd.Process.Pid)) {
+			return o
+		}
+	}
+	return ""
+}
+
+func TestClusterFencingPausedRunner(t *testing.T) {
+	e := newClusterEnv(t, 4)
+	r1, r2 := e.start(), e.start()
+	require.Eventually(t, func() bool { return e.settled(r2, 2) }, clusterWait, 20*time.Millisecond)
+	owners := e.owners(r2)
+	name1 := runnerName(owners, r1)
+	require.NotEmpty(t, name1)
+	var paused []string
+	for acc, o := range owners {
+		if o == name1 {
+			paused = append(paused, acc)
+		}
+	}
+	require.Len(t, paused, 2)
+	e.emit()
+	e.noLoss()
+
+	// r1 pauses past its lease: r2 takes its accounts by RESUME (the
+	// gateway closes r1's stale connections as r2 resumes).
+	require.NoError(t, r1.p.Cmd.Process.Signal(syscall.SIGSTOP))
+	e.emit()
+	require.Eventually(t, func() bool {
+		if !e.settled(r2, 1) {
+			return false
+		}
+		for _, o := range e.owners(r2) {
+			if o == name1 {
+				return false
+			}
+		}
+		return true
+	}, clusterWait, 20*time.Millisecond)
+	e.noLoss()
+	resumes := map[string]int{}
+	for _, app := range e.apps {
+		resumes[app] = e.srv.Session(app).Resumes()
+	}
+
+	// r1 wakes: it must not act as owner (no RESUME of its old accounts
+	// over r2's connections, no record write), then it rejoins and takes
+	// its share back by graceful handover.
+	require.NoError(t, r1.p.Cmd.Process.Signal(syscall.SIGCONT))
+	require.Eventually(t, func() bool { return strings.Contains(r1.p.Stderr.String(), "lease lost") }, clusterWait, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return e.settled(r2, 2) }, clusterWait, 20*time.Millisecond)
+	e.emit()
+	e.noLoss()
+	assert.Len(t, e.srv.Identifies(), len(e.apps), "every move was a RESUME")
+	for _, app := range e.apps {
+		takeovers := e.srv.Session(app).Takeovers()
+		if contains(paused, "bot-"+app) {
+			// The one takeover is r2's RESUME replacing the connection
+			// the paused r1 could not close; r1 never took it back.
+			assert.LessOrEqual(t, takeovers, 1, "app %s", app)
+		} else {
+			assert.Zero(t, takeovers, "app %s", app)
+		}
+	}
+	assert.NotContains(t, r1.p.Stderr.String(), `"level":"panic"`)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
