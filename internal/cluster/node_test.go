@@ -55,8 +55,17 @@ type testNode struct {
 }
 
 func startNode(t *testing.T, etcd *etcdtest.Server, name string, accounts ...string) *testNode {
+	return startNodeTB(t, etcd, name, accounts...)
+}
+
+func startNodeTB(t testing.TB, etcd *etcdtest.Server, name string, accounts ...string) *testNode {
 	t.Helper()
-	n, err := NewNode(Config{Name: name, Endpoints: []string{etcd.Endpoint()}, LeaseTTL: 2 * time.Second, Prefix: "/t"}, zerolog.Nop())
+	return startNodeTTL(t, etcd, 2*time.Second, name, accounts...)
+}
+
+func startNodeTTL(t testing.TB, etcd *etcdtest.Server, ttl time.Duration, name string, accounts ...string) *testNode {
+	t.Helper()
+	n, err := NewNode(Config{Name: name, Endpoints: []string{etcd.Endpoint()}, LeaseTTL: ttl, Prefix: "/t"}, zerolog.Nop())
 	require.NoError(t, err)
 	tn := &testNode{Node: n, r: &fakeRunner{running: map[string]bool{}}, done: make(chan error, 1)}
 	n.SetHooks(tn.r.hooks())
