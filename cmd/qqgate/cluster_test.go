@@ -3,12 +3,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -23,6 +25,7 @@ import (
 	"github.com/qqgate/qqgate/internal/cluster/etcdtest"
 	"github.com/qqgate/qqgate/internal/ops"
 	"github.com/qqgate/qqgate/internal/testutil"
+	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
 
@@ -371,4 +374,41 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestClusterSessionCommandsOnEtcd(t *testing.T) {
+	e := newClusterEnv(t, 2)
+	r := e.start()
+	require.Eventually(t, func() bool { return e.settled(r, 1) }, clusterWait, 20*time.Millisecond)
+	e.emit()
+	e.noLoss()
+
+	// `qqgate status` names each account's owner.
+	env, out, errb := sessionEnv(time.Now(), nil)
+	require.Equal(t, 0, cmdStatus(context.Background(), []string{"--listen", r.listen}, env), errb.String())
+	name := runnerName(e.owners(r), r)
+	require.NotEmpty(t, name)
+	assert.Regexp(t, `(?m)^ACCOUNT\s+OWNER\s+STATE`, out.String())
+	assert.Regexp(t, `(?m)^bot-2001\s+`+regexp.QuoteMeta(name)+`\s+connected`, out.String())
+	out.Reset()
+
+	require.NoError(t, r.p.Cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, r.p.Wait())
+
+	require.Equal(t, 0, cmdSession(context.Background(), []string{"list", "--json", "--config", e.cfg}, env), errb.String())
+	assert.Contains(t, out.String(), "/qqgate-test/sessions/bot-2001")
+	assert.Contains(t, out.String(), e.srv.Session("2001").ID())
+
+	out.Reset()
+	require.Equal(t, 0, cmdSession(context.Background(), []string{"show", "bot-2002", "--config", e.cfg}, env), errb.String())
+	rec, err := sessionstore.ParseRecord(out.Bytes())
+	require.NoError(t, err)
+	assert.Equal(t, e.srv.Session("2002").ID(), rec.SessionID)
+	assert.Equal(t, e.emitted["bot-2002"][0], rec.LastSeq, "the graceful close wrote the handled seq")
+
+	out.Reset()
+	require.Equal(t, 0, cmdSession(context.Background(), []string{"clear", "bot-2002", "--config", e.cfg}, env), errb.String())
+	assert.Contains(t, out.String(), "cleared session record")
+	assert.NotEqual(t, 0, cmdSession(context.Background(), []string{"show", "bot-2002", "--config", e.cfg}, env))
+	assert.Contains(t, errb.String(), "no record")
 }
