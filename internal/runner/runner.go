@@ -175,7 +175,13 @@ func New(opts Options) (*Runner, error) {
 		return nil, errors.New("runner: no account configured")
 	}
 	if cfg.Cluster != nil {
-		node, err := cluster.NewNode(*cfg.Cluster, opts.Logger)
+		cc := *cfg.Cluster
+		if cc.Name == "" {
+			// The file is shared by the runners; each may be named by
+			// its environment.
+			cc.Name = opts.Getenv("QQGATE_CLUSTER_NAME")
+		}
+		node, err := cluster.NewNode(cc, opts.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
