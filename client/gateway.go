@@ -81,9 +81,10 @@ func (c *Client) getGateway(ctx context.Context, u, token string) (wire.Gateway,
 // the clients of a process makes them share the budget. The zero value is
 // not usable; call NewIdentifyLimiter. It is safe for concurrent use.
 type IdentifyLimiter struct {
-	mu   sync.Mutex
-	apps map[string]*identifyBudget
-	now  func() time.Time
+	mu     sync.Mutex
+	apps   map[string]*identifyBudget
+	now    func() time.Time
+	shared SharedIdentifyBudget // nil: this process only; see Share
 }
 
 type identifyBudget struct {
@@ -160,6 +161,9 @@ func (l *IdentifyLimiter) Reserve(appID string, maxConcurrency int) time.Duratio
 	b.recent = append(b.recent, at)
 	if b.remaining > 0 {
 		b.remaining--
+	}
+	if l.shared != nil {
+		at = l.shared.Reserve(appID, maxConcurrency, at)
 	}
 	return at.Sub(now)
 }

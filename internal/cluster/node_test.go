@@ -192,3 +192,21 @@ func TestStoreListClearExpiry(t *testing.T) {
 	assert.Empty(t, list)
 	_ = clientv3.LeaseID(0)
 }
+
+func TestIdentifyBudgetSharedBetweenRunners(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	n1 := startNode(t, etcd, "r1")
+	n2 := startNode(t, etcd, "r2")
+	now := time.Now()
+	b1, b2 := n1.IdentifyBudget(), n2.IdentifyBudget()
+	// max_concurrency 2 per 5 s for the app, across both runners.
+	a := b1.Reserve("app", 2, now)
+	b := b2.Reserve("app", 2, now)
+	c := b2.Reserve("app", 2, now)
+	d := b1.Reserve("app", 2, now)
+	assert.Equal(t, now.UnixMilli(), a.UnixMilli())
+	assert.Equal(t, now.UnixMilli(), b.UnixMilli())
+	assert.Equal(t, now.Add(5*time.Second).UnixMilli(), c.UnixMilli(), "the third waits for the window")
+	assert.Equal(t, now.Add(5*time.Second).UnixMilli(), d.UnixMilli())
+	assert.Equal(t, now.UnixMilli(), b1.Reserve("other", 2, now).UnixMilli(), "apps have their own budget")
+}

@@ -186,6 +186,8 @@ func New(opts Options) (*Runner, error) {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
 		r.cfg, r.node, r.store = cfg, node, cluster.NewStore(node, opts.Logger)
+		// The runners share each app's IDENTIFY budget through etcd.
+		r.limiter.Share(node.IdentifyBudget())
 		r.sendToken.Store(sendToken(cfg, opts.Getenv))
 		return r, nil
 	}
