@@ -84,16 +84,24 @@ func newClusterEnv(t *testing.T, accounts int) *clusterEnv {
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{Apps: apps,
 		SessionStartLimit: wire.SessionStartLimit{Total: 1000, Remaining: 1000, ResetAfter: 86_400_000, MaxConcurrency: 100}})
 	etcd := etcdtest.Start(t)
-	dir := t.TempDir()
+	e := &clusterEnv{t: t, srv: srv, etcd: etcd, cfg: filepath.Join(t.TempDir(), "qqgate.yaml"), apps: ids,
+		h: &handled{seen: map[string]map[uint64]bool{}}, emitted: map[string][]uint64{}}
+	e.writeConfig(ids)
+	return e
+}
+
+// writeConfig writes the shared configuration with the accounts of apps
+// (and makes them the accounts the checks expect).
+func (e *clusterEnv) writeConfig(apps []string) {
+	e.t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "cluster:\n  etcd:\n    endpoints: [%s]\n    prefix: /qqgate-test\n    lease_ttl: 2s\n", etcd.Endpoint())
-	fmt.Fprintf(&b, "defaults:\n  api_base: %s\n  token_url: %s\naccounts:\n", srv.URL(), srv.TokenURL())
-	for _, id := range ids {
+	fmt.Fprintf(&b, "cluster:\n  etcd:\n    endpoints: [%s]\n    prefix: /qqgate-test\n    lease_ttl: 2s\n", e.etcd.Endpoint())
+	fmt.Fprintf(&b, "defaults:\n  api_base: %s\n  token_url: %s\naccounts:\n", e.srv.URL(), e.srv.TokenURL())
+	for _, id := range apps {
 		fmt.Fprintf(&b, "  - id: bot-%s\n    app_id: %q\n    secret: s-%s\n", id, id, id)
 	}
-	cfg := filepath.Join(dir, "qqgate.yaml")
-	writeFile(t, cfg, b.String())
-	return &clusterEnv{t: t, srv: srv, etcd: etcd, cfg: cfg, apps: ids, h: &handled{seen: map[string]map[uint64]bool{}}, emitted: map[string][]uint64{}}
+	writeFile(e.t, e.cfg, b.String())
+	e.apps = apps
 }
 
 func (e *clusterEnv) start() *clusterRunner {
@@ -411,4 +419,30 @@ func TestClusterSessionCommandsOnEtcd(t *testing.T) {
 	assert.Contains(t, out.String(), "cleared session record")
 	assert.NotEqual(t, 0, cmdSession(context.Background(), []string{"show", "bot-2002", "--config", e.cfg}, env))
 	assert.Contains(t, errb.String(), "no record")
+}
+
+func TestClusterReloadAddsAndRemovesAccounts(t *testing.T) {
+	e := newClusterEnv(t, 4)
+	all := e.apps
+	e.writeConfig(all[:2])
+	r1, r2 := e.start(), e.start()
+	require.Eventually(t, func() bool { return e.settled(r1, 2) }, clusterWait, 20*time.Millisecond)
+
+	// Two accounts more in the shared file: both runners reload it and the
+	// four spread two and two.
+	e.writeConfig(all)
+	require.Eventually(t, func() bool { return e.settled(r2, 2) }, clusterWait, 20*time.Millisecond)
+	e.emit()
+	e.noLoss()
+
+	// One removed: its owner stops it and releases it; nobody takes it.
+	gone := e.srv.Session(all[0])
+	e.writeConfig(all[1:])
+	require.Eventually(t, func() bool { return gone.Conn() == 0 && e.settled(r1, 2) }, clusterWait, 20*time.Millisecond)
+	for _, a := range e.status(r2) {
+		assert.NotEqual(t, "bot-"+all[0], a.ID)
+	}
+	e.emit()
+	e.noLoss()
+	assert.Len(t, e.srv.Identifies(), 4)
 }
