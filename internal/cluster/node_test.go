@@ -4,6 +4,7 @@ package cluster
 
 import (
 	"context"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -70,7 +71,7 @@ func startNodeTTL(t testing.TB, etcd *etcdtest.Server, ttl time.Duration, name s
 	tn := &testNode{Node: n, r: &fakeRunner{running: map[string]bool{}}, done: make(chan error, 1)}
 	n.SetHooks(tn.r.hooks())
 	n.SetAccounts(accounts)
-	tn.store = NewStore(n, zerolog.Nop())
+	tn.store = NewStore(n, testLog)
 	ctx, cancel := context.WithCancel(context.Background())
 	tn.cancel = cancel
 	go func() { tn.done <- n.Run(ctx) }()
@@ -210,3 +211,11 @@ func TestIdentifyBudgetSharedBetweenRunners(t *testing.T) {
 	assert.Equal(t, now.Add(5*time.Second).UnixMilli(), d.UnixMilli())
 	assert.Equal(t, now.UnixMilli(), b1.Reserve("other", 2, now).UnixMilli(), "apps have their own budget")
 }
+
+// testLog receives the stores' logs: none, unless QQGATE_TEST_LOG is set.
+var testLog = func() zerolog.Logger {
+	if os.Getenv("QQGATE_TEST_LOG") != "" {
+		return zerolog.New(os.Stderr).Level(zerolog.WarnLevel)
+	}
+	return zerolog.Nop()
+}()
