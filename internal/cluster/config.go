@@ -51,7 +51,8 @@ type Config struct {
 	// Username and Password authenticate to etcd when Username is set.
 	Username string
 	// Password is read from PasswordFile; never printed.
-	Password     string
+	Password string
+	// PasswordFile is where Password was read from.
 	PasswordFile string
 	// TLS files; all empty means plain connections.
 	CAFile, CertFile, KeyFile string
