@@ -192,6 +192,3 @@ func SetMinHeartbeat(c *Client, d time.Duration) { c.minHeartbeat = d }
 
 // SetDialTimeout shortens the WebSocket dial's own timeout.
 func SetDialTimeout(c *Client, d time.Duration) { c.dialTimeout = d }
-
-// IdentifyWindow is the window max_concurrency counts over.
-const IdentifyWindow = identifyWindow

@@ -81,9 +81,10 @@ func (c *Client) getGateway(ctx context.Context, u, token string) (wire.Gateway,
 // the clients of a process makes them share the budget. The zero value is
 // not usable; call NewIdentifyLimiter. It is safe for concurrent use.
 type IdentifyLimiter struct {
-	mu   sync.Mutex
-	apps map[string]*identifyBudget
-	now  func() time.Time
+	mu     sync.Mutex
+	apps   map[string]*identifyBudget
+	now    func() time.Time
+	shared SharedIdentifyBudget // nil: this process only; see Share
 }
 
 type identifyBudget struct {
@@ -92,8 +93,9 @@ type identifyBudget struct {
 	resetAt   time.Time
 }
 
-// identifyWindow is the window max_concurrency counts over.
-const identifyWindow = 5 * time.Second
+// IdentifyWindow is the window max_concurrency counts over: at most
+// max_concurrency IDENTIFYs per app start within it.
+const IdentifyWindow = 5 * time.Second
 
 // MaxResetAfter caps the wait session_start_limit.reset_after can ask for
 // while remaining is 0. A longer (or absurd) value waits this long, then
@@ -147,19 +149,22 @@ func (l *IdentifyLimiter) reserve(appID string, maxConcurrency int) time.Duratio
 	// Drop reservations that left the window before `at`.
 	keep := b.recent[:0]
 	for _, t := range b.recent {
-		if t.Add(identifyWindow).After(at) {
+		if t.Add(IdentifyWindow).After(at) {
 			keep = append(keep, t)
 		}
 	}
 	b.recent = keep
 	if len(b.recent) >= maxConcurrency {
-		if next := b.recent[len(b.recent)-maxConcurrency].Add(identifyWindow); next.After(at) {
+		if next := b.recent[len(b.recent)-maxConcurrency].Add(IdentifyWindow); next.After(at) {
 			at = next
 		}
 	}
 	b.recent = append(b.recent, at)
 	if b.remaining > 0 {
 		b.remaining--
+	}
+	if l.shared != nil {
+		at = l.shared.Reserve(appID, maxConcurrency, at)
 	}
 	return at.Sub(now)
 }

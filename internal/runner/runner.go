@@ -32,6 +32,7 @@ import (
 
 	"github.com/qqgate/qqgate/client"
 	"github.com/qqgate/qqgate/event"
+	"github.com/qqgate/qqgate/internal/cluster"
 	"github.com/qqgate/qqgate/internal/handler"
 	"github.com/qqgate/qqgate/internal/ops"
 	"github.com/qqgate/qqgate/internal/reply"
@@ -90,7 +91,10 @@ type Runner struct {
 
 	mu            sync.Mutex
 	cfg           *Config
-	store         *sessionstore.FileStore
+	store         runnerStore
+	node          *cluster.Node       // nil outside a cluster
+	runCtx        context.Context     // Run's context, for accounts the cluster starts
+	runWG         *sync.WaitGroup     // Run's goroutines
 	accounts      map[string]*account // by id; guarded by mu
 	order         []string            // ids in file order; guarded by mu
 	exited        chan string         // an account goroutine ended
@@ -104,6 +108,16 @@ type Runner struct {
 
 	hideMu sync.Mutex
 	hidden map[string]bool // secret variables exec handlers do not pass on; guarded by hideMu
+}
+
+// runnerStore is the session store of the accounts: the files, or etcd in
+// a cluster.
+type runnerStore interface {
+	sessionstore.Store
+	// Path names where the account's record is (a file, an etcd key).
+	Path(accountID string) string
+	// Stats counts the account's record writes.
+	Stats(accountID string) sessionstore.WriteStats
 }
 
 // account is one running (or stopped) account.
@@ -159,6 +173,23 @@ func New(opts Options) (*Runner, error) {
 	}
 	if cfg == nil || len(cfg.Accounts) == 0 {
 		return nil, errors.New("runner: no account configured")
+	}
+	if cfg.Cluster != nil {
+		cc := *cfg.Cluster
+		if cc.Name == "" {
+			// The file is shared by the runners; each may be named by
+			// its environment.
+			cc.Name = opts.Getenv("QQGATE_CLUSTER_NAME")
+		}
+		node, err := cluster.NewNode(cc, opts.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		r.cfg, r.node, r.store = cfg, node, cluster.NewStore(node, opts.Logger)
+		// The runners share each app's IDENTIFY budget through etcd.
+		r.limiter.Share(node.IdentifyBudget())
+		r.sendToken.Store(sendToken(cfg, opts.Getenv))
+		return r, nil
 	}
 	store, err := sessionstore.NewFileStore(sessionstore.FileStoreConfig{Dir: SessionDir(cfg, opts.Getenv), Logger: opts.Logger})
 	if err != nil {
@@ -265,6 +296,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		r.addr.Store(ln.Addr())
 		srv := ops.NewServer(r.Snapshot, r.log)
+		if r.node != nil {
+			srv.SetCluster(r.clusterHealth)
+		}
 		r.mountSendAPI(srv, ln)
 		wg.Add(1)
 		go func() {
@@ -300,8 +334,20 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 
 	r.mu.Lock()
-	for _, a := range r.cfg.Accounts {
-		r.startLocked(ctx, &wg, a)
+	r.runCtx, r.runWG = ctx, &wg
+	if r.node != nil {
+		// The cluster decides which accounts run here.
+		r.node.SetHooks(cluster.Hooks{Start: r.clusterStart, Stop: r.clusterStop})
+		r.node.SetAccounts(accountIDs(r.cfg))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = r.node.Run(ctx)
+		}()
+	} else {
+		for _, a := range r.cfg.Accounts {
+			r.startLocked(ctx, &wg, a)
+		}
 	}
 	r.mu.Unlock()
 	r.log.Info().Int("accounts", len(r.cfg.Accounts)).Str("listen", listen).Msg("runner started")
@@ -341,6 +387,11 @@ func (r *Runner) afterExit(id string) error {
 		return nil
 	}
 	r.log.Error().Str("account", id).Err(fatal).Msg("account stopped")
+	if r.node != nil {
+		// In a cluster the runner stays up for the accounts it may own
+		// later; the failed account keeps its owner until a reload.
+		return nil
+	}
 	if r.opts.ExitOnFatal {
 		return fmt.Errorf("account %s: %w", id, fatal)
 	}
@@ -471,6 +522,19 @@ func (r *Runner) newClient(a *account) (c *client.Client, sender *reply.Sender, 
 	if cfg.TokenSource == nil {
 		cfg.TokenSource = client.NewAppTokenSource(cfg.AppID, cfg.ClientSecret, cfg.TokenURL, cfg.HTTPClient)
 	}
+	if r.node != nil {
+		// No connection unless this runner owns the account (a runner
+		// waking after its lease expired must not reconnect), and the
+		// other runners learn its state for their /status.
+		cfg.TokenSource = r.node.GateTokens(a.cfg.ID, cfg.TokenSource)
+		onState := cfg.OnStateChange
+		cfg.OnStateChange = func(s client.Status) {
+			if onState != nil {
+				onState(s)
+			}
+			r.node.SetState(a.cfg.ID, s.State.String(), s.SessionID, s.LastSeqHandled)
+		}
+	}
 	sender, closeSender, err = r.newSender(a, cfg.TokenSource, r.log.With().Str("account", id).Logger())
 	if err != nil {
 		return nil, nil, nil, err
@@ -515,8 +579,17 @@ func (r *Runner) newClient(a *account) (c *client.Client, sender *reply.Sender, 
 // function that stops the watch, or nil when the watch could not start
 // (logged; the account runs without it). The watch is a callback on the
 // store's one directory watcher, not a goroutine per account.
+//
+// A store without WatchFunc (the cluster's etcd store, whose writes are
+// fenced so that no other process writes an owned record) has no watch.
 func (r *Runner) watchRecord(id string) (stop func()) {
-	stop, err := r.store.WatchFunc(id, func(ch sessionstore.Change) {
+	ws, ok := r.store.(interface {
+		WatchFunc(accountID string, fn func(sessionstore.Change)) (func(), error)
+	})
+	if !ok {
+		return nil
+	}
+	stop, err := ws.WatchFunc(id, func(ch sessionstore.Change) {
 		ev := r.log.Warn().Str("account", id).Str("path", r.store.Path(id))
 		switch {
 		case ch.Removed:
@@ -655,6 +728,10 @@ func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 		r.log.Error().Str("from", r.cfg.Listen).Str("to", cfg.Listen).Msg("listen changed: it takes effect at the next restart")
 		cfg.Listen = r.cfg.Listen
 	}
+	if !reflect.DeepEqual(cfg.Cluster, r.cfg.Cluster) {
+		r.log.Error().Msg("cluster changed: it takes effect at the next restart")
+		cfg.Cluster = r.cfg.Cluster
+	}
 	if cfg.SendAPI.AllowRemote != r.cfg.SendAPI.AllowRemote {
 		r.log.Error().Bool("from", r.cfg.SendAPI.AllowRemote).Bool("to", cfg.SendAPI.AllowRemote).Msg("send_api.allow_remote changed: it takes effect at the next restart")
 		cfg.SendAPI.AllowRemote = r.cfg.SendAPI.AllowRemote
@@ -715,12 +792,18 @@ func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 			kept = append(kept, a.ID)
 			continue
 		}
+		if r.node != nil && !contains(restarted, a.ID) {
+			continue // the cluster decides where a new account runs
+		}
 		if !contains(restarted, a.ID) {
 			started = append(started, a.ID)
 		}
 		r.startLocked(ctx, wg, a)
 	}
 	r.order = order
+	if r.node != nil {
+		r.node.SetAccounts(order)
+	}
 	sort.Strings(stopped)
 	sort.Strings(restarted)
 	r.log.Info().Str("why", why).Strs("added", started).Strs("removed", stopped).Strs("restarted", restarted).
@@ -753,8 +836,18 @@ func (r *Runner) Reloads() ReloadStatus {
 	return ReloadStatus{Applied: r.reloads.Load(), Failed: r.reloadErrors.Load(), LastError: last}
 }
 
-// Snapshot returns every configured account's state, in file order.
+// Snapshot returns every configured account's state, in file order. In a
+// cluster it lists every account of the cluster: those this runner owns in
+// full, the others with their owner and published state.
 func (r *Runner) Snapshot() []ops.AccountState {
+	if r.node != nil {
+		return r.clusterSnapshot()
+	}
+	return r.localSnapshot()
+}
+
+// localSnapshot is the state of the accounts that run here.
+func (r *Runner) localSnapshot() []ops.AccountState {
 	r.mu.Lock()
 	ids := append([]string(nil), r.order...)
 	accs := make([]*account, 0, len(ids))
