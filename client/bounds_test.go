@@ -95,12 +95,12 @@ func TestIdentifyWaitForResetAfterIsCapped(t *testing.T) {
 	l := client.NewIdentifyLimiter()
 	now := time.Unix(1_800_000_000, 0)
 	client.SetLimiterClock(l, func() time.Time { return now })
-	l.Update("app", &wire.SessionStartLimit{Total: 1000, Remaining: 0, ResetAfter: 1_000_000_000_000, MaxConcurrency: 1})
-	assert.Equal(t, client.MaxResetAfter, l.Reserve("app", 1))
-	l.Update("huge", &wire.SessionStartLimit{Remaining: 0, ResetAfter: math.MaxInt64, MaxConcurrency: 1})
-	assert.Equal(t, client.MaxResetAfter, l.Reserve("huge", 1), "no overflow into a negative wait")
-	l.Update("neg", &wire.SessionStartLimit{Remaining: 0, ResetAfter: -5, MaxConcurrency: 1})
-	assert.Zero(t, l.Reserve("neg", 1))
+	client.LimiterUpdate(l, "app", &wire.SessionStartLimit{Total: 1000, Remaining: 0, ResetAfter: 1_000_000_000_000, MaxConcurrency: 1})
+	assert.Equal(t, client.MaxResetAfter, client.LimiterReserve(l, "app", 1))
+	client.LimiterUpdate(l, "huge", &wire.SessionStartLimit{Remaining: 0, ResetAfter: math.MaxInt64, MaxConcurrency: 1})
+	assert.Equal(t, client.MaxResetAfter, client.LimiterReserve(l, "huge", 1), "no overflow into a negative wait")
+	client.LimiterUpdate(l, "neg", &wire.SessionStartLimit{Remaining: 0, ResetAfter: -5, MaxConcurrency: 1})
+	assert.Zero(t, client.LimiterReserve(l, "neg", 1))
 
 	// Through a client: the wait it asks for is capped too.
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})

@@ -11,7 +11,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/rs/zerolog"
 
-	"github.com/qqgate/qqgate/resume"
+	"github.com/qqgate/qqgate/internal/resume"
 	"github.com/qqgate/qqgate/sessionstore"
 )
 
@@ -20,12 +20,12 @@ import (
 // cancelling Run's context or with Close (keeps the session resumable) or
 // Logout (ends it). All methods are safe for concurrent use.
 type Client struct {
-	cfg       Config
-	log       zerolog.Logger
-	tokens    TokenSource
-	store     sessionstore.Store
-	ownsStore bool
-	limiter   *IdentifyLimiter
+	cfg      Config
+	log      zerolog.Logger
+	tokens   TokenSource
+	store    SessionStore
+	ownStore *sessionstore.MemoryStore // the store New made, when Config.Store is nil; closed by Run and Close
+	limiter  *IdentifyLimiter
 
 	// sleep waits d or until ctx ends; tests replace it.
 	sleep        func(ctx context.Context, d time.Duration) error
@@ -45,14 +45,13 @@ type Client struct {
 	status Status
 	sess   sessionState
 
-	wm         resume.Watermark
-	events     atomic.Uint64 // Status.Events
-	handled    atomic.Uint64 // Status.Handled
-	dedupe     *dedupe
-	queue      chan item
-	queueBytes *byteBudget
-	persistMu  sync.Mutex
-	extra      sessionstore.Record // the loaded record, for unknown fields
+	wm        resume.Watermark
+	events    atomic.Uint64 // Status.Events
+	handled   atomic.Uint64 // Status.Handled
+	dedupe    *dedupe
+	queue     *queue
+	persistMu sync.Mutex
+	extra     sessionstore.Record // the loaded record, for unknown fields
 
 	dupMu     sync.Mutex // guards the duplicate report
 	dupSince  int        // duplicates dropped since the last warning
@@ -76,7 +75,7 @@ var errShutdown = errors.New("client shutdown")
 
 // New validates cfg and returns a Client. It does no I/O.
 func New(cfg Config) (*Client, error) {
-	cfg, err := cfg.withDefaults()
+	cfg, err := cfg.resolve()
 	if err != nil {
 		return nil, err
 	}
@@ -99,8 +98,8 @@ func New(cfg Config) (*Client, error) {
 		c.tokens = NewAppTokenSource(cfg.AppID, cfg.ClientSecret, cfg.TokenURL, cfg.HTTPClient)
 	}
 	if c.store == nil {
-		c.store = sessionstore.NewMemoryStore()
-		c.ownsStore = true
+		c.ownStore = sessionstore.NewMemoryStore()
+		c.store = c.ownStore
 	}
 	if c.limiter == nil {
 		c.limiter = NewIdentifyLimiter()
@@ -108,8 +107,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.DedupeWindow > 0 {
 		c.dedupe = newDedupe(cfg.DedupeWindow)
 	}
-	c.queue = make(chan item, cfg.QueueSize)
-	c.queueBytes = newByteBudget(cfg.QueueBytes)
+	c.queue = newQueue(cfg.QueueSize, cfg.QueueBytes)
 	c.status = Status{AccountID: cfg.AccountID, State: StateIdle}
 	c.setLevel(0)
 	return c, nil
@@ -137,8 +135,7 @@ func (c *Client) Status() Status {
 	s.SessionID = c.sess.id
 	s.LastSeqReceived = c.wm.Highest()
 	s.LastSeqHandled = c.wm.Committed()
-	s.QueueLength = len(c.queue)
-	s.QueueBytes = c.queueBytes.load()
+	s.QueueLength, s.QueueBytes = c.queue.load()
 	s.Events = c.events.Load()
 	s.Handled = c.handled.Load()
 	return s
@@ -217,8 +214,8 @@ func (c *Client) Logout(ctx context.Context) error {
 }
 
 func (c *Client) closeOwnedStore() error {
-	if c.ownsStore {
-		return c.store.Close()
+	if c.ownStore != nil {
+		return c.ownStore.Close()
 	}
 	return nil
 }
@@ -314,140 +311,12 @@ func (c *Client) finish(d *dispatcher, drain bool) {
 	}
 }
 
-// loadRecord reads the stored session and picks RESUME or IDENTIFY: RESUME
-// for a record valid for it, IDENTIFY otherwise.
-func (c *Client) loadRecord(ctx context.Context) resume.Mode {
-	rec, err := c.store.Load(ctx, c.cfg.AccountID, c.cfg.AppID)
-	if err != nil && rec.AccountID == c.cfg.AccountID {
-		// Ours but not resumable: its intent level still counts.
-		c.setLevel(rec.IntentLevelIndex)
-	}
-	switch {
-	case err == nil:
-	case errors.Is(err, sessionstore.ErrNoSession):
-		c.log.Debug().Msg("no resumable session record; will IDENTIFY")
-		return resume.Identify
-	default:
-		c.log.Warn().Err(err).Msg("session record unusable; will IDENTIFY")
-		return resume.Identify
-	}
-	c.persistMu.Lock()
-	c.extra = rec
-	c.persistMu.Unlock()
-	c.setLevel(rec.IntentLevelIndex)
-	if !rec.Resumable(c.clock.Now(), c.cfg.AppID) {
-		return resume.Identify
-	}
-	c.startSession(rec.SessionID, rec.LastSeq)
-	c.mu.Lock()
-	c.sess.aliveAt = rec.SavedAt
-	c.mu.Unlock()
-	c.log.Info().Str("session", rec.SessionID).Uint64("seq", rec.LastSeq).
-		Dur("age", c.clock.Now().Sub(rec.SavedAt)).Msg("resumable session record found")
-	return resume.Resume
-}
-
-// persist writes the record: the session id, the committed seq and the
-// intent level. now skips the throttle.
-func (c *Client) persist(ctx context.Context, now bool) {
-	c.persistMu.Lock()
-	defer c.persistMu.Unlock()
-	c.mu.Lock()
-	id, level, connectedAt := c.sess.id, c.sess.level, c.sess.connectedAt
-	c.mu.Unlock()
-	if id == "" {
-		return
-	}
-	rec := c.extra
-	rec.AccountID = c.cfg.AccountID
-	rec.AppID = c.cfg.AppID
-	rec.SessionID = id
-	rec.LastSeq = c.wm.Committed()
-	rec.HasSeq = true
-	rec.IntentLevelIndex = level
-	if !connectedAt.IsZero() {
-		rec.LastConnectedAt = connectedAt
-	}
-	var err error
-	if now {
-		err = c.store.SaveNow(ctx, rec)
-	} else {
-		err = c.store.Save(ctx, rec)
-	}
-	if err != nil {
-		c.storeError(err, "save session record")
-	}
-}
-
-func (c *Client) storeError(err error, what string) {
-	c.update(func(s *Status) { s.StoreErrors++ })
-	c.log.Error().Err(err).Msg(what + " failed; the bot keeps running")
-}
-
-// clearSession forgets the session in memory and on disk.
-func (c *Client) clearSession(ctx context.Context) {
-	// Under persistMu, so that no save of the old session can land after
-	// the clear.
-	c.persistMu.Lock()
-	defer c.persistMu.Unlock()
-	c.startSession("", 0)
-	if err := c.clearRecord(ctx); err != nil {
-		c.storeError(err, "clear session record")
-	}
-}
-
-// sessionExpired reports whether a session is held that is no longer
-// valid for RESUME: no connection of it was alive for sessionstore.Expiry
-// (the record's own rule), so the server has most likely dropped it.
-func (c *Client) sessionExpired() bool {
-	now := c.clock.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.sess.id != "" && !c.sess.aliveAt.IsZero() && now.Sub(c.sess.aliveAt) >= sessionstore.Expiry
-}
-
-// alive records that a connection of the session is alive now.
-func (c *Client) alive() {
-	now := c.clock.Now()
-	c.mu.Lock()
-	c.sess.aliveAt = now
-	c.mu.Unlock()
-}
-
-// startSession makes id (possibly none) the session, its seqs starting at
-// seq. Events of the previous session still queued never commit.
-func (c *Client) startSession(id string, seq uint64) {
-	now := c.clock.Now()
-	c.mu.Lock()
-	c.sess.id = id
-	c.sess.aliveAt = time.Time{}
-	if id != "" {
-		c.sess.aliveAt = now
-	}
-	c.sess.epoch++
-	c.wm.Set(seq)
-	c.mu.Unlock()
-	if c.dedupe != nil {
-		c.dedupe.reset()
-	}
-}
-
-func (c *Client) clearRecord(ctx context.Context) error {
-	return c.store.Clear(ctx, c.cfg.AccountID)
-}
-
-// newBackOff builds the reconnect backoff: exponential from Backoff.Initial,
-// factor 2, capped at Backoff.Max, jittered, never giving up by itself.
+// newBackOff builds the reconnect backoff from Config.Backoff: exponential
+// from Initial, factor 2, capped at Max, jittered, never giving up by
+// itself; zero fields take the policy's defaults.
 func (c *Client) newBackOff() *backoff.ExponentialBackOff {
-	b := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(c.cfg.Backoff.Initial),
-		backoff.WithMaxInterval(c.cfg.Backoff.Max),
-		backoff.WithMultiplier(2),
-		backoff.WithRandomizationFactor(c.cfg.Backoff.Jitter),
-		backoff.WithMaxElapsedTime(0),
-	)
-	b.Reset()
-	return b
+	b := c.cfg.Backoff
+	return resume.Backoff{Initial: b.Initial, Max: b.Max, Jitter: b.Jitter}.New(resume.DefaultBackoff)
 }
 
 // String describes the client for logs without secrets.

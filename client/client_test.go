@@ -3,6 +3,8 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/qqgate/qqgate/client"
 	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/intents"
 	"github.com/qqgate/qqgate/wire"
 )
 
@@ -288,6 +291,47 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	assert.EqualValues(t, 1174409216, st.Intents, "the default asks for interactions (button clicks)")
 	assert.False(t, st.Degraded)
 	assert.NoError(t, c.Close(context.Background()))
+}
+
+// Validate gives exactly New's verdict, without building a client, and
+// leaves the caller's value as it was.
+func TestConfigValidateMatchesNew(t *testing.T) {
+	t.Parallel()
+	hc := &http.Client{}
+	levels := []intents.Level{{Name: "a", Intents: 1}, {Name: "b", Intents: 0}}
+	cases := []client.Config{
+		{},
+		{AppID: "  "},
+		{AppID: "1"},
+		{AppID: "1", ClientSecret: "s", APIBase: "http://example.com"},
+		{AppID: "1", ClientSecret: "s", TokenURL: "ftp://example.com/t"},
+		{AppID: "1", ClientSecret: "s", GatewayURL: "ws://example.com/ws"},
+		{AppID: "1", ClientSecret: "s", IntentLevels: levels},
+		{AppID: "1", ClientSecret: "s", Shard: [2]int{2, 2}},
+		{AppID: "1", ClientSecret: "s", HandlerConcurrency: -1},
+		{AppID: "1", ClientSecret: "s", QueueSize: -1},
+		{AppID: "1", ClientSecret: "s", QueueBytes: -1},
+		{AppID: "1", ClientSecret: "s", MaxMessageBytes: 10},
+		{AppID: "1", ClientSecret: "s", MaxMessageBytes: wire.MaxFrameBytes + 1},
+		{AppID: "1", ClientSecret: "s", Backoff: client.BackoffConfig{Jitter: 1.5}},
+		{AppID: "1", ClientSecret: "s", APIBase: "http://127.0.0.1:1", TokenURL: "http://localhost:1/t"},
+		{AppID: " 1 ", ClientSecret: "s", HTTPClient: hc, IntentLevels: levels[:1]},
+	}
+	for i, cfg := range cases {
+		before := fmt.Sprintf("%+v", cfg)
+		verr := cfg.Validate()
+		assert.Equal(t, before, fmt.Sprintf("%+v", cfg), "case %d: Validate changed the config", i)
+		c, nerr := client.New(cfg)
+		if nerr != nil {
+			require.Error(t, verr, "case %d: New refused %v", i, nerr)
+			assert.ErrorIs(t, verr, client.ErrConfig, "case %d", i)
+			assert.Equal(t, nerr.Error(), verr.Error(), "case %d", i)
+			continue
+		}
+		assert.NoError(t, verr, "case %d", i)
+		assert.NoError(t, c.Close(context.Background()))
+	}
+	assert.Nil(t, hc.CheckRedirect, "the caller's HTTP client is not changed")
 }
 
 func TestHandlerConcurrencyCommitsBelowTheSlowest(t *testing.T) {

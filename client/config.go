@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/intents"
+	"github.com/qqgate/qqgate/internal/resume"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
@@ -30,14 +32,14 @@ const (
 	DefaultHTTPTimeout     = 10 * time.Second
 	DefaultDedupeWindow    = 4096
 	DefaultShutdownTimeout = 10 * time.Second
-	DefaultMaxAuthFailures = 3
+	DefaultMaxAuthFailures = resume.DefaultMaxAuthFailures
 	DefaultStableAfter     = 30 * time.Second
 	defaultUserAgent       = "qqgate (+https://github.com/qqgate/qqgate)"
 )
 
 // Config configures a Client. The zero value of every field means the
-// default written beside it; New validates the whole and never changes the
-// caller's value.
+// default written beside it; New (and Validate) check the whole and never
+// change the caller's value.
 type Config struct {
 	// AppID is the bot's app id. Required.
 	AppID string
@@ -82,8 +84,8 @@ type Config struct {
 	// Store keeps the session record across restarts. Zero means an
 	// in-memory store: the client resumes after network loss but not after
 	// a restart. Use sessionstore.NewFileStore for the openclaw-compatible
-	// files.
-	Store sessionstore.Store
+	// files; any sessionstore.Store will do.
+	Store SessionStore
 
 	// Handler receives every dispatch event, READY and RESUMED included,
 	// one call at a time in seq order on the dispatcher goroutine. Zero
@@ -141,7 +143,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 
 	// Backoff tunes the reconnect backoff. Zero fields mean the policy's
-	// defaults: 1 s initial, factor 2, 60 s cap, 0.5 jitter, no limit.
+	// defaults: 1 s initial, factor 2, 60 s cap, 0.5 jitter, no limit. A
+	// cap below Initial is taken as Initial.
 	Backoff BackoffConfig
 	// InvalidSessionDelay is the wait after op 9 false. Zero means 3 s.
 	InvalidSessionDelay time.Duration
@@ -152,8 +155,9 @@ type Config struct {
 	// resets, so an accept-then-close server cannot cause a tight loop.
 	// Zero means DefaultStableAfter.
 	StableAfter time.Duration
-	// MaxAuthFailures is how many 4004 closes in a row end Run. Zero means
-	// DefaultMaxAuthFailures.
+	// MaxAuthFailures is how many 4004 closes in a row, with no READY or
+	// RESUMED in between, end Run with a *CloseError. Zero or negative
+	// means DefaultMaxAuthFailures.
 	MaxAuthFailures int
 
 	// IdentifyLimiter spaces IDENTIFYs to obey the session_start_limit of
@@ -172,6 +176,27 @@ type Config struct {
 	OnStateChange func(Status)
 }
 
+// SessionStore keeps the session record of an account: the methods of a
+// sessionstore.Store the client calls, so another store (a database, a
+// cache) needs only these. sessionstore.FileStore and MemoryStore
+// implement it; their documentation gives the contract of each method. It
+// must be safe for concurrent use. The client never closes a store it was
+// given.
+type SessionStore interface {
+	// Load returns the account's record, or an error wrapping
+	// sessionstore.ErrNoSession when none is usable (with the record, when
+	// it is ours but not resumable).
+	Load(ctx context.Context, accountID, appID string) (sessionstore.Record, error)
+	// Save stores the record, throttled; the newest state always lands.
+	Save(ctx context.Context, r sessionstore.Record) error
+	// SaveNow writes the record at once.
+	SaveNow(ctx context.Context, r sessionstore.Record) error
+	// Clear removes the account's record; a missing one is not an error.
+	Clear(ctx context.Context, accountID string) error
+	// Flush writes every pending throttled save now.
+	Flush(ctx context.Context) error
+}
+
 // BackoffConfig tunes the exponential reconnect backoff.
 type BackoffConfig struct {
 	// Initial is the first delay. Zero means 1 s.
@@ -186,17 +211,33 @@ type BackoffConfig struct {
 	MaxAttempts int
 }
 
-// ErrConfig is wrapped by every error New returns for a bad Config.
+// ErrConfig is wrapped by every error New and Validate return for a bad
+// Config.
 var ErrConfig = errors.New("client: invalid config")
 
-func (c Config) withDefaults() (Config, error) {
-	if strings.TrimSpace(c.AppID) == "" {
-		return c, fmt.Errorf("%w: AppID is required", ErrConfig)
+// Validate reports whether New would accept the Config, with the same
+// error (wrapping ErrConfig) New would return. It does no I/O, builds
+// nothing and does not change c.
+func (c Config) Validate() error {
+	_, err := c.resolve()
+	return err
+}
+
+// resolve gives the Config New uses: the defaults filled in, validated,
+// and the HTTP client guarded against redirects to another origin.
+func (c Config) resolve() (Config, error) {
+	c = c.withDefaults()
+	if err := c.check(); err != nil {
+		return c, err
 	}
+	c.HTTPClient = guardRedirects(c.HTTPClient)
+	return c, nil
+}
+
+// withDefaults fills every zero field with its default; negative values
+// are left for check to refuse.
+func (c Config) withDefaults() Config {
 	c.AppID = strings.TrimSpace(c.AppID)
-	if c.TokenSource == nil && c.ClientSecret == "" {
-		return c, fmt.Errorf("%w: ClientSecret or TokenSource is required", ErrConfig)
-	}
 	if c.AccountID == "" {
 		c.AccountID = c.AppID
 	}
@@ -207,106 +248,104 @@ func (c Config) withDefaults() (Config, error) {
 	if c.TokenURL == "" {
 		c.TokenURL = DefaultTokenURL
 	}
-	if err := checkEndpoint("APIBase", c.APIBase, "https", "http"); err != nil {
-		return c, err
+	c = c.withIntentLevels()
+	if c.Shard == [2]int{} {
+		c.Shard = [2]int{0, 1}
 	}
-	if err := checkEndpoint("TokenURL", c.TokenURL, "https", "http"); err != nil {
-		return c, err
+	c.QueueSize = orDefault(c.QueueSize, DefaultQueueSize)
+	c.QueueBytes = orDefault(c.QueueBytes, DefaultQueueBytes)
+	c.DedupeWindow = orDefault(c.DedupeWindow, DefaultDedupeWindow)
+	c.MaxMessageBytes = orDefault(c.MaxMessageBytes, DefaultMaxMessageBytes)
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout}
 	}
-	if c.GatewayURL != "" {
-		if err := checkEndpoint("GatewayURL", c.GatewayURL, "wss", "ws"); err != nil {
-			return c, err
-		}
-	}
+	c.HelloTimeout = orDefault(c.HelloTimeout, DefaultHelloTimeout)
+	c.ReadyTimeout = orDefault(c.ReadyTimeout, DefaultReadyTimeout)
+	c.ShutdownTimeout = orDefault(c.ShutdownTimeout, DefaultShutdownTimeout)
+	c.InvalidSessionDelay = orDefault(c.InvalidSessionDelay, resume.DefaultInvalidSessionDelay)
+	c.RateLimitDelay = orDefault(c.RateLimitDelay, resume.DefaultRateLimitDelay)
+	c.StableAfter = orDefault(c.StableAfter, DefaultStableAfter)
+	c.MaxAuthFailures = orDefault(c.MaxAuthFailures, DefaultMaxAuthFailures)
+	// Backoff's zero fields are filled where the backoff is built, with
+	// the same defaults the policy documents.
+	return c
+}
+
+// withIntentLevels makes IntentLevels the list IDENTIFY steps through (a
+// copy of the caller's) and Intents its first level.
+func (c Config) withIntentLevels() Config {
 	switch {
 	case len(c.IntentLevels) == 0 && c.Intents == 0:
 		c.IntentLevels = intents.DefaultLevels()
-		c.Intents = c.IntentLevels[0].Intents
 	case len(c.IntentLevels) == 0:
 		c.IntentLevels = []intents.Level{{Name: "configured", Intents: c.Intents}}
 	default:
 		c.IntentLevels = append([]intents.Level(nil), c.IntentLevels...)
-		for i, l := range c.IntentLevels {
-			if l.Intents == 0 {
-				return c, fmt.Errorf("%w: intent level %d (%s) has no intents", ErrConfig, i, l.Name)
-			}
-		}
-		c.Intents = c.IntentLevels[0].Intents
 	}
-	if c.Shard == [2]int{} {
-		c.Shard = [2]int{0, 1}
+	c.Intents = c.IntentLevels[0].Intents
+	return c
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// check validates a Config whose defaults are filled in.
+func (c Config) check() error {
+	if c.AppID == "" {
+		return fmt.Errorf("%w: AppID is required", ErrConfig)
+	}
+	if c.TokenSource == nil && c.ClientSecret == "" {
+		return fmt.Errorf("%w: ClientSecret or TokenSource is required", ErrConfig)
+	}
+	if err := c.checkEndpoints(); err != nil {
+		return err
+	}
+	for i, l := range c.IntentLevels {
+		if l.Intents == 0 {
+			return fmt.Errorf("%w: intent level %d (%s) has no intents", ErrConfig, i, l.Name)
+		}
 	}
 	if c.Shard[1] < 1 || c.Shard[0] < 0 || c.Shard[0] >= c.Shard[1] {
-		return c, fmt.Errorf("%w: shard %v is not [id, count] with 0 <= id < count", ErrConfig, c.Shard)
+		return fmt.Errorf("%w: shard %v is not [id, count] with 0 <= id < count", ErrConfig, c.Shard)
 	}
-	if c.HandlerConcurrency < 0 {
-		return c, fmt.Errorf("%w: HandlerConcurrency %d is negative", ErrConfig, c.HandlerConcurrency)
+	return c.checkBounds()
+}
+
+func (c Config) checkEndpoints() error {
+	if err := checkEndpoint("APIBase", c.APIBase, "https", "http"); err != nil {
+		return err
 	}
-	if c.QueueSize == 0 {
-		c.QueueSize = DefaultQueueSize
+	if err := checkEndpoint("TokenURL", c.TokenURL, "https", "http"); err != nil {
+		return err
 	}
-	if c.QueueSize < 0 {
-		return c, fmt.Errorf("%w: QueueSize %d is negative", ErrConfig, c.QueueSize)
+	if c.GatewayURL != "" {
+		return checkEndpoint("GatewayURL", c.GatewayURL, "wss", "ws")
 	}
-	if c.QueueBytes == 0 {
-		c.QueueBytes = DefaultQueueBytes
+	return nil
+}
+
+// checkBounds refuses negative sizes and out-of-range limits.
+func (c Config) checkBounds() error {
+	switch {
+	case c.HandlerConcurrency < 0:
+		return fmt.Errorf("%w: HandlerConcurrency %d is negative", ErrConfig, c.HandlerConcurrency)
+	case c.QueueSize < 0:
+		return fmt.Errorf("%w: QueueSize %d is negative", ErrConfig, c.QueueSize)
+	case c.QueueBytes < 0:
+		return fmt.Errorf("%w: QueueBytes %d is negative", ErrConfig, c.QueueBytes)
+	case c.MaxMessageBytes < 1024:
+		return fmt.Errorf("%w: MaxMessageBytes %d is too small", ErrConfig, c.MaxMessageBytes)
+	case c.MaxMessageBytes > wire.MaxFrameBytes:
+		return fmt.Errorf("%w: MaxMessageBytes %d exceeds %d, the largest frame the decoder accepts", ErrConfig, c.MaxMessageBytes, wire.MaxFrameBytes)
+	case c.Backoff.Jitter > 1:
+		return fmt.Errorf("%w: Backoff.Jitter %v is above 1", ErrConfig, c.Backoff.Jitter)
 	}
-	if c.QueueBytes < 0 {
-		return c, fmt.Errorf("%w: QueueBytes %d is negative", ErrConfig, c.QueueBytes)
-	}
-	if c.DedupeWindow == 0 {
-		c.DedupeWindow = DefaultDedupeWindow
-	}
-	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	if c.MaxMessageBytes < 1024 {
-		return c, fmt.Errorf("%w: MaxMessageBytes %d is too small", ErrConfig, c.MaxMessageBytes)
-	}
-	if c.MaxMessageBytes > wire.MaxFrameBytes {
-		return c, fmt.Errorf("%w: MaxMessageBytes %d exceeds %d, the largest frame the decoder accepts", ErrConfig, c.MaxMessageBytes, wire.MaxFrameBytes)
-	}
-	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout}
-	}
-	c.HTTPClient = guardRedirects(c.HTTPClient)
-	if c.HelloTimeout == 0 {
-		c.HelloTimeout = DefaultHelloTimeout
-	}
-	if c.ReadyTimeout == 0 {
-		c.ReadyTimeout = DefaultReadyTimeout
-	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = DefaultShutdownTimeout
-	}
-	if c.InvalidSessionDelay == 0 {
-		c.InvalidSessionDelay = 3 * time.Second
-	}
-	if c.RateLimitDelay == 0 {
-		c.RateLimitDelay = 60 * time.Second
-	}
-	if c.StableAfter == 0 {
-		c.StableAfter = DefaultStableAfter
-	}
-	if c.MaxAuthFailures == 0 {
-		c.MaxAuthFailures = DefaultMaxAuthFailures
-	}
-	if c.Backoff.Initial == 0 {
-		c.Backoff.Initial = time.Second
-	}
-	if c.Backoff.Max == 0 {
-		c.Backoff.Max = 60 * time.Second
-	}
-	if c.Backoff.Jitter == 0 {
-		c.Backoff.Jitter = 0.5
-	}
-	if c.Backoff.Jitter < 0 {
-		c.Backoff.Jitter = 0
-	}
-	if c.Backoff.Jitter > 1 {
-		return c, fmt.Errorf("%w: Backoff.Jitter %v is above 1", ErrConfig, c.Backoff.Jitter)
-	}
-	return c, nil
+	return nil
 }
 
 // checkEndpoint accepts secure URLs anywhere and plain ones on loopback.

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,8 +13,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/coder/websocket"
 
-	"github.com/qqgate/qqgate/event"
-	"github.com/qqgate/qqgate/resume"
+	"github.com/qqgate/qqgate/internal/resume"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
@@ -48,118 +46,47 @@ type attempt struct {
 	sig         resume.Signal // what ended the WebSocket, when one was open
 	opened      bool          // a WebSocket was open (sig is meaningful)
 	established bool          // READY or RESUMED arrived
-	stable      bool          // the connection stayed up StableAfter
 	tooBig      bool          // it ended on a frame larger than MaxMessageBytes
-	wait        time.Duration // a wait the pre-connection failure asks for
+	rateLimited bool          // the pre-connection failure asks to slow down
 	err         error         // a pre-connection failure, or a fatal error
 	fatal       bool
+}
+
+// reconnects is the state of the reconnect loop, owned by connectLoop's
+// goroutine. The policy (resume) decides, counts included; the loop
+// applies its decisions.
+type reconnects struct {
+	c      *Client
+	st     resume.State
+	bo     *backoff.ExponentialBackOff
+	delays resume.Delays
 }
 
 // connectLoop connects, and reconnects per the reconnect policy, until ctx
 // ends (nil) or a fatal error (returned).
 func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mode) error {
-	bo := c.newBackOff()
-	st := resume.NewState(mode == resume.Resume, c.level(), len(c.cfg.IntentLevels))
-	failures := 0 // attempts in a row that did not reach READY/RESUMED
-	quick := 0    // connections in a row that did not stay up StableAfter
-	var tooBigAt uint64
-	tooBigRepeats := 0 // connections in a row that ended on an oversized frame after tooBigAt
+	r := &reconnects{c: c, bo: c.newBackOff(),
+		delays: resume.Delays{InvalidSession: c.cfg.InvalidSessionDelay, RateLimit: c.cfg.RateLimitDelay},
+		st:     resume.NewState(mode == resume.Resume, c.level(), len(c.cfg.IntentLevels))}
+	r.st.MaxAuthFailures = c.cfg.MaxAuthFailures
+	r.st.MaxAttempts = c.cfg.Backoff.MaxAttempts
 	for n := 0; ; n++ {
 		if n > 0 {
 			c.update(func(s *Status) { s.Reconnects++ })
 		}
 		c.setState(StateConnecting)
-		if st.Mode == resume.Resume && c.sessionExpired() {
-			// Resumes are retried while the session is valid, however
-			// often they are cut short; past that, the server has most
-			// likely dropped it.
-			c.log.Warn().Dur("expiry", sessionstore.Expiry).Msg("no connection of the session alive for too long; the session is dropped and a new one identified")
-			c.clearSession(ctx)
-			st.HasSession = false
-		}
-		st = resume.NewConnection(st, st.Mode)
-		a := c.attempt(ctx, d, &st, bo)
+		r.expire(ctx)
+		r.st = resume.NewConnection(r.st, r.st.Mode)
+		a := c.attempt(ctx, d, &r.st, r.bo)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if a.fatal {
-			return a.err
-		}
-		if a.stable {
-			quick = 0
-		} else {
-			quick++
-		}
-		if a.established {
-			failures = 0
-		} else {
-			failures++
-			if max := c.cfg.Backoff.MaxAttempts; max > 0 && failures >= max {
-				cause := a.err
-				if cause == nil {
-					cause = fmt.Errorf("%s", a.sig.Reason)
-				}
-				return &ConnectError{Attempt: failures, Err: fmt.Errorf("%w after %d attempts: %v", ErrGaveUp, failures, cause)}
-			}
-		}
-
-		var wait time.Duration
-		reason := ""
-		if !a.opened {
-			// Token, discovery or dial failed: nothing to decide about the
-			// session; retry with backoff (or the wait asked for).
-			wait = a.wait
-			if wait == 0 {
-				wait = bo.NextBackOff()
-			}
-			reason = a.err.Error()
-			c.update(func(s *Status) { s.LastError = a.err.Error() })
-		} else {
-			resumed := st.Mode == resume.Resume
-			dec, next := resume.Next(st, a.sig)
-			st = next
-			reason = dec.Reason
-			if dec.Action == resume.ActFatal {
-				return &CloseError{Code: a.sig.Code, Reason: a.sig.Reason, Why: dec.Reason}
-			}
-			if resumed && !a.established {
-				c.update(func(s *Status) { s.FailedResumes++ })
-			}
-			if dec.ClearSession {
-				c.clearSession(ctx)
-			}
-			if dec.RefreshToken {
-				c.tokens.Invalidate()
-			}
-			if dec.StepDown {
-				c.setLevel(st.IntentLevel)
-				l := c.cfg.IntentLevels[st.IntentLevel]
-				c.log.Warn().Int("intent_level", st.IntentLevel).Str("intent_level_name", l.Name).Stringer("intents", l.Intents).
-					Msg("gateway rejected the intents; stepping down one intent level (degraded)")
-			}
-			wait = c.waitFor(dec.Wait, bo)
-			if dec.Wait == resume.WaitNone && quick > 1 {
-				// "At once" twice in a row on connections that did not stay
-				// up: a server that accepts and closes must not cause a
-				// tight loop.
-				wait = bo.NextBackOff()
-			}
-			st.Mode = dec.Action.Mode()
-			if a.tooBig {
-				c.oversized(ctx, &tooBigAt, &tooBigRepeats)
-			} else {
-				tooBigRepeats = 0
-			}
-		}
-		c.mu.Lock()
-		hasSession := c.sess.id != ""
-		c.mu.Unlock()
-		st.HasSession = hasSession
-		if !hasSession {
-			st.Mode = resume.Identify
+		wait, reason, err := r.decide(ctx, a)
+		if err != nil {
+			return err
 		}
 		c.update(func(s *Status) { s.State = StateWaiting; s.NextRetry = wait })
-		c.log.Warn().Int("failures", failures).Dur("delay", wait).Stringer("next", st.Mode).
+		c.log.Warn().Int("failures", r.st.Failures).Dur("delay", wait).Stringer("next", r.st.Mode).
 			Msg("disconnected: " + reason)
 		if err := c.sleep(ctx, wait); err != nil {
 			return nil
@@ -168,40 +95,123 @@ func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mod
 	}
 }
 
-// oversized handles a connection that ended on a frame larger than
-// MaxMessageBytes. RESUME replays the same frame, so the second time in a
-// row after the same seq the session cannot go on: it is dropped, loudly,
-// and the next connection IDENTIFYs. Without this the client would retry
-// the unreadable frame forever and miss everything after it.
-func (c *Client) oversized(ctx context.Context, at *uint64, repeats *int) {
-	c.update(func(s *Status) { s.OversizedFrames++ })
-	seq := c.wm.Highest()
-	if *repeats > 0 && *at == seq {
-		*repeats++
-	} else {
-		*at, *repeats = seq, 1
+// expire drops a session no longer valid for RESUME before the next
+// attempt. Resumes are retried while the session is valid, however often
+// they are cut short; past that, the server has most likely dropped it.
+func (r *reconnects) expire(ctx context.Context) {
+	if r.st.Mode != resume.Resume || !r.c.sessionExpired() {
+		return
 	}
-	if *repeats < 2 {
+	r.c.log.Warn().Dur("expiry", sessionstore.Expiry).Msg("no connection of the session alive for too long; the session is dropped and a new one identified")
+	r.c.clearSession(ctx)
+	r.st.HasSession = false
+}
+
+// signal is what ended the attempt, for the policy.
+func (r *reconnects) signal(a attempt) resume.Signal {
+	switch {
+	case a.opened:
+		sig := a.sig
+		if a.tooBig {
+			sig.Oversized, sig.Seq = true, r.c.wm.Highest()
+		}
+		return sig
+	case a.rateLimited:
+		return resume.Signal{Kind: resume.SigTooManyRequests, Reason: a.err.Error()}
+	}
+	return resume.Signal{Kind: resume.SigDialFailed, Reason: a.err.Error()}
+}
+
+// decide asks the policy what the end of an attempt leads to and applies
+// the decision: it gives the wait before the next attempt and the reason
+// for the log, or the error that ends Run.
+func (r *reconnects) decide(ctx context.Context, a attempt) (time.Duration, string, error) {
+	if a.fatal {
+		return 0, "", a.err
+	}
+	resumed := r.st.Mode == resume.Resume
+	dec, next := resume.End(r.st, r.signal(a))
+	r.st = next
+	if err := r.fatal(dec, a); err != nil {
+		return 0, "", err
+	}
+	if !a.opened {
+		r.c.update(func(s *Status) { s.LastError = a.err.Error() })
+	} else if resumed && !a.established {
+		r.c.update(func(s *Status) { s.FailedResumes++ })
+	}
+	r.apply(ctx, dec)
+	wait := r.wait(dec.Wait)
+	r.c.mu.Lock()
+	r.st.HasSession = r.c.sess.id != ""
+	r.c.mu.Unlock()
+	if !r.st.HasSession {
+		r.st.Mode = resume.Identify
+	}
+	return wait, dec.Reason, nil
+}
+
+// fatal gives the error of a fatal decision: a *ConnectError wrapping
+// ErrGaveUp after Backoff.MaxAttempts failed attempts, a *CloseError for
+// a close code that ends Run.
+func (r *reconnects) fatal(dec resume.Decision, a attempt) error {
+	switch {
+	case dec.GaveUp:
+		cause := a.err
+		if cause == nil {
+			cause = errors.New(a.sig.Reason)
+		}
+		// Both wrapped: errors.Is finds ErrGaveUp, errors.As the last
+		// attempt's cause (a *TokenError, *GatewayError, ...).
+		return &ConnectError{Attempt: r.st.Failures, Err: fmt.Errorf("%w after %d attempts: %w", ErrGaveUp, r.st.Failures, cause)}
+	case dec.Action == resume.ActFatal:
+		return &CloseError{Code: a.sig.Code, Reason: a.sig.Reason, Why: dec.Reason}
+	}
+	return nil
+}
+
+// apply carries out a decision's effects on the session, the token and
+// the intent level.
+func (r *reconnects) apply(ctx context.Context, dec resume.Decision) {
+	c := r.c
+	if dec.Oversized > 0 {
+		r.oversized(dec)
+	}
+	if dec.ClearSession {
+		c.clearSession(ctx)
+	}
+	if dec.RefreshToken {
+		c.tokens.Invalidate()
+	}
+	if dec.StepDown {
+		c.setLevel(r.st.IntentLevel)
+		l := c.cfg.IntentLevels[r.st.IntentLevel]
+		c.log.Warn().Int("intent_level", r.st.IntentLevel).Str("intent_level_name", l.Name).Stringer("intents", l.Intents).
+			Msg("gateway rejected the intents; stepping down one intent level (degraded)")
+	}
+}
+
+// oversized reports a connection that ended on a frame larger than
+// MaxMessageBytes. The first time, the RESUME gets one more try; the
+// second time in a row after the same seq, the policy drops the session
+// (RESUME replays the same frame): loudly, since the events of the old
+// session after that seq are lost.
+func (r *reconnects) oversized(dec resume.Decision) {
+	c := r.c
+	c.update(func(s *Status) { s.OversizedFrames++ })
+	seq := r.st.OversizedAt
+	if dec.Oversized < 2 {
 		c.log.Warn().Uint64("after_seq", seq).Int64("max_message_bytes", c.cfg.MaxMessageBytes).
 			Msg("a gateway frame exceeds MaxMessageBytes; resuming once more")
 		return
 	}
 	c.log.Error().Uint64("after_seq", seq).Int64("max_message_bytes", c.cfg.MaxMessageBytes).
-		Msg("the gateway keeps replaying a frame larger than MaxMessageBytes after this seq: it cannot be read, so the session is dropped and a new one identified; events of the old session after this seq are lost (raise MaxMessageBytes to keep them)")
-	c.clearSession(ctx)
-	*repeats = 0
+		Msg("a frame over MaxMessageBytes came again after this seq: session dropped, a new one identified; its events after this seq are lost (raise MaxMessageBytes to keep them)")
 }
 
-func (c *Client) waitFor(w resume.Wait, bo *backoff.ExponentialBackOff) time.Duration {
-	switch w {
-	case resume.WaitBackoff:
-		return bo.NextBackOff()
-	case resume.WaitInvalidSession:
-		return resume.Jitter(c.cfg.InvalidSessionDelay, rand.Float64())
-	case resume.WaitRateLimit:
-		return resume.Jitter(c.cfg.RateLimitDelay, rand.Float64())
-	}
-	return 0
+// wait gives the wait a decision stands for, with the configured delays.
+func (r *reconnects) wait(w resume.Wait) time.Duration {
+	return w.Delay(r.bo, r.delays, rand.Float64())
 }
 
 // attempt fetches a token, discovers the gateway, dials and runs one
@@ -219,7 +229,7 @@ func (c *Client) attempt(ctx context.Context, d *dispatcher, st *resume.State, b
 		}
 		return c.preFailure(err)
 	}
-	c.limiter.Update(c.cfg.AppID, gw.SessionStartLimit)
+	c.limiter.update(c.cfg.AppID, gw.SessionStartLimit)
 	c.mu.Lock()
 	identify := st.Mode != resume.Resume || c.sess.id == ""
 	c.mu.Unlock()
@@ -230,7 +240,7 @@ func (c *Client) attempt(ctx context.Context, d *dispatcher, st *resume.State, b
 		if gw.SessionStartLimit != nil {
 			maxConc = gw.SessionStartLimit.MaxConcurrency
 		}
-		if wait := c.limiter.Reserve(c.cfg.AppID, maxConc); wait > 0 {
+		if wait := c.limiter.reserve(c.cfg.AppID, maxConc); wait > 0 {
 			c.log.Info().Dur("wait", wait).Msg("waiting for the identify budget")
 			if err := c.sleep(ctx, wait); err != nil {
 				return attempt{err: err}
@@ -251,14 +261,14 @@ func (c *Client) attempt(ctx context.Context, d *dispatcher, st *resume.State, b
 	}
 	ws.SetReadLimit(c.cfg.MaxMessageBytes)
 	c.update(func(s *Status) { s.Connects++ })
-	return c.runConn(ctx, ws, gw, token, d, st, bo)
+	return c.runConn(ctx, ws, token, d, st, bo)
 }
 
 func (c *Client) preFailure(err error) attempt {
 	var te *TokenError
 	switch {
 	case errors.Is(err, ErrRateLimited):
-		return attempt{err: err, wait: resume.Jitter(c.cfg.RateLimitDelay, rand.Float64())}
+		return attempt{err: err, rateLimited: true}
 	case errors.As(err, &te) && !te.Temporary():
 		return attempt{err: err, fatal: true}
 	case errors.Is(err, ErrConfig):
@@ -268,6 +278,14 @@ func (c *Client) preFailure(err error) attempt {
 }
 
 // conn is one WebSocket connection: the reader goroutine's side.
+//
+// The reader hands dispatch events to the queue itself, rather than
+// passing them through the loop: when the queue is full the reader waits
+// (backpressure), and only the reader, so the loop still sends heartbeats,
+// answers op 1 and watches its timers. A handler slower than the gateway
+// pauses reading, never the heartbeat that keeps the session alive.
+// Everything else (HELLO, ACKs, op 7, op 9, and READY/RESUMED once queued)
+// goes to the loop on ctrl.
 type conn struct {
 	ws      *websocket.Conn
 	ctrl    chan wire.Frame // non-dispatch frames, READY and RESUMED, for the loop
@@ -284,12 +302,55 @@ type conn struct {
 	replaying bool
 }
 
+// connection runs the protocol on one open WebSocket: HELLO, IDENTIFY or
+// RESUME, heartbeats, control ops, and the end. It is owned by the loop
+// goroutine (the one that calls runConn); every field but cn is touched
+// by it alone. cn is shared with the reader goroutine as documented on
+// conn.
+type connection struct {
+	c     *Client
+	ctx   context.Context // Run's: its end is a graceful shutdown
+	ws    *websocket.Conn
+	cn    *conn
+	d     *dispatcher
+	st    *resume.State
+	bo    *backoff.ExponentialBackOff
+	token string
+	// writeCtx bounds writes. It is not Run's context: a write cut by
+	// cancellation would drop the TCP connection without the close frame
+	// of a graceful shutdown.
+	writeCtx context.Context
+	stop     func() // cancels the reader's contexts
+
+	a        attempt // the outcome so far
+	graceful bool    // shutdown sent a close frame: no CloseNow
+
+	interval     time.Duration // the heartbeat interval, from HELLO
+	beatT        timer         // the next heartbeat
+	beaten       bool          // a beat went out on this connection
+	lastBeat     time.Time     // when the last beat went out, for the RTT
+	framesAtBeat uint64        // cn.frames at the last beat, for the zombie check
+
+	readyT          timer  // from IDENTIFY/RESUME to READY/RESUMED
+	progressAtReady uint64 // cn.progress when readyT was last armed
+	stableT         timer  // from READY/RESUMED to StableAfter
+	stableC         <-chan time.Time
+	refreshT        timer // the savedAt refresh while connected
+}
+
 // runConn runs the protocol on an open WebSocket until it ends. The loop
 // goroutine (this one) owns the connection's protocol state; a reader
 // goroutine decodes frames, feeds dispatches to the queue and control
 // frames to the loop.
-func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gateway, token string, d *dispatcher, st *resume.State, bo *backoff.ExponentialBackOff) (a attempt) {
-	a.opened = true
+func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, token string, d *dispatcher, st *resume.State, bo *backoff.ExponentialBackOff) (a attempt) {
+	k := c.openConnection(ctx, ws, token, d, st, bo)
+	defer func() { a = k.end() }()
+	k.run()
+	return
+}
+
+// openConnection starts the reader goroutine of ws.
+func (c *Client) openConnection(ctx context.Context, ws *websocket.Conn, token string, d *dispatcher, st *resume.State, bo *backoff.ExponentialBackOff) *connection {
 	connCtx, cancel := context.WithCancel(ctx)
 	// The reader reads with a context of its own: cancelling a blocked read
 	// makes coder/websocket drop the TCP connection, and a graceful close
@@ -300,301 +361,391 @@ func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, gw wire.Gatewa
 	cn.replaying = st.Mode == resume.Resume && c.sess.id != ""
 	c.mu.Unlock()
 	go c.read(connCtx, readCtx, cn, d)
-	graceful := false
-	defer func() {
-		if !graceful {
-			ws.CloseNow()
-		}
-		cancel()
-		cancelRead()
-		<-cn.done
-		a.tooBig = errors.Is(cn.err, websocket.ErrMessageTooBig)
-		if a.established {
-			c.alive() // the session's last sign of life is the end of this connection
-		}
-	}()
+	return &connection{c: c, ctx: ctx, ws: ws, cn: cn, d: d, st: st, bo: bo, token: token,
+		writeCtx: readCtx, stop: func() { cancel(); cancelRead() }, a: attempt{opened: true}}
+}
 
-	send := func(op wire.Opcode, payload any) error {
-		b, err := wire.EncodeFrame(op, payload)
-		if err != nil {
-			return err
-		}
-		// Not bound to ctx: a write cut by cancellation would drop the TCP
-		// connection without the close frame of a graceful shutdown.
-		wctx, wcancel := context.WithTimeout(readCtx, 10*time.Second)
-		defer wcancel()
-		return ws.Write(wctx, websocket.MessageText, b)
+// run goes through the phases of the connection: HELLO, IDENTIFY or
+// RESUME, then the loop.
+func (k *connection) run() {
+	hello, ok := k.awaitHello()
+	if !ok {
+		return
 	}
-	ended := func() resume.Signal { return c.signalOf(cn.err) }
-	var readyT timer  // from IDENTIFY/RESUME to READY/RESUMED
-	var stableT timer // from READY/RESUMED to StableAfter
-	var stableC <-chan time.Time
-	defer func() {
-		if stableT != nil {
-			stableT.Stop()
-		}
-	}()
-	// connected handles READY or RESUMED (the frame the reader passes on
-	// after queueing the event).
-	connected := func(f wire.Frame) {
-		if readyT != nil {
-			readyT.Stop()
-		}
-		a.established = true
-		*st = resume.Established(*st, st.Mode)
-		now := c.clock.Now()
-		c.mu.Lock()
-		c.sess.connectedAt = now
-		c.sess.aliveAt = now
-		c.mu.Unlock()
-		c.update(func(s *Status) {
-			s.State = StateConnected
-			s.ConnectedSince = now
-			s.LastError = ""
-		})
-		c.persist(ctx, true)
-		if stableT == nil {
-			stableT = c.clock.NewTimer(c.cfg.StableAfter)
-			stableC = stableT.C()
-		}
-		c.log.Info().Str("event", f.T).Str("session", c.Status().SessionID).
-			Uint64("seq", c.wm.Highest()).Str("intent_level", c.cfg.IntentLevels[c.level()].Name).Msg("connected")
+	k.startHeartbeat(hello)
+	if err := k.handshake(); err != nil {
+		k.a.sig = k.failed(err)
+		return
 	}
-	// failed turns a write error into a signal. The reader usually knows
-	// the better reason: the close frame that ended the connection.
-	failed := func(err error) resume.Signal {
-		if cn.blocked.Load() {
-			// The reader waits on a full queue, not on the socket: it
-			// will not learn more until this connection is given up.
-			return c.signalOf(err)
-		}
-		t := time.NewTimer(2 * time.Second)
-		defer t.Stop()
-		select {
-		case <-cn.done:
-			// Frames read before the end come first: a READY still
-			// establishes the connection, and an op 7 or op 9 decides
-			// what comes next: the 4903 after an intent rejection must
-			// not hide its op 9.
-			for len(cn.ctrl) > 0 {
-				f := <-cn.ctrl
-				if sig, ok := ctrlSignal(f); ok {
-					return sig
-				}
-				if f.Op == wire.OpDispatch {
-					connected(f)
-				}
-			}
-			var ce websocket.CloseError
-			if errors.As(cn.err, &ce) {
-				return ended()
-			}
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		return c.signalOf(err)
-	}
+	k.loop()
+}
 
-	// shutdown is the graceful close: the handler finishes the event in
-	// hand, the record is written, then we close with 4000 (1000 for a
-	// logout).
-	shutdown := func() attempt {
-		graceful = true
-		c.setState(StateClosing)
-		c.finish(d, false)
-		// 4000 to keep the session resumable is a Discord-derived
-		// assumption: QQ's docs do not say which client close code keeps
-		// a session, and its SDKs close with 1000 or just drop the
-		// socket. If 4000 ever turns out to end the session, the next
-		// start's RESUME is refused and the client identifies a new
-		// session, as after any expired one.
-		code, reason := closeGraceful, "qqgate shutting down"
-		if c.logout.Load() {
-			code, reason = websocket.StatusNormalClosure, "qqgate logout"
+// end closes the connection (at once, unless shutdown closed it
+// gracefully), waits for the reader and gives the attempt's outcome.
+//
+// A connection that ends after Run's context did is closed gracefully
+// all the same: the reader stops on that cancellation too (when it waits
+// on a full queue, or hands a frame to the loop), so the loop may see the
+// reader's end, or handle another frame, before the cancellation itself.
+// Dropping the socket then would skip the close frame a stop must send.
+func (k *connection) end() attempt {
+	for _, t := range []timer{k.beatT, k.readyT, k.stableT, k.refreshT} {
+		if t != nil {
+			t.Stop()
 		}
-		if err := ws.Close(code, reason); err != nil {
-			c.log.Debug().Err(err).Msg("close handshake")
-		}
-		return a
 	}
+	if !k.graceful && k.ctx.Err() != nil {
+		k.shutdown()
+	}
+	if !k.graceful {
+		k.ws.CloseNow()
+	}
+	k.stop()
+	<-k.cn.done
+	k.a.tooBig = errors.Is(k.cn.err, websocket.ErrMessageTooBig)
+	if k.a.established {
+		k.c.alive() // the session's last sign of life is the end of this connection
+	}
+	return k.a
+}
 
-	// HELLO first, within HelloTimeout.
-	helloT := c.clock.NewTimer(c.cfg.HelloTimeout)
+// finish ends the connection with sig; it reports true, for the loop's
+// handlers to return.
+func (k *connection) finish(sig resume.Signal) bool {
+	k.a.sig = sig
+	return true
+}
+
+// send writes one frame.
+func (k *connection) send(op wire.Opcode, payload any) error {
+	b, err := wire.EncodeFrame(op, payload)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(k.writeCtx, 10*time.Second)
+	defer cancel()
+	return k.ws.Write(wctx, websocket.MessageText, b)
+}
+
+// ended is the signal of the reader's end.
+func (k *connection) ended() resume.Signal { return k.c.signalOf(k.cn.err) }
+
+// awaitHello waits for HELLO, within HelloTimeout; frames before it are
+// ignored. false: the connection ended (k.a says how).
+func (k *connection) awaitHello() (wire.Hello, bool) {
+	t := k.c.clock.NewTimer(k.c.cfg.HelloTimeout)
+	defer t.Stop()
 	var hello wire.Hello
-	for waiting := true; waiting; {
+	for {
 		select {
-		case <-ctx.Done():
-			helloT.Stop()
-			return shutdown()
-		case <-cn.done:
-			helloT.Stop()
-			a.sig = ended()
-			return a
-		case <-helloT.C():
-			a.sig = resume.Signal{Kind: resume.SigNetwork, Reason: "no HELLO within " + c.cfg.HelloTimeout.String()}
-			return a
-		case f := <-cn.ctrl:
+		case <-k.ctx.Done():
+			k.shutdown()
+			return hello, false
+		case <-k.cn.done:
+			k.a.sig = k.ended()
+			return hello, false
+		case <-t.C():
+			k.a.sig = resume.Signal{Kind: resume.SigNetwork, Reason: "no HELLO within " + k.c.cfg.HelloTimeout.String()}
+			return hello, false
+		case f := <-k.cn.ctrl:
 			if f.Op != wire.OpHello {
-				c.log.Debug().Stringer("op", f.Op).Msg("frame before HELLO ignored")
+				k.c.log.Debug().Stringer("op", f.Op).Msg("frame before HELLO ignored")
 				continue
 			}
 			if err := json.Unmarshal(f.D, &hello); err != nil || hello.HeartbeatInterval <= 0 || hello.HeartbeatInterval > maxHeartbeatMillis {
-				helloT.Stop()
-				a.sig = resume.Signal{Kind: resume.SigNetwork, Reason: "HELLO without a heartbeat interval"}
-				return a
+				k.a.sig = resume.Signal{Kind: resume.SigNetwork, Reason: "HELLO without a heartbeat interval"}
+				return hello, false
 			}
-			waiting = false
+			return hello, true
 		}
 	}
-	helloT.Stop()
+}
 
-	// The heartbeat clock starts at HELLO. The first beat goes out when
-	// READY/RESUMED arrives or one interval after HELLO, whichever comes
-	// first, never earlier: the docs say to heartbeat once authenticated,
-	// and a beat between IDENTIFY/RESUME and its answer may be refused
-	// (4003). Then one every interval; d is the highest seq received, null
-	// before any.
-	interval := time.Duration(hello.HeartbeatInterval) * time.Millisecond
-	if interval < c.minHeartbeat {
-		c.log.Warn().Dur("asked", interval).Dur("used", c.minHeartbeat).Msg("HELLO's heartbeat interval is below the floor; using the floor")
-		interval = c.minHeartbeat
+// startHeartbeat starts the heartbeat clock at HELLO. The first beat goes
+// out when READY/RESUMED arrives or one interval after HELLO, whichever
+// comes first, never earlier: the docs say to heartbeat once
+// authenticated, and a beat between IDENTIFY/RESUME and its answer may be
+// refused (4003). Then one every interval.
+func (k *connection) startHeartbeat(hello wire.Hello) {
+	k.interval = time.Duration(hello.HeartbeatInterval) * time.Millisecond
+	if k.interval < k.c.minHeartbeat {
+		k.c.log.Warn().Dur("asked", k.interval).Dur("used", k.c.minHeartbeat).Msg("HELLO's heartbeat interval is below the floor; using the floor")
+		k.interval = k.c.minHeartbeat
 	}
-	beatT := c.clock.NewTimer(interval)
-	defer beatT.Stop()
-	beaten := false // a beat went out on this connection
-	var lastBeat time.Time
-	var framesAtBeat uint64
-	// beat schedules the next beat one interval from now, then sends this
-	// one (in that order, so a test that saw the beat arrive knows the
-	// next one is scheduled).
-	beat := func() error {
-		beatT.Reset(interval)
-		var payload json.RawMessage = []byte("null")
-		if seq := c.wm.Highest(); seq > 0 {
-			payload = json.RawMessage(fmt.Appendf(nil, "%d", seq))
-		}
-		beaten = true
-		lastBeat = c.clock.Now()
-		framesAtBeat = cn.frames.Load()
-		return send(wire.OpHeartbeat, payload)
-	}
+	k.beatT = k.c.clock.NewTimer(k.interval)
+}
 
-	// IDENTIFY or RESUME.
+// beat schedules the next beat one interval from now, then sends this one
+// (in that order, so a test that saw the beat arrive knows the next one is
+// scheduled). Its d is the highest seq received, null before any.
+func (k *connection) beat() error {
+	k.beatT.Reset(k.interval)
+	var payload json.RawMessage = []byte("null")
+	if seq := k.c.wm.Highest(); seq > 0 {
+		payload = json.RawMessage(fmt.Appendf(nil, "%d", seq))
+	}
+	k.beaten = true
+	k.lastBeat = k.c.clock.Now()
+	k.framesAtBeat = k.cn.frames.Load()
+	return k.send(wire.OpHeartbeat, payload)
+}
+
+// handshake sends RESUME when the policy says so and a session is held,
+// IDENTIFY otherwise, then arms the READY/RESUMED timeout and the savedAt
+// refresh.
+func (k *connection) handshake() error {
+	c := k.c
 	c.mu.Lock()
 	sessionID := c.sess.id
 	c.mu.Unlock()
-	if st.Mode == resume.Resume && sessionID != "" {
-		seq := c.wm.Highest()
-		c.setState(StateResuming)
-		if err := send(wire.OpResume, wire.Resume{Token: wire.TokenPrefix + token, SessionID: sessionID, Seq: seq}); err != nil {
-			a.sig = failed(err)
-			return a
-		}
-		c.log.Info().Str("session", sessionID).Uint64("seq", seq).Msg("RESUME sent")
+	var err error
+	if k.st.Mode == resume.Resume && sessionID != "" {
+		err = k.sendResume(sessionID)
 	} else {
-		st.Mode = resume.Identify
-		l := c.cfg.IntentLevels[c.level()]
-		c.update(func(s *Status) { s.State = StateIdentifying; s.Identifies++ }) // counted before READY can race in
-		if err := send(wire.OpIdentify, wire.Identify{Token: wire.TokenPrefix + token, Intents: uint32(l.Intents), Shard: c.cfg.Shard}); err != nil {
-			a.sig = failed(err)
-			return a
-		}
-		c.log.Info().Str("intent_level", l.Name).Stringer("intents", l.Intents).Msg("IDENTIFY sent")
+		k.st.Mode = resume.Identify
+		err = k.sendIdentify()
 	}
-	readyT = c.clock.NewTimer(c.cfg.ReadyTimeout)
-	defer readyT.Stop()
-	progressAtReadyCheck := cn.progress.Load()
+	if err != nil {
+		return err
+	}
+	k.readyT = c.clock.NewTimer(c.cfg.ReadyTimeout)
+	k.progressAtReady = k.cn.progress.Load()
+	// The record's savedAt is refreshed while connected, so its expiry
+	// counts from when the connection was last known alive, whatever the
+	// heartbeat interval.
+	k.refreshT = c.clock.NewTimer(c.refreshEvery)
+	return nil
+}
 
-	// The record's savedAt is refreshed while connected, so its 5-minute
-	// expiry counts from when the connection was last known alive,
-	// whatever the heartbeat interval.
-	refresh := c.clock.NewTimer(c.refreshEvery)
-	defer refresh.Stop()
-	// done is the reader's end. When it ends with control frames still
-	// queued, those come first: op 7 or op 9 and the close that follows
-	// (4009, 4903, 4006) are one event, and a READY read before a close
-	// still establishes the connection.
-	done := cn.done
+func (k *connection) sendResume(sessionID string) error {
+	seq := k.c.wm.Highest()
+	k.c.setState(StateResuming)
+	if err := k.send(wire.OpResume, wire.Resume{Token: wire.TokenPrefix + k.token, SessionID: sessionID, Seq: seq}); err != nil {
+		return err
+	}
+	k.c.log.Info().Str("session", sessionID).Uint64("seq", seq).Msg("RESUME sent")
+	return nil
+}
 
+func (k *connection) sendIdentify() error {
+	c := k.c
+	l := c.cfg.IntentLevels[c.level()]
+	c.update(func(s *Status) { s.State = StateIdentifying; s.Identifies++ }) // counted before READY can race in
+	if err := k.send(wire.OpIdentify, wire.Identify{Token: wire.TokenPrefix + k.token, Intents: uint32(l.Intents), Shard: c.cfg.Shard}); err != nil {
+		return err
+	}
+	c.log.Info().Str("intent_level", l.Name).Stringer("intents", l.Intents).Msg("IDENTIFY sent")
+	return nil
+}
+
+// loop runs the established protocol until the connection ends: each
+// case's handler reports whether it ended it (k.a says how).
+func (k *connection) loop() {
 	for {
-		if done == nil && len(cn.ctrl) == 0 {
-			a.sig = ended()
-			return a
-		}
+		var ended bool
 		select {
-		case <-ctx.Done():
-			return shutdown()
-		case <-done:
-			if len(cn.ctrl) > 0 {
-				done = nil
-				continue
-			}
-			a.sig = ended()
-			return a
-		case <-readyT.C():
-			// READY/RESUMED must come within ReadyTimeout of IDENTIFY/
-			// RESUME. A long replay in front of RESUMED is progress, not a
-			// stall, and so is a replay waiting on a full queue; heartbeat
-			// ACKs and anything else are not, or a server that answers
-			// heartbeats and never READY would hold the client forever.
-			if n := cn.progress.Load(); n != progressAtReadyCheck || cn.blocked.Load() {
-				progressAtReadyCheck = n
-				readyT.Reset(c.cfg.ReadyTimeout)
-				continue
-			}
-			a.sig = resume.Signal{Kind: resume.SigNetwork, Reason: "no READY/RESUMED within " + c.cfg.ReadyTimeout.String()}
-			return a
-		case <-stableC:
-			bo.Reset()
-			a.stable = true
-			stableC = nil
-		case <-beatT.C():
-			// A zombie: a beat is due and nothing at all arrived since the
-			// previous one (a reader waiting on a full queue has frames
-			// in hand, so it is no zombie).
-			if beaten && cn.frames.Load() == framesAtBeat && !cn.blocked.Load() {
-				c.log.Warn().Dur("interval", interval).Msg("no frame since the last heartbeat; zombie connection")
-				a.sig = resume.Signal{Kind: resume.SigZombie, Reason: "no heartbeat ACK"}
-				return a
-			}
-			if err := beat(); err != nil {
-				a.sig = failed(err)
-				return a
-			}
-		case <-refresh.C():
-			refresh.Reset(c.refreshEvery)
-			if a.established {
-				c.alive()
-				c.persist(ctx, false) // keeps savedAt fresh
-			}
-		case f := <-cn.ctrl:
-			switch f.Op {
-			case wire.OpHeartbeatACK:
-				var rtt time.Duration
-				if !lastBeat.IsZero() {
-					rtt = c.clock.Now().Sub(lastBeat)
-				}
-				c.update(func(s *Status) { s.HeartbeatRTT = rtt; s.HeartbeatACKs++ })
-			case wire.OpHeartbeat:
-				if err := beat(); err != nil {
-					a.sig = failed(err)
-					return a
-				}
-			case wire.OpReconnect, wire.OpInvalidSession:
-				a.sig, _ = ctrlSignal(f)
-				return a
-			case wire.OpDispatch: // READY or RESUMED, already queued by the reader
-				connected(f)
-				if !beaten {
-					if err := beat(); err != nil {
-						a.sig = failed(err)
-						return a
-					}
-				}
-			default:
-				c.log.Debug().Stringer("op", f.Op).Msg("unexpected frame ignored")
-			}
+		case <-k.ctx.Done():
+			k.shutdown()
+			return
+		case <-k.cn.done:
+			ended = k.finish(k.readerEnded())
+		case <-k.readyT.C():
+			ended = k.onReadyTimeout()
+		case <-k.stableC:
+			k.onStable()
+		case <-k.beatT.C():
+			ended = k.onBeatDue()
+		case <-k.refreshT.C():
+			k.onRefresh()
+		case f := <-k.cn.ctrl:
+			ended = k.onControl(f)
 		}
+		if ended {
+			return
+		}
+	}
+}
+
+// readerEnded gives the signal of a reader that ended, after the control
+// frames it queued before the end.
+func (k *connection) readerEnded() resume.Signal {
+	if sig, ok := k.drain(); ok {
+		return sig
+	}
+	return k.ended()
+}
+
+// drain handles the control frames the reader queued before it ended:
+// those come first. Op 7 or op 9 and the close that follows (4009, 4903,
+// 4006) are one event, so the op decides what comes next (the 4903 after
+// an intent rejection must not hide its op 9); a READY read before a close
+// still establishes the connection. It gives the signal of an op 7 or op
+// 9, if one was queued.
+func (k *connection) drain() (resume.Signal, bool) {
+	for len(k.cn.ctrl) > 0 {
+		f := <-k.cn.ctrl
+		if sig, ok := ctrlSignal(f); ok {
+			return sig, true
+		}
+		switch f.Op {
+		case wire.OpDispatch:
+			k.onConnected(f)
+		case wire.OpHeartbeatACK:
+			k.onHeartbeatACK()
+		}
+	}
+	return resume.Signal{}, false
+}
+
+// failed turns a write error into a signal. The reader usually knows the
+// better reason: the close frame that ended the connection.
+func (k *connection) failed(err error) resume.Signal {
+	if k.cn.blocked.Load() {
+		// The reader waits on a full queue, not on the socket: it will
+		// not learn more until this connection is given up.
+		return k.c.signalOf(err)
+	}
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	select {
+	case <-k.cn.done:
+		if sig, ok := k.drain(); ok {
+			return sig
+		}
+		var ce websocket.CloseError
+		if errors.As(k.cn.err, &ce) {
+			return k.ended()
+		}
+	case <-t.C:
+	case <-k.ctx.Done():
+	}
+	return k.c.signalOf(err)
+}
+
+// onReadyTimeout: READY/RESUMED must come within ReadyTimeout of
+// IDENTIFY/RESUME. A long replay in front of RESUMED is progress, not a
+// stall, and so is a replay waiting on a full queue; heartbeat ACKs and
+// anything else are not, or a server that answers heartbeats and never
+// READY would hold the client forever.
+func (k *connection) onReadyTimeout() bool {
+	if n := k.cn.progress.Load(); n != k.progressAtReady || k.cn.blocked.Load() {
+		k.progressAtReady = n
+		k.readyT.Reset(k.c.cfg.ReadyTimeout)
+		return false
+	}
+	return k.finish(resume.Signal{Kind: resume.SigNetwork, Reason: "no READY/RESUMED within " + k.c.cfg.ReadyTimeout.String()})
+}
+
+// onStable: the connection stayed up StableAfter, so the backoff starts
+// over.
+func (k *connection) onStable() {
+	k.bo.Reset()
+	k.st.Stable = true
+	k.stableC = nil
+}
+
+// onBeatDue sends the beat that is due, unless the connection is a
+// zombie: nothing at all arrived since the previous beat (a reader
+// waiting on a full queue has frames in hand, so it is no zombie).
+func (k *connection) onBeatDue() bool {
+	if k.beaten && k.cn.frames.Load() == k.framesAtBeat && !k.cn.blocked.Load() {
+		k.c.log.Warn().Dur("interval", k.interval).Msg("no frame since the last heartbeat; zombie connection")
+		return k.finish(resume.Signal{Kind: resume.SigZombie, Reason: "no heartbeat ACK"})
+	}
+	return k.beatOrEnd()
+}
+
+// beatOrEnd sends a beat; a failed write ends the connection.
+func (k *connection) beatOrEnd() bool {
+	if err := k.beat(); err != nil {
+		return k.finish(k.failed(err))
+	}
+	return false
+}
+
+// onRefresh keeps the record's savedAt fresh while connected.
+func (k *connection) onRefresh() {
+	k.refreshT.Reset(k.c.refreshEvery)
+	if k.a.established {
+		k.c.alive()
+		k.c.persist(k.ctx, false)
+	}
+}
+
+// onControl handles a frame the reader passed to the loop.
+func (k *connection) onControl(f wire.Frame) bool {
+	switch f.Op {
+	case wire.OpHeartbeatACK:
+		k.onHeartbeatACK()
+	case wire.OpHeartbeat: // the server asks for a beat now
+		return k.beatOrEnd()
+	case wire.OpReconnect, wire.OpInvalidSession:
+		sig, _ := ctrlSignal(f)
+		return k.finish(sig)
+	case wire.OpDispatch: // READY or RESUMED, already queued by the reader
+		k.onConnected(f)
+		if !k.beaten {
+			return k.beatOrEnd()
+		}
+	default:
+		k.c.log.Debug().Stringer("op", f.Op).Msg("unexpected frame ignored")
+	}
+	return false
+}
+
+// onHeartbeatACK records the ACK and the beat's round trip.
+func (k *connection) onHeartbeatACK() {
+	var rtt time.Duration
+	if !k.lastBeat.IsZero() {
+		rtt = k.c.clock.Now().Sub(k.lastBeat)
+	}
+	k.c.update(func(s *Status) { s.HeartbeatRTT = rtt; s.HeartbeatACKs++ })
+}
+
+// onConnected handles READY or RESUMED (the frame the reader passes on
+// after queueing the event): the connection is established, the record
+// written, and the stable timer started.
+func (k *connection) onConnected(f wire.Frame) {
+	c := k.c
+	if k.readyT != nil {
+		k.readyT.Stop()
+	}
+	k.a.established = true
+	*k.st = resume.Established(*k.st, k.st.Mode)
+	now := c.clock.Now()
+	c.markConnected(now)
+	c.update(func(s *Status) {
+		s.State = StateConnected
+		s.ConnectedSince = now
+		s.LastError = ""
+	})
+	c.persist(k.ctx, true)
+	if k.stableT == nil {
+		k.stableT = c.clock.NewTimer(c.cfg.StableAfter)
+		k.stableC = k.stableT.C()
+	}
+	c.log.Info().Str("event", f.T).Str("session", c.Status().SessionID).
+		Uint64("seq", c.wm.Highest()).Str("intent_level", c.cfg.IntentLevels[c.level()].Name).Msg("connected")
+}
+
+// shutdown is the graceful close: the handler finishes the event in hand,
+// the record is written, then the connection is closed with 4000 (1000
+// for a logout).
+func (k *connection) shutdown() {
+	k.graceful = true
+	k.c.setState(StateClosing)
+	k.c.finish(k.d, false)
+	// 4000 to keep the session resumable is a Discord-derived assumption:
+	// QQ's docs do not say which client close code keeps a session, and
+	// its SDKs close with 1000 or just drop the socket. If 4000 ever turns
+	// out to end the session, the next start's RESUME is refused and the
+	// client identifies a new session, as after any expired one.
+	code, reason := closeGraceful, "qqgate shutting down"
+	if k.c.logout.Load() {
+		code, reason = websocket.StatusNormalClosure, "qqgate logout"
+	}
+	if err := k.ws.Close(code, reason); err != nil {
+		k.c.log.Debug().Err(err).Msg("close handshake")
 	}
 }
 
@@ -627,135 +778,6 @@ func (c *Client) signalOf(err error) resume.Signal {
 		reason = err.Error()
 	}
 	return resume.Signal{Kind: resume.SigNetwork, Code: wire.CloseAbnormal, Reason: reason}
-}
-
-// read is the reader goroutine. Exit: a read error (the connection ended
-// or ctx was cancelled, which closes it). It feeds dispatch events to the
-// queue, waiting when it is full, and everything else to the loop.
-func (c *Client) read(ctx, readCtx context.Context, cn *conn, d *dispatcher) {
-	defer close(cn.done)
-	var buf bytes.Buffer
-	for {
-		_, r, err := cn.ws.Reader(readCtx)
-		if err != nil {
-			cn.err = err
-			return
-		}
-		buf.Reset()
-		if _, err := buf.ReadFrom(r); err != nil {
-			cn.err = err
-			return
-		}
-		cn.frames.Add(1)
-		f, err := wire.DecodeFrame(buf.Bytes())
-		if err != nil {
-			c.update(func(s *Status) { s.BadFrames++ })
-			c.log.Warn().Err(err).Int("bytes", buf.Len()).Msg("undecodable frame skipped")
-			continue
-		}
-		if f.Op != wire.OpDispatch {
-			select {
-			case cn.ctrl <- f:
-			case <-ctx.Done():
-				cn.err = ctx.Err()
-				return
-			}
-			continue
-		}
-		in := c.accept(f)
-		replaying := cn.replaying
-		if f.T == wire.EventResumed {
-			cn.replaying = false
-		}
-		if in.progress {
-			cn.progress.Add(1)
-		}
-		if !in.deliver {
-			continue
-		}
-		if !d.enqueue(ctx, in.ev, &cn.blocked) {
-			// The connection ended before the event reached the queue: it
-			// was never received, so the RESUME asks for it again.
-			c.withdraw(in)
-			cn.err = ctx.Err()
-			return
-		}
-		c.queued(in.ev, replaying)
-		if f.T == wire.EventReady || f.T == wire.EventResumed {
-			select {
-			case cn.ctrl <- wire.Frame{Op: wire.OpDispatch, T: f.T}:
-			case <-ctx.Done():
-				cn.err = ctx.Err()
-				return
-			}
-		}
-	}
-}
-
-// incoming is what accept made of a dispatch frame.
-type incoming struct {
-	ev       item
-	deliver  bool   // hand ev to the queue
-	progress bool   // a new seq: the session moved on
-	received bool   // ev.Seq was marked received; withdraw it if it never reaches the queue
-	prev     uint64 // the highest seq before this one, for withdraw
-	deduped  bool   // ev.ID was added to the dedupe window
-}
-
-// accept turns a dispatch frame into an Event, starting a new session on
-// READY and dropping replays and duplicates. A seq counts as received from
-// here on; if the event then never reaches the queue, withdraw undoes it.
-func (c *Client) accept(f wire.Frame) incoming {
-	prev := c.wm.Highest()
-	var in incoming
-	switch {
-	case f.T == wire.EventReady:
-		var r wire.Ready
-		if err := json.Unmarshal(f.D, &r); err != nil || r.SessionID == "" {
-			c.update(func(s *Status) { s.BadFrames++ })
-			c.log.Warn().Msg("READY without a session id skipped")
-			return in
-		}
-		seq := f.S
-		if seq > maxSeqJump {
-			c.seqTooFar(f, 0)
-			seq = 0
-		}
-		// READY is protocol: its seq counts as handled at once.
-		c.startSession(r.SessionID, seq)
-		in.progress = true
-	case f.S != 0 && f.S <= prev && f.T != wire.EventResumed:
-		c.duplicate(f, "replayed event already received; dropped")
-		return in
-	case f.S > prev && f.S-prev > maxSeqJump:
-		// Delivered (nothing received is dropped), but its seq is not
-		// taken: one forged seq must not turn every later event into a
-		// "replay", nor reach the record, heartbeats or a RESUME.
-		c.seqTooFar(f, prev)
-		if f.ID != "" && c.dedupe != nil && !c.dedupe.add(f.ID) {
-			c.duplicate(f, "duplicate event id; dropped")
-			return in
-		}
-		in.deduped = f.ID != "" && c.dedupe != nil
-	case f.ID != "" && c.dedupe != nil && !c.dedupe.add(f.ID):
-		c.duplicate(f, "duplicate event id; dropped")
-		c.wm.Received(f.S)
-		c.wm.Handled(f.S) // nothing to hand over: it counts as handled
-		in.progress = f.S > prev
-		return in
-	default:
-		in.deduped = f.ID != "" && c.dedupe != nil
-		c.wm.Received(f.S)
-		in.received = f.S != 0
-		in.progress = f.S > prev || f.T == wire.EventResumed
-	}
-	in.prev = prev
-	c.mu.Lock()
-	in.ev = item{Event: event.Event{AccountID: c.cfg.AccountID, Type: f.T, Seq: f.S, ID: f.ID, Data: f.D,
-		ReceivedAt: c.clock.Now(), SessionID: c.sess.id}, epoch: c.sess.epoch}
-	c.mu.Unlock()
-	in.deliver = true
-	return in
 }
 
 // maxSeqJump is how far above the highest seq seen a dispatch's seq may
@@ -794,32 +816,5 @@ func (c *Client) duplicate(f wire.Frame, why string) {
 	if n > 0 {
 		c.log.Warn().Int("dropped", n).Uint64("last_seq", f.S).
 			Msgf("%d replayed or duplicate events dropped since the last report (the gateway keeps resending events already received)", n)
-	}
-}
-
-// withdraw undoes accept for an event that never reached the queue: its
-// seq is no longer received (heartbeats and the RESUME ask from the one
-// before), and its id leaves the dedupe window, so the replay is handled.
-func (c *Client) withdraw(in incoming) {
-	if in.received {
-		c.wm.Withdraw(in.ev.Seq, in.prev)
-	}
-	if in.deduped {
-		c.dedupe.remove(in.ev.ID)
-	}
-}
-
-// queued counts an event that reached the queue and reports it to
-// OnReceive.
-func (c *Client) queued(ev item, replaying bool) {
-	c.events.Add(1)
-	switch {
-	case ev.Type == wire.EventResumed:
-		c.update(func(s *Status) { s.Resumes++ })
-	case replaying:
-		c.update(func(s *Status) { s.Replayed++ })
-	}
-	if c.cfg.OnReceive != nil {
-		c.cfg.OnReceive(ev.Event)
 	}
 }

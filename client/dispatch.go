@@ -23,23 +23,28 @@ type item struct {
 // whole of Run, so events queued before a reconnect are still handled in
 // order after it.
 type dispatcher struct {
-	c       *Client
-	queue   chan item
-	stopCh  chan struct{}
-	stopped sync.Once
-	drain   atomic.Bool
-	done    chan struct{}
-	hctx    context.Context
-	hcancel context.CancelFunc
+	c        *Client
+	q        *queue
+	stopCh   chan struct{}
+	stopped  sync.Once
+	stopping atomic.Bool // set just before stopCh closes, checked between events
+	drain    atomic.Bool
+	done     chan struct{}
+	hctx     context.Context
+	hcancel  context.CancelFunc
+
+	// batch is the events taken from the queue in one go, batch[next:]
+	// not yet started; owned by the dispatcher goroutine.
+	batch []item
+	next  int
 
 	sem      chan struct{}  // nil: one call at a time on the dispatcher goroutine
 	inflight sync.WaitGroup // concurrent calls, when sem is set
-	bytes    *byteBudget    // the queue's bytes, shared with the client
 }
 
-func newDispatcher(c *Client, queue chan item) *dispatcher {
+func newDispatcher(c *Client, q *queue) *dispatcher {
 	hctx, hcancel := context.WithCancel(context.Background())
-	d := &dispatcher{c: c, queue: queue, stopCh: make(chan struct{}), done: make(chan struct{}), hctx: hctx, hcancel: hcancel, bytes: c.queueBytes}
+	d := &dispatcher{c: c, q: q, stopCh: make(chan struct{}), done: make(chan struct{}), hctx: hctx, hcancel: hcancel}
 	if n := c.cfg.HandlerConcurrency; n > 1 {
 		d.sem = make(chan struct{}, n)
 	}
@@ -53,21 +58,42 @@ func (d *dispatcher) run() {
 	defer d.hcancel()
 	defer d.inflight.Wait()
 	for {
-		select {
-		case <-d.stopCh:
+		if d.stopping.Load() {
 			if d.drain.Load() {
 				d.drainQueue()
 			}
 			return
-		default:
+		}
+		if d.next < len(d.batch) || d.refill() {
+			d.dispatchNext()
+			continue
 		}
 		select {
 		case <-d.stopCh:
-		case ev := <-d.queue:
-			d.bytes.release(ev.size())
-			d.dispatch(ev)
+		case <-d.q.notify:
 		}
 	}
+}
+
+// refill takes every event waiting in the queue as the next batch, and
+// reports whether there was any.
+func (d *dispatcher) refill() bool {
+	d.batch = d.q.take(d.batch[:0])
+	d.next = 0
+	if len(d.batch) == 0 && cap(d.batch) > keepBatch {
+		d.batch = nil // idle: let a burst's array go
+	}
+	return len(d.batch) > 0
+}
+
+// dispatchNext hands the next event of the batch to the handler. It
+// leaves the queue's count and bytes as the handler starts on it.
+func (d *dispatcher) dispatchNext() {
+	ev := d.batch[d.next]
+	d.batch[d.next] = item{} // the batch's array must not keep the event alive
+	d.next++
+	d.q.release(ev.size())
+	d.dispatch(ev)
 }
 
 // dispatch handles ev on this goroutine, or, with HandlerConcurrency above
@@ -93,13 +119,10 @@ func (d *dispatcher) dispatch(ev item) {
 
 func (d *dispatcher) drainQueue() {
 	for d.hctx.Err() == nil {
-		select {
-		case ev := <-d.queue:
-			d.bytes.release(ev.size())
-			d.dispatch(ev)
-		default:
+		if d.next >= len(d.batch) && !d.refill() {
 			return
 		}
+		d.dispatchNext()
 	}
 }
 
@@ -110,6 +133,7 @@ func (d *dispatcher) beginStop(drain bool) bool {
 	d.stopped.Do(func() {
 		first = true
 		d.drain.Store(drain)
+		d.stopping.Store(true)
 		close(d.stopCh)
 	})
 	return first
@@ -122,60 +146,72 @@ func (d *dispatcher) abort() { d.hcancel() }
 // count or in bytes (backpressure on the reader). It returns false if ctx
 // ended first.
 func (d *dispatcher) enqueue(ctx context.Context, ev item, blocked *atomic.Bool) bool {
-	n := ev.size()
-	if !d.bytes.acquire(ctx, n, blocked) {
-		return false
-	}
-	select {
-	case d.queue <- ev:
-		return true
-	default:
-	}
-	blocked.Store(true)
-	defer blocked.Store(false)
-	select {
-	case d.queue <- ev:
-		return true
-	case <-ctx.Done():
-		d.bytes.release(n)
-		return false
-	}
+	return d.q.put(ctx, ev, blocked)
 }
 
 // size is what an event counts against Config.QueueBytes.
 func (e item) size() int64 { return int64(len(e.Data) + len(e.ID) + len(e.Type)) }
 
-// byteBudget bounds the bytes of the events in the queue. It is safe for
-// concurrent use.
-type byteBudget struct {
+// keepBatch is the most events an idle queue keeps room for: a burst's
+// larger arrays are let go once it is handled.
+const keepBatch = 64
+
+// queue holds the events received and not yet handed to the handler,
+// bounded by count and by bytes. The reader puts events one by one; the
+// dispatcher takes all that are waiting in one go and is woken only when
+// it waits on an empty queue, so a busy stream costs no wake-up per event.
+// Room is given back per event, as the handler starts on it. It grows on
+// demand and shrinks back when idle. It is safe for concurrent use.
+type queue struct {
+	maxLen   int
+	maxBytes int64
+	notify   chan struct{} // capacity 1: events arrived while the dispatcher waited
+
 	mu      sync.Mutex
-	max     int64
-	used    int64         // guarded by mu
-	waiting bool          // guarded by mu; acquire waits on freed
-	freed   chan struct{} // guarded by mu; closed (and replaced) by a release while waiting
+	items   []item        // guarded by mu; waiting for the dispatcher, oldest first
+	len     int           // guarded by mu; events counted, including a batch taken and not yet started
+	bytes   int64         // guarded by mu; their bytes
+	parked  bool          // guarded by mu; the dispatcher found the queue empty: wake it on put
+	waiting bool          // guarded by mu; put waits on freed
+	freed   chan struct{} // guarded by mu; closed (and dropped) by a release while waiting
 }
 
-func newByteBudget(max int64) *byteBudget {
-	return &byteBudget{max: max, freed: make(chan struct{})}
+func newQueue(maxLen int, maxBytes int64) *queue {
+	return &queue{maxLen: maxLen, maxBytes: maxBytes, notify: make(chan struct{}, 1)}
 }
 
-// acquire takes n bytes, waiting while they do not fit. An empty queue
-// takes anything, so an event larger than the budget still goes through.
-// It returns false if ctx ended first.
-func (b *byteBudget) acquire(ctx context.Context, n int64, blocked *atomic.Bool) bool {
+// put adds ev, waiting while it does not fit: the queue holds maxLen
+// events, and maxBytes of them unless it is empty (so an event larger than
+// the budget still goes through). blocked is set while it waits. It
+// returns false if ctx ended first.
+func (q *queue) put(ctx context.Context, ev item, blocked *atomic.Bool) bool {
+	n := ev.size()
 	for waited := false; ; waited = true {
-		b.mu.Lock()
-		if b.used == 0 || b.used+n <= b.max {
-			b.used += n
-			b.mu.Unlock()
+		q.mu.Lock()
+		if q.len < q.maxLen && (q.bytes == 0 || q.bytes+n <= q.maxBytes) {
+			q.items = append(q.items, ev)
+			q.len++
+			q.bytes += n
+			wake := q.parked
+			q.parked = false
+			q.mu.Unlock()
 			if waited {
 				blocked.Store(false)
 			}
+			if wake {
+				select {
+				case q.notify <- struct{}{}:
+				default:
+				}
+			}
 			return true
 		}
-		b.waiting = true
-		freed := b.freed
-		b.mu.Unlock()
+		q.waiting = true
+		if q.freed == nil {
+			q.freed = make(chan struct{})
+		}
+		freed := q.freed
+		q.mu.Unlock()
 		if !waited {
 			blocked.Store(true)
 		}
@@ -188,23 +224,43 @@ func (b *byteBudget) acquire(ctx context.Context, n int64, blocked *atomic.Bool)
 	}
 }
 
-// release gives n bytes back.
-func (b *byteBudget) release(n int64) {
-	b.mu.Lock()
-	b.used -= n
-	if b.waiting {
-		b.waiting = false
-		close(b.freed)
-		b.freed = make(chan struct{})
+// take gives every event waiting, oldest first, and keeps spare (emptied)
+// as the array for the next ones. An empty answer means the dispatcher
+// will wait on notify.
+func (q *queue) take(spare []item) []item {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	items := q.items
+	if len(items) == 0 {
+		q.parked = true
+		if cap(items) > keepBatch {
+			q.items = nil // idle: let a burst's array go
+		}
+		return spare
 	}
-	b.mu.Unlock()
+	q.items = spare
+	return items
 }
 
-// load gives the bytes in use.
-func (b *byteBudget) load() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.used
+// release gives back the room of one event of n bytes, taken by the
+// dispatcher.
+func (q *queue) release(n int64) {
+	q.mu.Lock()
+	q.len--
+	q.bytes -= n
+	if q.waiting {
+		q.waiting = false
+		close(q.freed)
+		q.freed = nil
+	}
+	q.mu.Unlock()
+}
+
+// load gives the events and bytes in the queue.
+func (q *queue) load() (n int, bytes int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.len, q.bytes
 }
 
 func (d *dispatcher) handle(ev item) {

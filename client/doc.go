@@ -37,7 +37,9 @@
 // Only a refused app id or secret ends Run; other token answers are
 // retried with backoff, and "Too many requests" waits a minute. Error
 // answers of the platform are *wire.APIError values that print their trace
-// id. The token request, gateway discovery and the WebSocket upgrade follow
+// id and match the class sentinels of package wire (wire.ErrRateLimited,
+// wire.ErrToken, wire.ErrTransient, …), as the send errors of package
+// openapi do. The token request, gateway discovery and the WebSocket upgrade follow
 // no redirect to another origin, and URLs in errors have their query
 // strings redacted.
 //

@@ -15,15 +15,18 @@ var (
 	ErrRunning = errors.New("client: already running")
 	// ErrRateLimited matches (errors.Is) token and gateway answers that ask
 	// the client to slow down ("Too many requests", code 100001, HTTP 429).
-	// It is wire.ErrRateLimited, which a *wire.APIError with such an
-	// answer matches.
+	// It is wire.ErrRateLimited (and openapi.ErrRateLimited), which a
+	// *wire.APIError with such an answer matches, from discovery, the
+	// token endpoint or a send.
 	ErrRateLimited = wire.ErrRateLimited
 	// ErrBadCredentials matches (errors.Is) a token endpoint refusal of
 	// the app id or secret (HTTP 401, codes 100007, 100016, 10004): the
 	// only token answer that ends Run.
 	ErrBadCredentials = errors.New("client: app id or secret refused")
 	// ErrGaveUp is wrapped by the error Run returns when
-	// Backoff.MaxAttempts connection attempts failed in a row.
+	// Backoff.MaxAttempts connection attempts failed in a row. That error
+	// is a *ConnectError, and wraps the last attempt's cause too, so
+	// errors.As finds it (a *TokenError, a *GatewayError, ...).
 	ErrGaveUp = errors.New("client: gave up reconnecting")
 )
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/qqgate/qqgate/wire"
 )
 
 // SetSleep replaces the client's waits (backoff, invalid session, rate
@@ -12,6 +14,16 @@ func SetSleep(c *Client, f func(ctx context.Context, d time.Duration) error) { c
 
 // SetTokenClock replaces the token source's clock.
 func SetTokenClock(s *AppTokenSource, now func() time.Time) { s.now = now }
+
+// LimiterUpdate records a session_start_limit in l, as a discovery does.
+func LimiterUpdate(l *IdentifyLimiter, appID string, lim *wire.SessionStartLimit) {
+	l.update(appID, lim)
+}
+
+// LimiterReserve takes an IDENTIFY slot of l, as an attempt does.
+func LimiterReserve(l *IdentifyLimiter, appID string, maxConcurrency int) time.Duration {
+	return l.reserve(appID, maxConcurrency)
+}
 
 // SetLimiterClock replaces the identify limiter's clock.
 func SetLimiterClock(l *IdentifyLimiter, now func() time.Time) { l.now = now }

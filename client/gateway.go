@@ -81,9 +81,10 @@ func (c *Client) getGateway(ctx context.Context, u, token string) (wire.Gateway,
 // the clients of a process makes them share the budget. The zero value is
 // not usable; call NewIdentifyLimiter. It is safe for concurrent use.
 type IdentifyLimiter struct {
-	mu   sync.Mutex
-	apps map[string]*identifyBudget
-	now  func() time.Time
+	mu     sync.Mutex
+	apps   map[string]*identifyBudget
+	now    func() time.Time
+	shared SharedIdentifyBudget // nil: this process only; see Share
 }
 
 type identifyBudget struct {
@@ -92,7 +93,8 @@ type identifyBudget struct {
 	resetAt   time.Time
 }
 
-// IdentifyWindow is the window max_concurrency counts over.
+// IdentifyWindow is the window max_concurrency counts over: at most
+// max_concurrency IDENTIFYs per app start within it.
 const IdentifyWindow = 5 * time.Second
 
 // MaxResetAfter caps the wait session_start_limit.reset_after can ask for
@@ -105,8 +107,8 @@ func NewIdentifyLimiter() *IdentifyLimiter {
 	return &IdentifyLimiter{apps: map[string]*identifyBudget{}, now: time.Now}
 }
 
-// Update records a fresh session_start_limit for the app.
-func (l *IdentifyLimiter) Update(appID string, lim *wire.SessionStartLimit) {
+// update records a fresh session_start_limit for the app.
+func (l *IdentifyLimiter) update(appID string, lim *wire.SessionStartLimit) {
 	if lim == nil {
 		return
 	}
@@ -130,9 +132,9 @@ func (l *IdentifyLimiter) budget(appID string) *identifyBudget {
 	return b
 }
 
-// Reserve takes one IDENTIFY slot for the app and returns how long the
+// reserve takes one IDENTIFY slot for the app and returns how long the
 // caller must wait before sending it (zero: at once).
-func (l *IdentifyLimiter) Reserve(appID string, maxConcurrency int) time.Duration {
+func (l *IdentifyLimiter) reserve(appID string, maxConcurrency int) time.Duration {
 	if maxConcurrency < 1 {
 		maxConcurrency = 1
 	}
@@ -160,6 +162,9 @@ func (l *IdentifyLimiter) Reserve(appID string, maxConcurrency int) time.Duratio
 	b.recent = append(b.recent, at)
 	if b.remaining > 0 {
 		b.remaining--
+	}
+	if l.shared != nil {
+		at = l.shared.Reserve(appID, maxConcurrency, at)
 	}
 	return at.Sub(now)
 }

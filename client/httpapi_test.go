@@ -152,6 +152,24 @@ func TestDiscoveryErrorCarriesTraceID(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, ge.Status)
 }
 
+// The error Run gives up with keeps the last attempt's cause in its chain:
+// the discovery answer is found with errors.As, not only as text.
+func TestGaveUpKeepsTheCause(t *testing.T) {
+	t.Parallel()
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	srv.FailNextGateways(4, gatewaytest.Failure{Status: http.StatusInternalServerError, Code: 12345, Message: "internal error"})
+	h := newHarness(t, srv, func(c *client.Config) { c.Backoff.MaxAttempts = 2 }).start()
+	err := h.runErr()
+	require.ErrorIs(t, err, client.ErrGaveUp)
+	var ce *client.ConnectError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 2, ce.Attempt)
+	var ge *client.GatewayError
+	require.ErrorAs(t, err, &ge, "the discovery failure is still in the chain")
+	assert.Equal(t, http.StatusInternalServerError, ge.Status)
+	assert.Equal(t, 12345, ge.Code)
+}
+
 // An OpenAPI answer that refuses the token (codes 11241-11245, whatever the
 // HTTP status) drops the cached token: the next attempt fetches a new one.
 func TestDiscoveryTokenCodesInvalidateTheToken(t *testing.T) {

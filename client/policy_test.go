@@ -378,6 +378,25 @@ func TestPolicySessionTimedOutResumesAtOnce(t *testing.T) {
 	assert.Zero(t, st.clears.Load())
 }
 
+// "At once" does not become a tight loop: the second 4009 in a row on a
+// connection that did not stay up StableAfter waits a backoff.
+func TestPolicyQuickClosesDoNotLoopTightly(t *testing.T) {
+	t.Parallel()
+	h, srv, _ := policyHarness(t, gatewaytest.Options{}, func(c *client.Config) { c.StableAfter = time.Hour })
+	h.start()
+	sess := h.session()
+	sess.CloseWith(wire.CloseSessionTimedOut, "Session timed out")
+	h.eventually(func() bool { return h.rec.count(wire.EventResumed) == 1 }, "the first RESUMED")
+	sess.CloseWith(wire.CloseSessionTimedOut, "Session timed out")
+	h.eventually(func() bool { return h.rec.count(wire.EventResumed) == 2 }, "the second RESUMED")
+
+	waits := h.recordedWaits()
+	require.Len(t, waits, 2)
+	assert.Zero(t, waits[0], "the first 4009: at once")
+	assert.Greater(t, waits[1], time.Duration(0), "the second in a row: a backoff")
+	assert.Len(t, srv.Identifies(), 1)
+}
+
 // Close 4008 — wait at least 60 s, RESUME.
 func TestPolicyRateLimitedWaitsAMinute(t *testing.T) {
 	t.Parallel()
@@ -464,6 +483,36 @@ func TestPolicyAuthFailedThreeTimesIsFatal(t *testing.T) {
 	assert.Equal(t, before.SessionID, after.SessionID)
 	assert.Equal(t, before.LastSeq, after.LastSeq)
 	assert.Zero(t, st.clears.Load())
+}
+
+// Config.MaxAuthFailures sets how many 4004 closes in a row are fatal:
+// with 5, the third one is retried and the fifth ends Run; with 1, the
+// first does.
+func TestPolicyAuthFailedLimitIsConfigurable(t *testing.T) {
+	t.Parallel()
+	t.Run("five", func(t *testing.T) {
+		t.Parallel()
+		h, srv, _ := policyHarness(t, gatewaytest.Options{}, func(c *client.Config) { c.MaxAuthFailures = 5 })
+		h.start()
+		sess := h.session()
+		for range 4 {
+			srv.CloseNextAfterHello(wire.CloseAuthenticationFailed, "authentication failed")
+		}
+		sess.CloseWith(wire.CloseAuthenticationFailed, "authentication failed")
+		err := h.runErr()
+		assert.Equal(t, wire.CloseAuthenticationFailed, client.CloseCode(err))
+		assert.Equal(t, 5, srv.Connections(), "no connection after the fifth 4004")
+	})
+	t.Run("one", func(t *testing.T) {
+		t.Parallel()
+		h, srv, _ := policyHarness(t, gatewaytest.Options{}, func(c *client.Config) { c.MaxAuthFailures = 1 })
+		h.start()
+		sess := h.session()
+		sess.CloseWith(wire.CloseAuthenticationFailed, "authentication failed")
+		err := h.runErr()
+		assert.Equal(t, wire.CloseAuthenticationFailed, client.CloseCode(err))
+		assert.Equal(t, 1, srv.Connections(), "no connection after the first 4004")
+	})
 }
 
 // Close 4006, 4007, 4003, 4005, 4000, 4900–4913 — clear the

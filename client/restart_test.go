@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -182,6 +183,68 @@ func TestShutdownClosesWith4000AndLogoutWith1000(t *testing.T) {
 	assert.Equal(t, wire.CloseNormal, srv.ClientCloses()[1].Code, "logout closes with 1000, which ends the session")
 }
 
+// TestShutdownSendsTheCloseFrameWhenTheReaderEndsFirst: the end of Run
+// also stops a reader waiting on a full queue, so the connection's loop,
+// busy when Run ends, may find the reader's end and the cancellation both
+// ready. Either way the stop is graceful and sends its close frame.
+// select picks between the two at random, hence the repeats.
+func TestShutdownSendsTheCloseFrameWhenTheReaderEndsFirst(t *testing.T) {
+	for i := range 12 {
+		srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+		store := &heldSaveStore{MemoryStore: sessionstore.NewMemoryStore(), entered: make(chan struct{}), release: make(chan struct{})}
+		h := newHarness(t, srv, func(c *client.Config) {
+			c.Store = store
+			c.QueueSize = 1
+			c.ShutdownTimeout = 10 * time.Millisecond
+		})
+		h.rec.hook = func(ctx context.Context, ev event.Event) error {
+			<-ctx.Done() // never finishes on its own: the queue fills
+			return ctx.Err()
+		}
+		h.start()
+		sess := h.session()
+		<-store.entered // the loop is busy with READY's record write
+		for range 4 {
+			_, err := sess.EmitMessage(wire.EventC2CMessageCreate)
+			require.NoError(t, err)
+		}
+		// The reader holds an event it cannot queue.
+		var held uint64
+		h.eventually(func() bool {
+			st := h.c.Status()
+			held = st.LastSeqReceived
+			return st.QueueLength == 1 && st.LastSeqReceived > st.Events
+		}, "the reader waits on a full queue")
+		h.cancel()
+		// The reader gives the event back as it ends.
+		h.eventually(func() bool { return h.c.Status().LastSeqReceived < held }, "the reader ended")
+		close(store.release)
+		require.True(t, isCanceled(h.stop()))
+		h.serverWait(func() bool { return len(srv.ClientCloses()) >= 1 }, fmt.Sprintf("the close frame (round %d)", i))
+		assert.Equal(t, wire.CloseUnknownError, srv.ClientCloses()[0].Code)
+	}
+}
+
+// heldSaveStore holds its first SaveNow (READY's, on the connection's
+// loop) until its context ends and release is closed.
+type heldSaveStore struct {
+	*sessionstore.MemoryStore
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *heldSaveStore) SaveNow(ctx context.Context, r sessionstore.Record) error {
+	first := false
+	s.once.Do(func() { first = true })
+	if first {
+		close(s.entered)
+		<-ctx.Done()
+		<-s.release
+	}
+	return s.MemoryStore.SaveNow(ctx, r)
+}
+
 func TestAbortedHandlerLeavesTheEventUncommitted(t *testing.T) {
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
 	store := sessionstore.NewMemoryStore()
@@ -239,4 +302,46 @@ func (c *leapingClock) Now() time.Time {
 
 func (c *leapingClock) AfterFunc(d time.Duration, f func()) sessionstore.Timer {
 	return time.AfterFunc(0, f)
+}
+
+// fiveMethodStore has only the methods the client calls: a store of
+// another kind (a database, a cache) needs no more.
+type fiveMethodStore struct{ m *sessionstore.MemoryStore }
+
+func (s fiveMethodStore) Load(ctx context.Context, accountID, appID string) (sessionstore.Record, error) {
+	return s.m.Load(ctx, accountID, appID)
+}
+func (s fiveMethodStore) Save(ctx context.Context, r sessionstore.Record) error {
+	return s.m.Save(ctx, r)
+}
+func (s fiveMethodStore) SaveNow(ctx context.Context, r sessionstore.Record) error {
+	return s.m.SaveNow(ctx, r)
+}
+func (s fiveMethodStore) Clear(ctx context.Context, accountID string) error {
+	return s.m.Clear(ctx, accountID)
+}
+func (s fiveMethodStore) Flush(ctx context.Context) error { return s.m.Flush(ctx) }
+
+// A store with just the client's five methods keeps the session across a
+// restart like any sessionstore.Store.
+func TestMinimalStoreKeepsTheSession(t *testing.T) {
+	t.Parallel()
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
+	mem := sessionstore.NewMemoryStore()
+	t.Cleanup(func() { _ = mem.Close() })
+	var store client.SessionStore = fiveMethodStore{mem}
+	a := newHarness(t, srv, func(c *client.Config) { c.Store = store }).start()
+	sess := a.session()
+	last, err := sess.EmitMessage(wire.EventC2CMessageCreate)
+	require.NoError(t, err)
+	a.eventually(func() bool { return a.c.Status().LastSeqHandled == last }, "A handled the event")
+	require.True(t, isCanceled(a.stop()))
+
+	b := newHarness(t, srv, func(c *client.Config) { c.Store = store }).start()
+	b.eventually(func() bool { return b.rec.has(wire.EventResumed) }, "B resumed")
+	require.NotEmpty(t, srv.Resumes())
+	r := srv.Resumes()[len(srv.Resumes())-1]
+	assert.Equal(t, sess.ID(), r.SessionID)
+	assert.Equal(t, last, r.Seq)
+	assert.Len(t, srv.Identifies(), 1, "B never identified")
 }

@@ -35,7 +35,9 @@ type TokenSource interface {
 // 401, or code 100007 app id invalid, 100016 invalid app id or secret,
 // 10004 bot does not exist). Every other answer (a timeout, an HTML error
 // page, a 5xx, an unknown code) is temporary, and a rate limit (errors.Is
-// ErrRateLimited) asks for a wait of at least a minute.
+// ErrRateLimited) asks for a wait of at least a minute. Through the
+// embedded *wire.APIError it also matches the class sentinels of package
+// wire (wire.ErrToken for HTTP 401, wire.ErrTransient for a 5xx, …).
 type TokenError struct {
 	AppID string
 	*wire.APIError
@@ -116,7 +118,6 @@ type AppTokenSource struct {
 	expires time.Time // when last expires
 	renewAt time.Time // when to fetch again
 	flight  *tokenFlight
-	fetches int
 }
 
 type tokenFlight struct {
@@ -153,7 +154,6 @@ func (s *AppTokenSource) Token(ctx context.Context) (string, error) {
 	if f == nil {
 		f = &tokenFlight{done: make(chan struct{})}
 		s.flight = f
-		s.fetches++
 		s.mu.Unlock()
 		f.token, f.err = s.fetch(ctx)
 		s.mu.Lock()
@@ -180,13 +180,6 @@ func (s *AppTokenSource) Invalidate() {
 	s.mu.Lock()
 	s.token = ""
 	s.mu.Unlock()
-}
-
-// Fetches reports how many fetches the source has started.
-func (s *AppTokenSource) Fetches() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fetches
 }
 
 func (s *AppTokenSource) fetch(ctx context.Context) (string, error) {

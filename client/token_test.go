@@ -199,17 +199,17 @@ func TestIdentifyLimiterObeysSessionStartLimit(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	client.SetLimiterClock(l, func() time.Time { return now })
 	// max_concurrency 2: two at once, the third waits for the 5 s window.
-	assert.Zero(t, l.Reserve("app", 2))
-	assert.Zero(t, l.Reserve("app", 2))
-	assert.Equal(t, client.IdentifyWindow, l.Reserve("app", 2))
-	assert.Zero(t, l.Reserve("other-app", 2), "apps have their own budget")
+	assert.Zero(t, client.LimiterReserve(l, "app", 2))
+	assert.Zero(t, client.LimiterReserve(l, "app", 2))
+	assert.Equal(t, client.IdentifyWindow, client.LimiterReserve(l, "app", 2))
+	assert.Zero(t, client.LimiterReserve(l, "other-app", 2), "apps have their own budget")
 	now = now.Add(client.IdentifyWindow)
-	assert.Zero(t, l.Reserve("app", 2), "the first two left the window; one slot is free")
-	assert.Equal(t, client.IdentifyWindow, l.Reserve("app", 2), "two are already reserved at this instant")
+	assert.Zero(t, client.LimiterReserve(l, "app", 2), "the first two left the window; one slot is free")
+	assert.Equal(t, client.IdentifyWindow, client.LimiterReserve(l, "app", 2), "two are already reserved at this instant")
 
 	// remaining 0: nothing until reset_after.
-	l.Update("app3", &wire.SessionStartLimit{Total: 1000, Remaining: 0, ResetAfter: 30_000, MaxConcurrency: 1})
-	assert.Equal(t, 30*time.Second, l.Reserve("app3", 1))
+	client.LimiterUpdate(l, "app3", &wire.SessionStartLimit{Total: 1000, Remaining: 0, ResetAfter: 30_000, MaxConcurrency: 1})
+	assert.Equal(t, 30*time.Second, client.LimiterReserve(l, "app3", 1))
 }
 
 func TestClientsSharingALimiterSpaceTheirIdentifies(t *testing.T) {

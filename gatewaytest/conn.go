@@ -221,6 +221,7 @@ func (s *Server) detachLocked(c *conn) {
 // attachLocked makes c carry sess.
 func (s *Server) attachLocked(c *conn, sess *Session) {
 	if old := sess.conn; old != nil && old != c {
+		sess.takeovers++
 		s.closeLocked(old, wire.CloseSessionTimedOut, "Session timed out")
 	}
 	sess.conn = c

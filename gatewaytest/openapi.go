@@ -22,17 +22,17 @@ import (
 
 // Error codes of the send API (the platform's, except CodeBadRequest).
 const (
-	CodeBadRequest      = 400      // the fake's code for a malformed request (bad header, body, field)
-	CodeNotFound        = 404      // the fake's code for an unknown message or route
-	CodeDuplicateMsgSeq = 40054005 // "消息被去重，请检查请求msgseq"
-	CodeActiveDenied    = 40034102 // "主动消息失败, 无权限"
-	CodeMsgLimit        = 22009    // "msg limit exceed": the replies per inbound message are used up
-	CodeMsgExpired      = 304027   // the reply window has passed
-	CodeBadMsgID        = 304026   // msg_id or event_id unknown, or of another target
-	CodeEmptyMessage    = 50006    // "message is empty"
-	CodeMarkdownBoth    = 50057    // markdown with both content and a template
-	CodeAuditPending    = 304023   // "push message is waiting for audit now"
-	CodeRecallExpired   = 306011   // the recall window has passed
+	CodeBadRequest      = 400                   // the fake's code for a malformed request (bad header, body, field)
+	CodeNotFound        = 404                   // the fake's code for an unknown message or route
+	CodeDuplicateMsgSeq = wire.CodeDuplicateSeq // "消息被去重，请检查请求msgseq"
+	CodeActiveDenied    = wire.CodeActiveDenied // "主动消息失败, 无权限"
+	CodeMsgLimit        = wire.CodeMsgLimit     // "msg limit exceed": the replies per inbound message are used up
+	CodeMsgExpired      = wire.CodeMsgExpired   // the reply window has passed
+	CodeBadMsgID        = 304026                // msg_id or event_id unknown, or of another target
+	CodeEmptyMessage    = wire.CodeEmptyMessage // "message is empty"
+	CodeMarkdownBoth    = 50057                 // markdown with both content and a template
+	CodeAuditPending    = wire.CodeAuditPending // "push message is waiting for audit now"
+	CodeRecallExpired   = 306011                // the recall window has passed
 )
 
 // Message text of the token refusal, as the platform sends it.
@@ -292,17 +292,16 @@ type apiAnswer struct {
 	code   int  // the error code in body, for the records
 }
 
-// apiErrorBody is the platform's error body.
+// apiErrorBody is the platform's error body: the fields of wire.APIError
+// ({"message","code","err_code","trace_id"}), the type the clients decode
+// it into, and the data of a pending-audit answer.
 type apiErrorBody struct {
-	Message string `json:"message"`
-	Code    int    `json:"code"`
-	ErrCode int    `json:"err_code"`
-	TraceID string `json:"trace_id"`
-	Data    any    `json:"data,omitempty"`
+	wire.APIError
+	Data any `json:"data,omitempty"`
 }
 
 func apiError(status, code int, msg string) apiAnswer {
-	return apiAnswer{status: status, code: code, body: apiErrorBody{Message: msg, Code: code, ErrCode: code}}
+	return apiAnswer{status: status, code: code, body: apiErrorBody{APIError: wire.APIError{Message: msg, Code: code, ErrCode: code}}}
 }
 
 // serveOpenAPI sets up the send side and its routes on mux.

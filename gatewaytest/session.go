@@ -28,6 +28,7 @@ type Session struct {
 	conn         *conn
 	resumes      int
 	resumeCursor int // resumes WaitResumed returned for
+	takeovers    int
 }
 
 // logEntry is one dispatch of a session, as sent.
@@ -92,6 +93,15 @@ func (s *Session) Resumes() int {
 	s.srv.mu.Lock()
 	defer s.srv.mu.Unlock()
 	return s.resumes
+}
+
+// Takeovers counts the times a RESUME of the session arrived while
+// another live connection still carried it: two clients of one session at
+// once (the server then closes the older connection with 4009).
+func (s *Session) Takeovers() int {
+	s.srv.mu.Lock()
+	defer s.srv.mu.Unlock()
+	return s.takeovers
 }
 
 // Expired reports whether Expire (or InvalidSession(false)) was called.

@@ -16,6 +16,8 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/rs/zerolog"
+
+	"github.com/qqgate/qqgate/wire"
 )
 
 // maxAnswerBytes bounds how much of an answer is read.
@@ -247,7 +249,7 @@ func (c *Client) attempt(ctx context.Context, r *request, token string) (*answer
 	if err != nil {
 		return nil, &transportError{method: r.method, path: r.path, err: fmt.Errorf("read answer: %w", stripURL(err)), sent: true}
 	}
-	trace := resp.Header.Get("X-Tps-trace-ID")
+	trace := resp.Header.Get(wire.TraceIDHeader)
 	var eb errorBody
 	decodeErr := json.Unmarshal(raw, &eb)
 	if eb.TraceID == "" {
@@ -267,8 +269,8 @@ func (c *Client) attempt(ctx context.Context, r *request, token string) (*answer
 		return &answer{status: resp.StatusCode, body: raw, traceID: eb.TraceID}, nil
 	}
 	ae := &APIError{
-		HTTPStatus: resp.StatusCode, Code: int(eb.Code), ErrCode: int(eb.ErrCode),
-		Message: eb.Message, TraceID: eb.TraceID, Method: r.method, Path: r.path,
+		Status: resp.StatusCode, Code: int(eb.Code), ErrCode: int(eb.ErrCode),
+		Message: eb.Message, TraceID: eb.TraceID, Request: c.requestName(r.method, r.path),
 		AuditID: eb.Data.MessageAudit.AuditID, RetryAfter: retryAfter(resp.Header.Get("Retry-After")),
 	}
 	if ae.Message == "" {
@@ -278,6 +280,15 @@ func (c *Client) attempt(ctx context.Context, r *request, token string) (*answer
 		}
 	}
 	return nil, ae
+}
+
+// requestName names a request in an [*APIError]: "POST
+// https://host/v2/…", the query string left out.
+func (c *Client) requestName(method, path string) string {
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	return method + " " + c.cfg.BaseURL + path
 }
 
 // stripURL drops the *url.Error wrapper, whose text repeats the URL.
@@ -362,8 +373,8 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 		return err
 	}
 	if a.pending {
-		return &APIError{HTTPStatus: a.status, Code: CodeAuditPending, Message: "message pending audit",
-			TraceID: a.traceID, Method: method, Path: path, AuditID: a.auditID}
+		return &APIError{Status: a.status, Code: CodeAuditPending, Message: "message pending audit",
+			TraceID: a.traceID, Request: c.requestName(method, path), AuditID: a.auditID}
 	}
 	if out == nil || len(bytes.TrimSpace(a.body)) == 0 {
 		return nil
@@ -399,7 +410,7 @@ func (c *Client) failed(err error, method, path string) {
 	ev := c.log.Warn().Str("class", string(class)).Str("method", method).Str("path", path)
 	var ae *APIError
 	if errors.As(err, &ae) {
-		ev = ev.Int("status", ae.HTTPStatus).Int("code", ae.EffectiveCode()).Str("trace_id", ae.TraceID)
+		ev = ev.Int("status", ae.Status).Int("code", ae.EffectiveCode()).Str("trace_id", ae.TraceID)
 	}
 	ev.Err(err).Msg("openapi call failed")
 }

@@ -40,7 +40,10 @@
 //
 // A refusal is an [*APIError] with the HTTP status, the body's code and
 // err_code, its message and the trace id; errors.Is matches it against the
-// sentinel of its [Class]:
+// sentinel of its [Class]. APIError, Class and the class sentinels are
+// those of package wire, the same type and values that gateway discovery
+// and the token endpoint of package client return, so one errors.Is or
+// errors.As serves both:
 //
 //   - ErrToken (11241-11245, HTTP 401): the token is invalidated and
 //     fetched again once, and the request retried;

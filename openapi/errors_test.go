@@ -4,12 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/gatewaytest"
 	"github.com/qqgate/qqgate/openapi"
+	"github.com/qqgate/qqgate/wire"
 )
 
 func TestClassOf(t *testing.T) {
@@ -49,26 +54,29 @@ func TestClassOf(t *testing.T) {
 
 func TestAPIError(t *testing.T) {
 	t.Parallel()
-	e := &openapi.APIError{HTTPStatus: 400, Code: 0, ErrCode: 40054005, Message: "消息被去重，请检查请求msgseq",
-		TraceID: "abc123", Method: "POST", Path: "/v2/groups/G/messages"}
+	e := &openapi.APIError{Status: 400, Code: 0, ErrCode: 40054005, Message: "消息被去重，请检查请求msgseq",
+		TraceID: "abc123", Request: "POST https://api.sgroup.qq.com/v2/groups/G/messages"}
 	assert.Equal(t, 40054005, e.EffectiveCode(), "err_code when code is 0")
-	assert.Equal(t, "openapi: POST /v2/groups/G/messages: HTTP 400, code 40054005: 消息被去重，请检查请求msgseq (trace id abc123)", e.Error())
+	assert.Equal(t, "POST https://api.sgroup.qq.com/v2/groups/G/messages: HTTP 400, code 40054005: 消息被去重，请检查请求msgseq (trace id abc123)", e.Error())
 	assert.ErrorIs(t, e, openapi.ErrDuplicate)
+	assert.ErrorIs(t, e, wire.ErrDuplicate, "one sentinel, named by both packages")
+	var we *wire.APIError
+	assert.ErrorAs(t, e, &we, "one type, named by both packages")
 	assert.NotErrorIs(t, e, openapi.ErrQuota)
 	assert.False(t, e.Temporary())
 
-	both := &openapi.APIError{HTTPStatus: 400, Code: 40034102, ErrCode: 1}
+	both := &openapi.APIError{Status: 400, Code: 40034102, ErrCode: 1}
 	assert.Equal(t, 40034102, both.EffectiveCode(), "code wins when set")
 	assert.ErrorIs(t, both, openapi.ErrPermission)
 	assert.ErrorIs(t, both, openapi.ErrQuota, "active message refused: a quota too")
 
-	wrapped := fmt.Errorf("reply: %w", &openapi.APIError{HTTPStatus: 503})
+	wrapped := fmt.Errorf("reply: %w", &openapi.APIError{Status: 503})
 	assert.ErrorIs(t, wrapped, openapi.ErrTransient)
 	assert.Equal(t, openapi.ClassTransient, openapi.Classify(wrapped))
 	var ae *openapi.APIError
 	require.ErrorAs(t, wrapped, &ae)
 	assert.True(t, ae.Temporary())
-	assert.Equal(t, "openapi: HTTP 503", ae.Error())
+	assert.Equal(t, "HTTP 503", ae.Error())
 }
 
 // Every class of platform error, answered by the fake: the client's error
@@ -127,10 +135,13 @@ func TestErrorClassesThroughFake(t *testing.T) {
 			assert.Equal(t, tc.class, openapi.Classify(err))
 			var ae *openapi.APIError
 			require.ErrorAs(t, err, &ae)
-			assert.Equal(t, tc.status, ae.HTTPStatus)
+			assert.Equal(t, tc.status, ae.Status)
 			assert.Equal(t, tc.code, ae.EffectiveCode())
 			assert.Equal(t, "scripted "+tc.name, ae.Message)
 			assert.NotEmpty(t, ae.TraceID)
+			assert.Regexp(t, `^POST `+regexp.QuoteMeta(e.srv.URL())+`/v2/groups/[^/?]+/messages$`, ae.Request,
+				"the method and URL, no query string")
+			assert.True(t, strings.HasPrefix(ae.Error(), ae.Request+": HTTP "), ae.Error())
 			sent := e.srv.Sent()
 			assert.Equal(t, ae.TraceID, sent[len(sent)-1].TraceID, "the trace id is the last answer's")
 			assert.Len(t, sent, attempts, "retried up to MaxRetries, or not at all")
@@ -155,6 +166,54 @@ func TestErrorClassesThroughFake(t *testing.T) {
 			}
 		})
 	}
+}
+
+// One error type and one set of sentinels serve the token endpoint (and
+// gateway discovery, which shares its decoding) and sending alike: a rate
+// limit of either matches wire.ErrRateLimited and openapi.ErrRateLimited,
+// and errors.As finds the answer as *wire.APIError and *openapi.APIError.
+func TestOneAPIErrorForTokenAndSend(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *openapi.Config) { c.MaxRetries = -1 })
+	ctx := testCtx(t)
+
+	e.srv.FailNextTokens(1, gatewaytest.Failure{Status: http.StatusTooManyRequests, Message: "slow down"})
+	_, tokenErr := client.NewAppTokenSource(gatewaytest.DefaultAppID, gatewaytest.DefaultSecret, e.srv.TokenURL(), e.hc).Token(ctx)
+	require.Error(t, tokenErr)
+
+	e.srv.FailNextSendsWith(1, http.StatusTooManyRequests, 0, "slow down")
+	_, sendErr := e.api.ReplyText(ctx, e.inbound(t, "GROUP_AT_MESSAGE_CREATE"), "hi")
+	require.Error(t, sendErr)
+
+	for name, err := range map[string]error{"token": tokenErr, "send": sendErr} {
+		assert.ErrorIs(t, err, wire.ErrRateLimited, name)
+		assert.ErrorIs(t, err, openapi.ErrRateLimited, name)
+		assert.ErrorIs(t, err, client.ErrRateLimited, name)
+		assert.NotErrorIs(t, err, wire.ErrQuota, name)
+		assert.Equal(t, openapi.ClassRateLimited, openapi.Classify(err), name)
+		assert.Equal(t, wire.ClassRateLimited, wire.Classify(err), name)
+		var we *wire.APIError
+		require.ErrorAs(t, err, &we, name)
+		var oe *openapi.APIError
+		require.ErrorAs(t, err, &oe, name)
+		assert.Same(t, we, oe, name)
+		assert.Equal(t, http.StatusTooManyRequests, oe.Status, name)
+		assert.True(t, oe.Temporary(), name)
+		assert.Contains(t, err.Error(), "(trace id "+oe.TraceID+")", name)
+	}
+}
+
+// An error names the request by method and URL, without the query string.
+func TestAPIErrorRequestHasNoQuery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	err := e.api.Do(testCtx(t), "GET", "/nope?k=hidden", nil, nil)
+	var ae *openapi.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.StatusNotFound, ae.Status)
+	assert.Equal(t, "GET "+e.srv.URL()+"/nope", ae.Request)
+	assert.NotContains(t, err.Error(), "hidden")
+	assert.Equal(t, openapi.ClassOther, openapi.Classify(err))
 }
 
 func TestClassifyLocalErrors(t *testing.T) {

@@ -195,7 +195,7 @@ func ExampleAPIError() {
 	_, err := api.ReplyText(context.Background(), inboundOf(ev), "something")
 	var ae *openapi.APIError
 	if errors.As(err, &ae) {
-		fmt.Println(ae.HTTPStatus, ae.EffectiveCode(), ae.Message, ae.TraceID != "")
+		fmt.Println(ae.Status, ae.EffectiveCode(), ae.Message, ae.TraceID != "")
 	}
 	fmt.Println(errors.Is(err, openapi.ErrContent), openapi.Classify(err))
 	// Output:

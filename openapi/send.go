@@ -354,8 +354,8 @@ func (c *Client) upload(ctx context.Context, format, what, id string, up MediaUp
 	}
 	a, _, err := c.call(ctx, &request{method: http.MethodPost, path: path, body: body, safe: !up.SrvSendMsg})
 	if err == nil && a.pending {
-		err = &APIError{HTTPStatus: a.status, Code: CodeAuditPending, Message: "upload pending audit",
-			TraceID: a.traceID, Method: http.MethodPost, Path: path, AuditID: a.auditID}
+		err = &APIError{Status: a.status, Code: CodeAuditPending, Message: "upload pending audit",
+			TraceID: a.traceID, Request: c.requestName(http.MethodPost, path), AuditID: a.auditID}
 	}
 	if err != nil {
 		c.failed(err, http.MethodPost, path)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -87,6 +88,10 @@ type FileStore struct {
 	stats   map[string]WriteStats // by account id; guarded by statsMu
 
 	watchReady func() // test hook: called once Watch is watching
+
+	io     chan struct{} // slots of file operations in progress (see fileIO)
+	ioBusy atomic.Int32  // file operations in progress
+	ioPeak atomic.Int32  // the most ever in progress at once (tests)
 }
 
 // ownState is what this store last did to one file, so Watch can tell
@@ -122,6 +127,7 @@ func NewFileStore(cfg FileStoreConfig) (*FileStore, error) {
 		debounce: cfg.WatchDebounce,
 		own:      make(map[string]*ownState),
 		stats:    make(map[string]WriteStats),
+		io:       make(chan struct{}, maxFileIO),
 	}
 	if s.clock == nil {
 		s.clock = SystemClock{}
@@ -237,6 +243,7 @@ func (s *FileStore) writeRecord(r Record) (err error) {
 	if err != nil {
 		return err
 	}
+	defer s.fileIO()()
 	if err := s.ensureDir(); err != nil {
 		return err
 	}
@@ -270,6 +277,30 @@ func (s *FileStore) writeRecord(r Record) (err error) {
 		return err
 	}
 	return s.syncDir()
+}
+
+// maxFileIO bounds the store's file operations in progress at once (see
+// fileIO).
+const maxFileIO = 16
+
+// fileIO waits for one of maxFileIO slots and returns its release. Every
+// write and read of a record takes one. A file operation blocks its OS
+// thread (regular files do not go through Go's network poller), and fsync
+// blocks it for milliseconds: a thousand accounts saving at once (all
+// READY or RESUMED after a restart) would make the runtime start a thread
+// for nearly each, and the runtime never ends its idle threads; each keeps
+// tens of KiB of stacks (its g0 and signal stacks) for the life of the
+// process. Beyond a few writes in flight, fsyncs of one file system gain
+// nothing from more.
+func (s *FileStore) fileIO() (release func()) {
+	s.io <- struct{}{}
+	n := s.ioBusy.Add(1)
+	for peak := s.ioPeak.Load(); n > peak && !s.ioPeak.CompareAndSwap(peak, n); peak = s.ioPeak.Load() {
+	}
+	return func() {
+		s.ioBusy.Add(-1)
+		<-s.io
+	}
 }
 
 // syncDir makes a rename or removal in the directory durable.
@@ -327,6 +358,7 @@ func (s *FileStore) isOwn(name string, content []byte) bool {
 // regular file of this user's with one link is read (see openFile); the
 // mode is changed through the open descriptor, never through a path.
 func (s *FileStore) readFile(path string) ([]byte, fs.FileInfo, error) {
+	defer s.fileIO()()
 	f, fi, err := openFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, nil, err

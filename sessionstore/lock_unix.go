@@ -26,6 +26,7 @@ func (s *FileStore) Lock(accountID string) (Unlocker, error) {
 		return nil, fmt.Errorf("lock session: %w", err)
 	}
 	path := filepath.Join(s.dir, "session-"+SafeID(accountID)+lockSuffix)
+	defer s.fileIO()()
 	// Only a regular file of ours with one link is truncated and written:
 	// never a planted link's target, never a named pipe.
 	f, _, err := openFile(path, os.O_RDWR|os.O_CREATE, filePerm)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -189,7 +190,9 @@ func TestAPIErrorCleansItsText(t *testing.T) {
 }
 
 func TestAPIErrorIsTheFakesBody(t *testing.T) {
-	b, err := json.Marshal(wire.APIError{Status: 401, Request: "GET x", Message: "m", Code: 11244, ErrCode: 11244, TraceID: "t"})
+	b, err := json.Marshal(wire.APIError{Status: 401, Request: "GET x", Message: "m", Code: 11244, ErrCode: 11244, TraceID: "t",
+		AuditID: "a", RetryAfter: time.Second})
 	require.NoError(t, err)
-	assert.JSONEq(t, `{"message":"m","code":11244,"err_code":11244,"trace_id":"t"}`, string(b), "status and request are not part of the body")
+	assert.JSONEq(t, `{"message":"m","code":11244,"err_code":11244,"trace_id":"t"}`, string(b),
+		"status, request, audit id and Retry-After are not part of the body")
 }

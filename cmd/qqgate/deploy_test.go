@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/qqgate/qqgate/internal/runner"
 )
 
 // unitFile is a systemd unit: section → key → values in order.
@@ -149,4 +151,39 @@ func TestDeployUnitFlagsExist(t *testing.T) {
 	for _, f := range []string{"-config", "-listen"} {
 		assert.Contains(t, help, "  "+f+" ", "qqgate run lacks %s", f)
 	}
+}
+
+// TestDeployClusterExample checks deploy/cluster: the config is a valid
+// cluster configuration and the compose file runs three etcd members and
+// three runners on it.
+func TestDeployClusterExample(t *testing.T) {
+	env := map[string]string{"SHOP_BOT_SECRET": "a", "SUPPORT_BOT_SECRET": "b", "NEWS_BOT_SECRET": "c"}
+	cfg, err := runner.ParseConfig("config.yaml", deployFile(t, "cluster/config.yaml"), func(k string) string { return env[k] })
+	require.NoError(t, err)
+	require.NotNil(t, cfg.Cluster)
+	assert.Len(t, cfg.Cluster.Endpoints, 3)
+	assert.Len(t, cfg.Accounts, 3)
+
+	var compose struct {
+		Services map[string]struct {
+			Image    string   `yaml:"image"`
+			Command  []string `yaml:"command"`
+			Hostname string   `yaml:"hostname"`
+		} `yaml:"services"`
+	}
+	require.NoError(t, yaml.Unmarshal(deployFile(t, "cluster/docker-compose.yaml"), &compose))
+	var etcds, runners int
+	for name, s := range compose.Services {
+		switch {
+		case strings.HasPrefix(name, "etcd-"):
+			etcds++
+			assert.Contains(t, s.Image, "etcd")
+		case strings.HasPrefix(name, "qqgate-"):
+			runners++
+			assert.Equal(t, []string{"run", "--config", "/etc/qqgate/config.yaml"}, s.Command)
+			assert.Equal(t, name, s.Hostname)
+		}
+	}
+	assert.Equal(t, 3, etcds)
+	assert.Equal(t, 3, runners)
 }

@@ -215,7 +215,7 @@ func (o *runOptions) single() (*runner.Config, error) {
 		a.Intents = set
 	}
 	// Validate the endpoints now, for one clear line before anything starts.
-	if _, err := client.New(client.Config{AppID: a.AppID, ClientSecret: a.Secret, APIBase: a.APIBase, TokenURL: a.TokenURL}); err != nil {
+	if err := (client.Config{AppID: a.AppID, ClientSecret: a.Secret, APIBase: a.APIBase, TokenURL: a.TokenURL}).Validate(); err != nil {
 		return nil, err
 	}
 	switch o.webhook.transport {

@@ -249,7 +249,7 @@ func describeSendError(err error, seq int) string {
 		return err.Error()
 	}
 	s := fmt.Sprintf("the platform refused the message: HTTP %d, code %d, message %q, trace id %s (%s)",
-		ae.HTTPStatus, ae.EffectiveCode(), ae.Message, orNone(ae.TraceID), ae.Class())
+		ae.Status, ae.EffectiveCode(), ae.Message, orNone(ae.TraceID), ae.Class())
 	if seq != 0 {
 		s += fmt.Sprintf("; msg_seq %d (send again with --seq %d: it cannot be delivered twice)", seq, seq)
 	}

@@ -27,6 +27,9 @@ commands:
 flags:
   --session-dir DIR   session record directory (env QQBOT_SESSION_DIR;
                       default $HOME/.openclaw/qqbot/sessions)
+  --config FILE       the records of this runner configuration: its
+                      session_dir, or with a cluster: block the cluster's
+                      records in etcd
   --json              list: JSON lines even on a terminal
 `
 
@@ -52,6 +55,7 @@ func cmdSession(ctx context.Context, args []string, e *env) int {
 	fs.Usage = func() { fmt.Fprint(e.stderr, sessionUsage) }
 	dir := fs.String("session-dir", e.getenv("QQBOT_SESSION_DIR"), "session record directory")
 	asJSON := fs.Bool("json", false, "list: JSON lines even on a terminal")
+	config := fs.String("config", "", "runner configuration whose records to use")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -71,14 +75,25 @@ func cmdSession(ctx context.Context, args []string, e *env) int {
 		}
 		return 2
 	}
-	if *dir == "" {
-		*dir = sessionstore.DirForHome(e.getenv("HOME"))
+	var st sessionStore
+	if *config != "" {
+		cst, closeStore, err := configSessionStore(*config, e)
+		if err != nil {
+			return e.safeErrorf("session %s: %v", sub, err)
+		}
+		defer closeStore()
+		st = cst
+	} else {
+		if *dir == "" {
+			*dir = sessionstore.DirForHome(e.getenv("HOME"))
+		}
+		fst, err := sessionstore.NewFileStore(sessionstore.FileStoreConfig{Dir: *dir, Clock: envClock{e}})
+		if err != nil {
+			return e.safeErrorf("session %s: %v", sub, err)
+		}
+		defer fst.Close()
+		st = fst
 	}
-	st, err := sessionstore.NewFileStore(sessionstore.FileStoreConfig{Dir: *dir, Clock: envClock{e}})
-	if err != nil {
-		return e.safeErrorf("session %s: %v", sub, err)
-	}
-	defer st.Close()
 
 	switch sub {
 	case "list":
@@ -186,7 +201,7 @@ func unixMilli(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-func sessionList(ctx context.Context, st *sessionstore.FileStore, asJSON bool, e *env) int {
+func sessionList(ctx context.Context, st sessionStore, asJSON bool, e *env) int {
 	entries, err := st.List(ctx)
 	if err != nil {
 		return e.safeErrorf("session list: %v", err)
@@ -251,7 +266,7 @@ func sessionList(ctx context.Context, st *sessionstore.FileStore, asJSON bool, e
 	return 0
 }
 
-func sessionShow(ctx context.Context, st *sessionstore.FileStore, account string, e *env) int {
+func sessionShow(ctx context.Context, st sessionStore, account string, e *env) int {
 	r, err := st.Peek(ctx, account)
 	if err != nil {
 		return noRecord("show", account, err, e)
@@ -271,7 +286,7 @@ func sessionShow(ctx context.Context, st *sessionstore.FileStore, account string
 	return 0
 }
 
-func sessionClear(ctx context.Context, st *sessionstore.FileStore, account string, e *env) int {
+func sessionClear(ctx context.Context, st sessionStore, account string, e *env) int {
 	if _, err := st.Peek(ctx, account); err != nil {
 		var ce *sessionstore.CorruptError
 		if !errors.As(err, &ce) {
@@ -294,7 +309,7 @@ func sessionClear(ctx context.Context, st *sessionstore.FileStore, account strin
 	return 0
 }
 
-func sessionCleanup(ctx context.Context, st *sessionstore.FileStore, e *env) int {
+func sessionCleanup(ctx context.Context, st sessionStore, e *env) int {
 	removed, err := st.RemoveExpired(ctx)
 	for _, p := range removed {
 		fmt.Fprintf(e.stdout, "removed %s\n", termSafe(p))

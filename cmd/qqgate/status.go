@@ -140,7 +140,19 @@ func printStatusTable(w io.Writer, accounts []ops.AccountStatus) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACCOUNT\tSTATE\tSESSION\tSEQ RECV\tSEQ COMMITTED\tRESUMES\tRECONNECTS\tLAST CLOSE\tERROR")
+	// A cluster's runner names each account's owner: an OWNER column.
+	clustered := false
+	for _, a := range accounts {
+		clustered = clustered || a.Owner != ""
+	}
+	owner := func(a ops.AccountStatus) string { return "" }
+	if clustered {
+		owner = func(a ops.AccountStatus) string { return cell(a.Owner) + "\t" }
+		fmt.Fprint(tw, "ACCOUNT\tOWNER\t")
+	} else {
+		fmt.Fprint(tw, "ACCOUNT\t")
+	}
+	fmt.Fprintln(tw, "STATE\tSESSION\tSEQ RECV\tSEQ COMMITTED\tRESUMES\tRECONNECTS\tLAST CLOSE\tERROR")
 	for _, a := range accounts {
 		state := a.State
 		if a.State == "waiting" && a.NextRetryMs > 0 {
@@ -154,8 +166,8 @@ func printStatusTable(w io.Writer, accounts []ops.AccountStatus) {
 		if errText == "" {
 			errText = a.LastError
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n",
-			cell(a.ID), cell(state), cell(a.SessionID), a.LastSeqReceived, a.LastSeqCommitted,
+		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n",
+			cell(a.ID), owner(a), cell(state), cell(a.SessionID), a.LastSeqReceived, a.LastSeqCommitted,
 			a.Resumes, a.Reconnects, closeCode, cell(errText))
 	}
 	tw.Flush()

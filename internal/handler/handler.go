@@ -41,6 +41,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/qqgate/qqgate/event"
+	"github.com/qqgate/qqgate/internal/resume"
 )
 
 // Handler types, the values of Spec.Type.
@@ -292,44 +293,14 @@ func checkHeader(name, value string) error {
 	return nil
 }
 
-// Backoff tunes the wait between attempts: exponential, factor 2.
-type Backoff struct {
-	// Initial is the first wait. Zero means DefaultBackoffInitial.
-	Initial time.Duration
-	// Max caps a wait. Zero means DefaultBackoffMax.
-	Max time.Duration
-	// Jitter is the randomization factor in [0, 1]. Zero means
-	// DefaultBackoffJitter; negative means none.
-	Jitter float64
-}
+// Backoff tunes the wait between attempts: exponential, factor 2. It is
+// the one backoff configuration of qqgate, the client's reconnects'
+// included. Zero fields mean DefaultBackoffInitial, DefaultBackoffMax and
+// DefaultBackoffJitter; a negative Jitter means none.
+type Backoff = resume.Backoff
 
-func (b Backoff) newBackOff() *backoff.ExponentialBackOff {
-	initial, maxWait, jitter := b.Initial, b.Max, b.Jitter
-	if initial <= 0 {
-		initial = DefaultBackoffInitial
-	}
-	if maxWait <= 0 {
-		maxWait = DefaultBackoffMax
-	}
-	if maxWait < initial {
-		maxWait = initial
-	}
-	switch {
-	case jitter == 0:
-		jitter = DefaultBackoffJitter
-	case jitter < 0:
-		jitter = 0
-	case jitter > 1:
-		jitter = 1
-	}
-	return backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(initial),
-		backoff.WithMultiplier(2),
-		backoff.WithMaxInterval(maxWait),
-		backoff.WithRandomizationFactor(jitter),
-		backoff.WithMaxElapsedTime(0),
-	)
-}
+// defaultBackoff is the handlers' retry backoff.
+var defaultBackoff = Backoff{Initial: DefaultBackoffInitial, Max: DefaultBackoffMax, Jitter: DefaultBackoffJitter}
 
 // Options are what a handler gets from the runner rather than from its
 // Spec.
@@ -519,7 +490,7 @@ func (h *retrier) HandleEvent(ctx context.Context, ev event.Event) (err error) {
 			return fmt.Errorf("handler %s: event %s #%d failed after %d attempts: %w", h.name, ev.Type, ev.Seq, attempts, last)
 		}
 		if bo == nil {
-			bo = h.backoff.newBackOff()
+			bo = h.backoff.New(defaultBackoff)
 		}
 		wait := bo.NextBackOff()
 		h.log.Warn().Str("account", ev.AccountID).Str("handler", h.name).Str("type", ev.Type).

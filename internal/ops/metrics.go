@@ -185,6 +185,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if seen[a.ID] {
 			continue // a duplicate id would make the whole scrape fail
 		}
+		if a.Remote {
+			continue // another runner of the cluster serves its metrics
+		}
 		seen[a.ID] = true
 		c.collectAccount(ch, a)
 	}

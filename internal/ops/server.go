@@ -29,6 +29,7 @@ type Server struct {
 	reg     *prometheus.Registry
 	mux     *http.ServeMux
 	handler http.Handler
+	cluster func() ClusterHealth // nil outside a cluster
 }
 
 // NewServer returns a server reading src on every request. log receives
@@ -148,8 +149,17 @@ func (s *Server) accounts() []AccountState {
 	return s.src()
 }
 
+// SetCluster makes /healthz report the runner's standing in its cluster
+// (and answer 503 while it is not OK). Call it before serving.
+func (s *Server) SetCluster(f func() ClusterHealth) { s.cluster = f }
+
 func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	h := HealthOf(s.accounts())
+	if s.cluster != nil {
+		ch := s.cluster()
+		h.Cluster = &ch
+		h.OK = h.OK && ch.OK
+	}
 	code := http.StatusOK
 	if !h.OK {
 		code = http.StatusServiceUnavailable

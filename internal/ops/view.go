@@ -32,6 +32,17 @@ type AccountState struct {
 	// Sends are the account's sends through the OpenAPI (handler replies
 	// and the local send API); zero when it sends nothing.
 	Sends SendStats
+
+	// Owner is, in a cluster, the name of the runner that owns the
+	// account ("" when none does right now); empty outside a cluster.
+	Owner string
+	// Remote is true for an account of the cluster that another runner
+	// owns (or nobody owns): only ID, AppID, Owner and RemoteState are
+	// known, and /metrics leaves it out (its owner serves its metrics).
+	Remote bool
+	// RemoteState is the client state the owner last published.
+	RemoteState string
+
 	// Transport is "websocket" (the gateway) or "webhook"; empty means
 	// websocket.
 	Transport string
@@ -62,6 +73,15 @@ type Source func() []AccountState
 // idle, connecting, identifying, resuming, connected, waiting, closing,
 // closed, failed).
 func (a AccountState) State() string {
+	if a.Remote {
+		if a.Owner == "" {
+			return "unowned"
+		}
+		if a.RemoteState == "" {
+			return "unknown"
+		}
+		return a.RemoteState
+	}
 	if a.Fatal != "" {
 		return client.StateFailed.String()
 	}
@@ -72,6 +92,9 @@ func (a AccountState) State() string {
 // is running (connected or reconnecting) and it has not stopped with a
 // fatal error.
 func (a AccountState) Healthy() bool {
+	if a.Remote {
+		return a.Owner != ""
+	}
 	return a.Running && a.Fatal == "" && a.Status.State != client.StateFailed
 }
 
@@ -85,6 +108,23 @@ func (a AccountState) storeErrors() uint64 {
 type Health struct {
 	OK       bool            `json:"ok"`
 	Accounts []AccountHealth `json:"accounts"`
+	// Cluster is this runner's standing in its cluster; nil outside one.
+	Cluster *ClusterHealth `json:"cluster,omitempty"`
+}
+
+// ClusterHealth is a runner's standing in its cluster, in /healthz.
+type ClusterHealth struct {
+	// Name is this runner's name.
+	Name string `json:"name"`
+	// OK is true while the runner holds a valid lease in etcd; when it is
+	// false the runner runs no account and /healthz answers 503.
+	OK bool `json:"ok"`
+	// Runners are the live runners' names, as last seen.
+	Runners []string `json:"runners"`
+	// Owned counts the accounts this runner owns.
+	Owned int `json:"owned"`
+	// Error says why OK is false (etcd unreachable, lease lost).
+	Error string `json:"error,omitempty"`
 }
 
 // AccountHealth is one account in Health.
@@ -106,6 +146,8 @@ func HealthOf(accounts []AccountState) Health {
 		switch {
 		case a.Fatal != "":
 			ah.Error = a.Fatal
+		case !ah.OK && a.Remote:
+			ah.Error = "no runner of the cluster owns it"
 		case !ah.OK && a.Status.LastError != "":
 			ah.Error = "not running: " + a.Status.LastError
 		case !ah.OK:
@@ -124,6 +166,7 @@ func HealthOf(accounts []AccountState) Health {
 type AccountStatus struct {
 	ID      string `json:"id"`
 	AppID   string `json:"app_id"`
+	Owner   string `json:"owner,omitempty"` // in a cluster: the owning runner's name
 	Running bool   `json:"running"`
 	Fatal   string `json:"fatal,omitempty"`
 	State   string `json:"state"` // AccountState.State
@@ -186,7 +229,8 @@ func StatusOf(a AccountState) AccountStatus {
 	v := AccountStatus{
 		ID:                  a.ID,
 		AppID:               a.AppID,
-		Running:             a.Running,
+		Owner:               a.Owner,
+		Running:             a.Running || (a.Remote && a.Owner != ""),
 		Fatal:               a.Fatal,
 		State:               a.State(),
 		SessionID:           st.SessionID,

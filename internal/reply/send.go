@@ -89,7 +89,7 @@ func FailureOf(err error) Failure {
 	f := Failure{Error: err.Error(), Class: string(openapi.Classify(err))}
 	var ae *openapi.APIError
 	if errors.As(err, &ae) {
-		f.HTTPStatus, f.Code, f.ErrCode, f.Message, f.TraceID = ae.HTTPStatus, ae.Code, ae.ErrCode, ae.Message, ae.TraceID
+		f.HTTPStatus, f.Code, f.ErrCode, f.Message, f.TraceID = ae.Status, ae.Code, ae.ErrCode, ae.Message, ae.TraceID
 	}
 	return f
 }

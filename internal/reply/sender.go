@@ -212,7 +212,7 @@ func GiveUpLog(ev *zerolog.Event, class openapi.Class, err error) *zerolog.Event
 	ev = ev.Str("class", string(class)).Err(err)
 	var ae *openapi.APIError
 	if errors.As(err, &ae) {
-		ev = ev.Int("status", ae.HTTPStatus).Int("code", ae.EffectiveCode()).Str("trace_id", ae.TraceID)
+		ev = ev.Int("status", ae.Status).Int("code", ae.EffectiveCode()).Str("trace_id", ae.TraceID)
 	}
 	return ev
 }

@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/qqgate/qqgate/intents"
+	"github.com/qqgate/qqgate/internal/cluster"
 	"github.com/qqgate/qqgate/internal/handler"
 	"github.com/qqgate/qqgate/sessionstore"
 )
@@ -27,6 +28,9 @@ type Config struct {
 	SendAPI    SendAPI
 	Webhook    WebhookListener // the webhook block: see config_webhook.go
 	Accounts   []Account
+	// Cluster is the cluster block; nil without one (the accounts then
+	// run here, their records in SessionDir).
+	Cluster *cluster.Config
 }
 
 // SendAPI is the top-level send_api block: the local send API on the ops
@@ -218,7 +222,7 @@ var accountKeys = []string{"id", "app_id", "secret", "secret_env", "secret_file"
 	"intents", "intent_levels", "shard", "handler", "transport"}
 
 func (p *parser) top(root *yaml.Node) (*Config, error) {
-	f, err := p.fields(root, "", "session_dir", "listen", "send_api", "webhook", "defaults", "accounts")
+	f, err := p.fields(root, "", "session_dir", "listen", "send_api", "webhook", "cluster", "defaults", "accounts")
 	if err != nil {
 		return nil, err
 	}
@@ -240,6 +244,11 @@ func (p *parser) top(root *yaml.Node) (*Config, error) {
 	}
 	if n := f["webhook"]; n != nil {
 		if cfg.Webhook, err = p.webhook(n); err != nil {
+			return nil, err
+		}
+	}
+	if n := f["cluster"]; n != nil {
+		if cfg.Cluster, err = p.cluster(n); err != nil {
 			return nil, err
 		}
 	}
@@ -479,6 +488,88 @@ func (p *parser) sendAPI(n *yaml.Node) (SendAPI, error) {
 		s.AllowRemote = v.Value == "true" || v.Value == "True" || v.Value == "TRUE"
 	}
 	return s, nil
+}
+
+// cluster reads the cluster block: name, and etcd's endpoints, prefix,
+// lease_ttl, username, password_file and tls files.
+func (p *parser) cluster(n *yaml.Node) (*cluster.Config, error) {
+	c := &cluster.Config{}
+	f, err := p.fields(n, "cluster", "name", "etcd")
+	if err != nil {
+		return nil, err
+	}
+	if v := f["name"]; v != nil {
+		if c.Name, err = p.str(v, "cluster.name"); err != nil {
+			return nil, err
+		}
+	}
+	en := f["etcd"]
+	if en == nil {
+		return nil, p.errAt(n, "cluster.etcd", "is required (endpoints of the etcd cluster)")
+	}
+	e, err := p.fields(en, "cluster.etcd", "endpoints", "prefix", "lease_ttl", "username", "password_file", "tls")
+	if err != nil {
+		return nil, err
+	}
+	if v := e["endpoints"]; v != nil {
+		if v.Kind != yaml.SequenceNode {
+			return nil, p.errAt(v, "cluster.etcd.endpoints", "must be a list of URLs")
+		}
+		for _, x := range v.Content {
+			s, err := p.str(x, "cluster.etcd.endpoints")
+			if err != nil {
+				return nil, err
+			}
+			c.Endpoints = append(c.Endpoints, s)
+		}
+	}
+	if v := e["prefix"]; v != nil {
+		if c.Prefix, err = p.str(v, "cluster.etcd.prefix"); err != nil {
+			return nil, err
+		}
+	}
+	if v := e["lease_ttl"]; v != nil {
+		d, perr := time.ParseDuration(v.Value)
+		if v.Tag == "!!int" {
+			var secs int
+			secs, perr = strconv.Atoi(v.Value)
+			d = time.Duration(secs) * time.Second
+		}
+		if v.Kind != yaml.ScalarNode || perr != nil || d <= 0 {
+			return nil, p.errAt(v, "cluster.etcd.lease_ttl", "must be a duration such as 5s, not %q", v.Value)
+		}
+		c.LeaseTTL = d
+	}
+	if v := e["username"]; v != nil {
+		if c.Username, err = p.str(v, "cluster.etcd.username"); err != nil {
+			return nil, err
+		}
+	}
+	if v := e["password_file"]; v != nil {
+		if c.PasswordFile, err = p.str(v, "cluster.etcd.password_file"); err != nil {
+			return nil, err
+		}
+		if c.Password, err = ReadSecretFile(c.PasswordFile); err != nil {
+			return nil, p.errAt(v, "cluster.etcd.password_file", "cannot read the password file: %v", err)
+		}
+	}
+	if v := e["tls"]; v != nil {
+		t, err := p.fields(v, "cluster.etcd.tls", "ca_file", "cert_file", "key_file")
+		if err != nil {
+			return nil, err
+		}
+		for key, dst := range map[string]*string{"ca_file": &c.CAFile, "cert_file": &c.CertFile, "key_file": &c.KeyFile} {
+			if x := t[key]; x != nil {
+				if *dst, err = p.str(x, "cluster.etcd.tls."+key); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, p.errAt(n, "cluster", "%v", err)
+	}
+	return c, nil
 }
 
 func (p *parser) handler(n *yaml.Node, where string) (handler.Spec, error) {

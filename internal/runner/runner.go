@@ -32,6 +32,7 @@ import (
 
 	"github.com/qqgate/qqgate/client"
 	"github.com/qqgate/qqgate/event"
+	"github.com/qqgate/qqgate/internal/cluster"
 	"github.com/qqgate/qqgate/internal/handler"
 	"github.com/qqgate/qqgate/internal/ops"
 	"github.com/qqgate/qqgate/internal/reply"
@@ -94,7 +95,10 @@ type Runner struct {
 
 	mu            sync.Mutex
 	cfg           *Config
-	store         *sessionstore.FileStore
+	store         runnerStore
+	node          *cluster.Node       // nil outside a cluster
+	runCtx        context.Context     // Run's context, for accounts the cluster starts
+	runWG         *sync.WaitGroup     // Run's goroutines
 	accounts      map[string]*account // by id; guarded by mu
 	order         []string            // ids in file order; guarded by mu
 	exited        chan string         // an account goroutine ended
@@ -106,10 +110,21 @@ type Runner struct {
 	sendToken     atomic.Value    // string: the send API's token, "" when off
 	sendServed    atomic.Bool     // the listen address allows the send API
 	hooks         *webhook.Server // the webhook accounts, by app id
+	sessionDir    string          // where the webhook inboxes live
 	webhookAddr   atomic.Value    // net.Addr of the webhook listener, once listening
 
 	hideMu sync.Mutex
 	hidden map[string]bool // secret variables exec handlers do not pass on; guarded by hideMu
+}
+
+// runnerStore is the session store of the accounts: the files, or etcd in
+// a cluster.
+type runnerStore interface {
+	sessionstore.Store
+	// Path names where the account's record is (a file, an etcd key).
+	Path(accountID string) string
+	// Stats counts the account's record writes.
+	Stats(accountID string) sessionstore.WriteStats
 }
 
 // account is one running (or stopped) account.
@@ -170,6 +185,24 @@ func New(opts Options) (*Runner, error) {
 	}
 	if err := r.checkWebhook(cfg); err != nil {
 		return nil, err
+	}
+	r.sessionDir = SessionDir(cfg, opts.Getenv)
+	if cfg.Cluster != nil {
+		cc := *cfg.Cluster
+		if cc.Name == "" {
+			// The file is shared by the runners; each may be named by
+			// its environment.
+			cc.Name = opts.Getenv("QQGATE_CLUSTER_NAME")
+		}
+		node, err := cluster.NewNode(cc, opts.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+		r.cfg, r.node, r.store = cfg, node, cluster.NewStore(node, opts.Logger)
+		// The runners share each app's IDENTIFY budget through etcd.
+		r.limiter.Share(node.IdentifyBudget())
+		r.sendToken.Store(sendToken(cfg, opts.Getenv))
+		return r, nil
 	}
 	store, err := sessionstore.NewFileStore(sessionstore.FileStoreConfig{Dir: SessionDir(cfg, opts.Getenv), Logger: opts.Logger})
 	if err != nil {
@@ -276,6 +309,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		r.addr.Store(ln.Addr())
 		srv := ops.NewServer(r.Snapshot, r.log)
+		if r.node != nil {
+			srv.SetCluster(r.clusterHealth)
+		}
 		r.mountSendAPI(srv, ln)
 		r.registerWebhookMetrics(srv.Registry())
 		wg.Add(1)
@@ -312,8 +348,20 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 
 	r.mu.Lock()
-	for _, a := range r.cfg.Accounts {
-		r.startLocked(ctx, &wg, a)
+	r.runCtx, r.runWG = ctx, &wg
+	if r.node != nil {
+		// The cluster decides which accounts run here.
+		r.node.SetHooks(cluster.Hooks{Start: r.clusterStart, Stop: r.clusterStop})
+		r.node.SetAccounts(accountIDs(r.cfg))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = r.node.Run(ctx)
+		}()
+	} else {
+		for _, a := range r.cfg.Accounts {
+			r.startLocked(ctx, &wg, a)
+		}
 	}
 	r.mu.Unlock()
 	// After the accounts: their app ids are reserved (503 until they
@@ -358,6 +406,11 @@ func (r *Runner) afterExit(id string) error {
 		return nil
 	}
 	r.log.Error().Str("account", id).Err(fatal).Msg("account stopped")
+	if r.node != nil {
+		// In a cluster the runner stays up for the accounts it may own
+		// later; the failed account keeps its owner until a reload.
+		return nil
+	}
 	if r.opts.ExitOnFatal {
 		return fmt.Errorf("account %s: %w", id, fatal)
 	}
@@ -417,20 +470,53 @@ func (r *Runner) orderWith(id string) []string {
 }
 
 // runAccount runs one account until ctx ends or a fatal error.
+//
+// Its goroutine is the account's, parked in the client's connection loop
+// for as long as the account runs: the frame of every function on the
+// way there stays on its stack. So the client is built in newClient, whose
+// large locals (the configurations) are gone once it returns, and the
+// record watch has no goroutine of its own (see watchRecord).
 func (r *Runner) runAccount(ctx context.Context, a *account) error {
 	if a.cfg.IsWebhook() {
 		return r.runWebhookAccount(ctx, a)
 	}
-	log := r.log.With().Str("account", a.cfg.ID).Logger()
 	lock, err := r.store.Lock(a.cfg.ID)
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
+	c, sender, closeSender, err := r.newClient(a)
+	if err != nil {
+		return err
+	}
+	defer closeSender()
+	a.mu.Lock()
+	a.c, a.sender = c, sender
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.sender = nil // the send API answers 404 for a stopped account
+		a.mu.Unlock()
+	}()
+	if stop := r.watchRecord(a.cfg.ID); stop != nil {
+		defer stop()
+	}
+	err = c.Run(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// newClient builds the account's gateway client, its handler and its
+// OpenAPI sender (one token source for both); closeSender releases the
+// sender's connections.
+func (r *Runner) newClient(a *account) (c *client.Client, sender *reply.Sender, closeSender func(), err error) {
+	id := a.cfg.ID
 	cfg := client.Config{
 		AppID:              a.cfg.AppID,
 		ClientSecret:       a.cfg.Secret,
-		AccountID:          a.cfg.ID,
+		AccountID:          id,
 		APIBase:            a.cfg.APIBase,
 		TokenURL:           a.cfg.TokenURL,
 		Intents:            a.cfg.Intents,
@@ -444,8 +530,11 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 		OnReceive: func(ev event.Event) {
 			a.counts.Received(ev.Type)
 		},
+		// The runner's logger, naming the account on each line: a logger
+		// of its own per account (zerolog's With) would keep a context
+		// buffer of its own per account.
 		OnStateChange: func(s client.Status) {
-			log.Info().Stringer("state", s.State).Str("session", s.SessionID).Uint64("seq", s.LastSeqReceived).
+			r.log.Info().Str("account", id).Stringer("state", s.State).Str("session", s.SessionID).Uint64("seq", s.LastSeqReceived).
 				Int("close_code", int(s.LastCloseCode)).Dur("next_delay", s.NextRetry).Msg("state changed")
 		},
 	}
@@ -457,11 +546,23 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 	if cfg.TokenSource == nil {
 		cfg.TokenSource = client.NewAppTokenSource(cfg.AppID, cfg.ClientSecret, cfg.TokenURL, cfg.HTTPClient)
 	}
-	sender, closeSender, err := r.newSender(a, cfg.TokenSource, log)
-	if err != nil {
-		return err
+	if r.node != nil {
+		// No connection unless this runner owns the account (a runner
+		// waking after its lease expired must not reconnect), and the
+		// other runners learn its state for their /status.
+		cfg.TokenSource = r.node.GateTokens(a.cfg.ID, cfg.TokenSource)
+		onState := cfg.OnStateChange
+		cfg.OnStateChange = func(s client.Status) {
+			if onState != nil {
+				onState(s)
+			}
+			r.node.SetState(a.cfg.ID, s.State.String(), s.SessionID, s.LastSeqHandled)
+		}
 	}
-	defer closeSender()
+	sender, closeSender, err = r.newSender(a, cfg.TokenSource, r.log.With().Str("account", id).Logger())
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	h, err := handler.New(a.cfg.Handler, handler.Options{
 		Stdout:   r.stdout,
 		HideEnv:  r.hiddenEnv,
@@ -471,49 +572,50 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 		OnResult: r.onResult(a),
 	})
 	if err != nil {
-		return err
+		closeSender()
+		return nil, nil, nil, err
 	}
 	cfg.Handler = abandoning{h: h, log: r.log}
-	c, err := client.New(cfg)
+	c, err = client.New(cfg)
 	if err != nil {
-		return err
+		closeSender()
+		return nil, nil, nil, err
 	}
-	a.mu.Lock()
-	a.c, a.sender = c, sender
-	a.mu.Unlock()
-	defer func() {
-		a.mu.Lock()
-		a.sender = nil // the send API answers 404 for a stopped account
-		a.mu.Unlock()
-	}()
+	return c, sender, closeSender, nil
+}
 
-	// Another process rewriting or removing this account's record means two
-	// tools fight over one session: say so loudly.
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = r.store.Watch(watchCtx, a.cfg.ID, func(ch sessionstore.Change) {
-			ev := log.Warn().Str("path", r.store.Path(a.cfg.ID))
-			switch {
-			case ch.Removed:
-				ev.Msg("another process removed this account's session record")
-			case ch.Err != nil:
-				ev.Err(ch.Err).Msg("another process wrote an unreadable session record")
-			default:
-				ev.Str("session", ch.Record.SessionID).Uint64("seq", ch.Record.LastSeq).
-					Msg("another process rewrote this account's session record; is a second runner or the openclaw plugin using it?")
-			}
-		})
-	}()
-	err = c.Run(ctx)
-	stopWatch()
-	wg.Wait()
-	if ctx.Err() != nil {
+// watchRecord warns when another process rewrites or removes the
+// account's record: two tools fighting over one session. It returns the
+// function that stops the watch, or nil when the watch could not start
+// (logged; the account runs without it). The watch is a callback on the
+// store's one directory watcher, not a goroutine per account.
+//
+// A store without WatchFunc (the cluster's etcd store, whose writes are
+// fenced so that no other process writes an owned record) has no watch.
+func (r *Runner) watchRecord(id string) (stop func()) {
+	ws, ok := r.store.(interface {
+		WatchFunc(accountID string, fn func(sessionstore.Change)) (func(), error)
+	})
+	if !ok {
 		return nil
 	}
-	return err
+	stop, err := ws.WatchFunc(id, func(ch sessionstore.Change) {
+		ev := r.log.Warn().Str("account", id).Str("path", r.store.Path(id))
+		switch {
+		case ch.Removed:
+			ev.Msg("another process removed this account's session record")
+		case ch.Err != nil:
+			ev.Err(ch.Err).Msg("another process wrote an unreadable session record")
+		default:
+			ev.Str("session", ch.Record.SessionID).Uint64("seq", ch.Record.LastSeq).
+				Msg("another process rewrote this account's session record; is a second runner or the openclaw plugin using it?")
+		}
+	})
+	if err != nil {
+		r.log.Warn().Str("account", id).Err(err).Msg("cannot watch the session record for other writers")
+		return nil
+	}
+	return stop
 }
 
 // onResult counts a handler's outcome for the account.
@@ -659,6 +761,10 @@ func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 		r.log.Error().Str("from", r.cfg.Webhook.Listen).Str("to", cfg.Webhook.Listen).Msg("the webhook block changed: it takes effect at the next restart")
 		cfg.Webhook = r.cfg.Webhook
 	}
+	if !reflect.DeepEqual(cfg.Cluster, r.cfg.Cluster) {
+		r.log.Error().Msg("cluster changed: it takes effect at the next restart")
+		cfg.Cluster = r.cfg.Cluster
+	}
 	if cfg.SendAPI.AllowRemote != r.cfg.SendAPI.AllowRemote {
 		r.log.Error().Bool("from", r.cfg.SendAPI.AllowRemote).Bool("to", cfg.SendAPI.AllowRemote).Msg("send_api.allow_remote changed: it takes effect at the next restart")
 		cfg.SendAPI.AllowRemote = r.cfg.SendAPI.AllowRemote
@@ -719,12 +825,18 @@ func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 			kept = append(kept, a.ID)
 			continue
 		}
+		if r.node != nil && !contains(restarted, a.ID) {
+			continue // the cluster decides where a new account runs
+		}
 		if !contains(restarted, a.ID) {
 			started = append(started, a.ID)
 		}
 		r.startLocked(ctx, wg, a)
 	}
 	r.order = order
+	if r.node != nil {
+		r.node.SetAccounts(order)
+	}
 	sort.Strings(stopped)
 	sort.Strings(restarted)
 	r.log.Info().Str("why", why).Strs("added", started).Strs("removed", stopped).Strs("restarted", restarted).
@@ -757,8 +869,18 @@ func (r *Runner) Reloads() ReloadStatus {
 	return ReloadStatus{Applied: r.reloads.Load(), Failed: r.reloadErrors.Load(), LastError: last}
 }
 
-// Snapshot returns every configured account's state, in file order.
+// Snapshot returns every configured account's state, in file order. In a
+// cluster it lists every account of the cluster: those this runner owns in
+// full, the others with their owner and published state.
 func (r *Runner) Snapshot() []ops.AccountState {
+	if r.node != nil {
+		return r.clusterSnapshot()
+	}
+	return r.localSnapshot()
+}
+
+// localSnapshot is the state of the accounts that run here.
+func (r *Runner) localSnapshot() []ops.AccountState {
 	r.mu.Lock()
 	ids := append([]string(nil), r.order...)
 	accs := make([]*account, 0, len(ids))

@@ -46,6 +46,15 @@ func (r *Runner) webhookListener(cfg *Config) WebhookListener {
 // checkWebhook refuses a configuration whose webhook accounts have no
 // listener, or whose listener cannot be served (see WebhookListener.Check).
 func (r *Runner) checkWebhook(cfg *Config) error {
+	if cfg.Cluster != nil {
+		// A webhook account's inbox is on this machine's disk: another
+		// runner taking the account over would not have it.
+		for _, a := range cfg.Accounts {
+			if a.IsWebhook() {
+				return fmt.Errorf("account %s has transport webhook, which cluster mode does not run (its inbox is local to one machine): run webhook accounts in a runner without cluster:", a.ID)
+			}
+		}
+	}
 	w := r.webhookListener(cfg)
 	if err := w.Check(); err != nil {
 		return err
@@ -172,6 +181,9 @@ func (r *Runner) WebhookAddr() net.Addr {
 // handler, replies and counters are the gateway accounts'.
 func (r *Runner) runWebhookAccount(ctx context.Context, a *account) error {
 	log := r.log.With().Str("account", a.cfg.ID).Logger()
+	if cfg := r.currentConfig(); cfg.Cluster != nil {
+		return fmt.Errorf("account %s has transport webhook, which cluster mode does not run (its inbox is local to one machine)", a.cfg.ID)
+	}
 	if r.webhookListener(r.currentConfig()).Listen == "" {
 		return fmt.Errorf("account %s has transport webhook, and no webhook listener runs: set webhook.listen and restart", a.cfg.ID)
 	}
@@ -214,7 +226,7 @@ func (r *Runner) runWebhookAccount(ctx context.Context, a *account) error {
 		Secret:          a.cfg.Secret,
 		AccountID:       a.cfg.ID,
 		Handler:         abandoning{h: h, log: r.log},
-		Inbox:           webhook.InboxConfig{Dir: r.store.Dir()},
+		Inbox:           webhook.InboxConfig{Dir: r.sessionDir},
 		MaxAge:          r.webhookListener(r.currentConfig()).MaxAge,
 		ShutdownTimeout: shutdown,
 		Logger:          r.log,

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/internal/cluster"
 	"github.com/qqgate/qqgate/internal/ops"
 	"github.com/qqgate/qqgate/internal/testutil"
 	"github.com/qqgate/qqgate/openapi"
@@ -242,4 +243,14 @@ func TestRunnerWebhookRefusals(t *testing.T) {
 	require.ErrorIs(t, err, ErrWebhookPlainHTTP)
 	_, err = New(Options{Config: cfg, Webhook: WebhookListener{Listen: "0.0.0.0:0", InsecureHTTP: true}})
 	require.NoError(t, err)
+}
+
+// Cluster mode does not run webhook accounts: their inbox is on one
+// machine's disk.
+func TestRunnerWebhookNotInCluster(t *testing.T) {
+	cfg := &Config{SessionDir: t.TempDir(), Cluster: &cluster.Config{Name: "a"},
+		Accounts: []Account{{ID: "a", AppID: "1", Secret: "s", Transport: TransportWebhook}}}
+	_, err := New(Options{Config: cfg, Webhook: WebhookListener{Listen: "127.0.0.1:0"}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cluster mode does not run")
 }

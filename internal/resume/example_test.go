@@ -3,7 +3,7 @@ package resume_test
 import (
 	"fmt"
 
-	"github.com/qqgate/qqgate/resume"
+	"github.com/qqgate/qqgate/internal/resume"
 	"github.com/qqgate/qqgate/wire"
 )
 
@@ -37,8 +37,8 @@ func ExampleNext_intentsRefused() {
 	fmt.Println(d.Reason)
 	fmt.Println("level", st.IntentLevel)
 	// Output:
-	// op 9 invalid session before READY, intents refused: step intents down to level 1, clear session, refresh token, wait ~3s, identify
-	// close 4903 create session error after op 9: wait ~3s, identify (already decided)
+	// op 9 invalid session before READY, intents refused: step intents down to level 1, clear session, refresh token, wait the invalid-session delay, identify
+	// close 4903 create session error after op 9: wait the invalid-session delay, identify (already decided)
 	// level 1
 }
 
@@ -46,10 +46,10 @@ func ExampleNext_fatal() {
 	st := resume.Established(resume.NewState(false, 0, 1), resume.Identify)
 	d, _ := resume.Next(st, resume.Signal{Kind: resume.SigClose, Code: wire.CloseBotBanned, Reason: "banned"})
 	fmt.Println(d.Action)
-	fmt.Println(d.Err())
+	fmt.Println(d.Reason)
 	// Output:
 	// fatal
-	// gateway closed the connection with 4915 bot banned: banned
+	// close 4915 bot banned ("banned"): fatal
 }
 
 func ExampleWatermark() {
@@ -67,8 +67,8 @@ func ExampleWatermark() {
 }
 
 func ExampleJitter() {
-	fmt.Println(resume.Jitter(resume.InvalidSessionDelay, 0))
-	fmt.Println(resume.Jitter(resume.InvalidSessionDelay, 0.5))
+	fmt.Println(resume.Jitter(resume.DefaultInvalidSessionDelay, 0))
+	fmt.Println(resume.Jitter(resume.DefaultInvalidSessionDelay, 0.5))
 	// Output:
 	// 3s
 	// 3.75s

@@ -92,23 +92,19 @@ func (w *Watermark) Highest() uint64 {
 }
 
 // Committed gives the highest seq such that every seq received up to it has
-// been handled, or 0. It never goes down until [Watermark.Reset] or
-// [Watermark.Set].
+// been handled, or 0. It never goes down until [Watermark.Set].
 func (w *Watermark) Committed() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.committed
 }
 
-// Outstanding gives how many received events are not handled yet.
-func (w *Watermark) Outstanding() int {
+// outstanding gives how many received events are not handled yet.
+func (w *Watermark) outstanding() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.pending)
 }
-
-// Reset forgets everything, for a new session (after READY).
-func (w *Watermark) Reset() { w.Set(0) }
 
 // Set starts from a stored seq, e.g. the record's lastSeq before a RESUME:
 // both Highest and Committed become seq, and nothing is outstanding.

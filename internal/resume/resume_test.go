@@ -1,8 +1,8 @@
 package resume
 
 import (
-	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -171,12 +171,11 @@ func TestNextPolicy(t *testing.T) {
 			assert.Equal(t, c.want, outcomeOf(d))
 			assert.NotEmpty(t, d.Reason)
 			if d.Action == ActFatal {
-				var fe *FatalError
-				require.ErrorAs(t, d.Err(), &fe)
-				assert.Equal(t, c.sig.Code, fe.Code)
+				assert.True(t, strings.HasSuffix(d.Reason, ": fatal"), d.Reason)
+				assert.Contains(t, d.Reason, c.sig.Code.String())
 				assert.Equal(t, c.st.HasSession, st.HasSession, "fatal keeps the record as it is")
+				assert.False(t, d.ClearSession || d.RefreshToken, "fatal has no other effect")
 			} else {
-				require.NoError(t, d.Err())
 				assert.Equal(t, d.Action.Mode(), st.Mode)
 			}
 			if c.sig.Kind != SigReconnect && c.sig.Kind != SigInvalidSession {
@@ -337,10 +336,7 @@ func TestThree4004sAreFatal(t *testing.T) {
 		}
 	}
 	assert.Equal(t, fatalOutcome, outcomeOf(d))
-	var fe *FatalError
-	require.ErrorAs(t, d.Err(), &fe)
-	assert.Equal(t, wire.CloseAuthenticationFailed, fe.Code)
-	assert.Equal(t, "gateway closed the connection with 4004 authentication failed 3 times in a row: invalid token", fe.Error())
+	assert.Equal(t, `close 4004 authentication failed ("invalid token"), 3rd in a row: fatal`, d.Reason)
 
 	// A READY in between starts the count again.
 	st = Established(NewConnection(NewState(true, 0, 1), Resume), Resume)
@@ -348,6 +344,27 @@ func TestThree4004sAreFatal(t *testing.T) {
 	st = Established(st, Resume)
 	d, _ = Next(st, closeSig(wire.CloseAuthenticationFailed))
 	assert.Equal(t, ActResume, d.Action)
+}
+
+// State.MaxAuthFailures moves the fatal 4004 count; zero keeps the
+// default of three.
+func TestMaxAuthFailuresIsTheLimit(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ limit, fatalAt int }{{0, DefaultMaxAuthFailures}, {-1, DefaultMaxAuthFailures}, {1, 1}, {5, 5}} {
+		st := Established(NewConnection(NewState(true, 0, 1), Resume), Resume)
+		st.MaxAuthFailures = tc.limit
+		for i := 1; i <= tc.fatalAt; i++ {
+			var d Decision
+			d, st = Next(st, closeSig(wire.CloseAuthenticationFailed))
+			if i < tc.fatalAt {
+				require.Equal(t, ActResume, d.Action, "limit %d, 4004 number %d", tc.limit, i)
+				st = NewConnection(st, d.Action.Mode())
+				continue
+			}
+			require.Equal(t, ActFatal, d.Action, "limit %d, 4004 number %d", tc.limit, i)
+			assert.Contains(t, d.Reason, ordinal(tc.fatalAt)+" in a row")
+		}
+	}
 }
 
 func TestLastLevelRejectionFatal(t *testing.T) {
@@ -364,23 +381,20 @@ func TestLastLevelRejectionFatal(t *testing.T) {
 	d, st := Next(st, Signal{Kind: SigClose, Code: wire.CloseDisallowedIntents, Reason: "intents not allowed"})
 	assert.Equal(t, ActFatal, d.Action)
 	assert.Equal(t, 2, st.IntentLevel)
-	assert.EqualError(t, d.Err(), "gateway closed the connection with 4014 intents not permitted: intents not allowed")
+	assert.Equal(t, `close 4014 intents not permitted ("intents not allowed"), no intent level left: fatal`, d.Reason)
 }
 
-func TestFatalErrorText(t *testing.T) {
+func TestFatalReason(t *testing.T) {
 	t.Parallel()
 	d, _ := Next(up, Signal{Kind: SigClose, Code: wire.CloseBotBanned, Reason: "banned"})
-	assert.EqualError(t, d.Err(), "gateway closed the connection with 4915 bot banned: banned")
-	var fe *FatalError
-	require.True(t, errors.As(fmt.Errorf("run: %w", d.Err()), &fe))
-	assert.Equal(t, wire.CloseBotBanned, fe.Code)
-	assert.EqualError(t, &FatalError{Code: 4001}, "gateway closed the connection with 4001 invalid opcode")
+	assert.Equal(t, ActFatal, d.Action)
+	assert.Equal(t, `close 4915 bot banned ("banned"): fatal`, d.Reason)
 }
 
 func TestStateHelpers(t *testing.T) {
 	t.Parallel()
-	assert.Equal(t, Resume, Start(true))
-	assert.Equal(t, Identify, Start(false))
+	assert.Equal(t, Resume, start(true))
+	assert.Equal(t, Identify, start(false))
 
 	st := NewState(true, 7, 3)
 	assert.Equal(t, State{Mode: Resume, HasSession: true, IntentLevel: 2, IntentLevels: 3}, st)
@@ -437,7 +451,7 @@ func TestNextNeverPanics(t *testing.T) {
 				d, got := Next(st, Signal{Kind: k, Code: c, CanResume: c%2 == 0})
 				require.NotZero(t, d.Action)
 				require.NotEmpty(t, d.Reason)
-				require.Equal(t, d.Action == ActFatal, d.Err() != nil)
+				require.Equal(t, d.Action == ActFatal, strings.HasSuffix(d.Reason, ": fatal"))
 				require.GreaterOrEqual(t, got.IntentLevel, 0)
 				require.Less(t, got.IntentLevel, got.IntentLevels)
 			}

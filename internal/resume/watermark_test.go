@@ -19,7 +19,7 @@ func TestWatermarkInOrder(t *testing.T) {
 		w.Handled(seq)
 		assert.Equal(t, seq, w.Committed())
 	}
-	assert.Zero(t, w.Outstanding())
+	assert.Zero(t, w.outstanding())
 }
 
 func TestWatermarkOutOfOrder(t *testing.T) {
@@ -36,7 +36,7 @@ func TestWatermarkOutOfOrder(t *testing.T) {
 		w.Handled(s.handled)
 		assert.Equal(t, s.committed, w.Committed(), "after handling %d", s.handled)
 	}
-	assert.Zero(t, w.Outstanding())
+	assert.Zero(t, w.outstanding())
 	assert.Equal(t, uint64(5), w.Highest())
 }
 
@@ -46,7 +46,7 @@ func TestWatermarkGapsAndDuplicates(t *testing.T) {
 	w.Received(2)
 	w.Received(7) // seqs 3-6 never arrive
 	w.Received(7) // duplicate
-	assert.Equal(t, 2, w.Outstanding())
+	assert.Equal(t, 2, w.outstanding())
 	w.Handled(7)
 	assert.Equal(t, uint64(1), w.Committed())
 	w.Handled(2)
@@ -58,7 +58,7 @@ func TestWatermarkGapsAndDuplicates(t *testing.T) {
 	w.Received(5)  // a replay at or below Committed: ignored
 	assert.Equal(t, uint64(7), w.Committed())
 	assert.Equal(t, uint64(7), w.Highest())
-	assert.Zero(t, w.Outstanding())
+	assert.Zero(t, w.outstanding())
 }
 
 func TestWatermarkSetReset(t *testing.T) {
@@ -72,10 +72,10 @@ func TestWatermarkSetReset(t *testing.T) {
 	w.Handled(42)
 	assert.Equal(t, uint64(40), w.Committed())
 	assert.Equal(t, uint64(42), w.Highest())
-	w.Reset()
+	w.Set(0)
 	assert.Zero(t, w.Highest())
 	assert.Zero(t, w.Committed())
-	assert.Zero(t, w.Outstanding())
+	assert.Zero(t, w.outstanding())
 	w.Received(1)
 	w.Handled(1)
 	assert.Equal(t, uint64(1), w.Committed())
@@ -99,7 +99,7 @@ func TestWatermarkConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Equal(t, uint64(n), w.Committed())
-	assert.Zero(t, w.Outstanding())
+	assert.Zero(t, w.outstanding())
 }
 
 func TestWatermarkWithdraw(t *testing.T) {
@@ -113,7 +113,7 @@ func TestWatermarkWithdraw(t *testing.T) {
 	w.Withdraw(4, 3)
 	assert.Equal(t, uint64(3), w.Highest(), "a resume asks from 3 again")
 	assert.Equal(t, uint64(2), w.Committed())
-	assert.Equal(t, 1, w.Outstanding())
+	assert.Equal(t, 1, w.outstanding())
 	w.Handled(3)
 	assert.Equal(t, uint64(3), w.Committed(), "nothing stuck behind the withdrawn seq")
 	w.Received(4) // the replay
@@ -128,5 +128,5 @@ func TestWatermarkWithdraw(t *testing.T) {
 	w.Withdraw(5, 4)
 	assert.Equal(t, uint64(4), w.Highest())
 	assert.Equal(t, uint64(4), w.Committed())
-	assert.Zero(t, w.Outstanding())
+	assert.Zero(t, w.outstanding())
 }

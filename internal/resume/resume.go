@@ -1,7 +1,6 @@
 package resume
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -29,19 +28,20 @@ func (m Mode) String() string {
 	return "Mode(" + strconv.Itoa(int(m)) + ")"
 }
 
-// Start gives the start-up choice: [Resume] when a valid session
+// start gives the start-up choice: [Resume] when a valid session
 // record is held (younger than 5 minutes, session id set, lastSeq not null,
 // appId matching), [Identify] otherwise.
-func Start(hasValidRecord bool) Mode {
+func start(hasValidRecord bool) Mode {
 	if hasValidRecord {
 		return Resume
 	}
 	return Identify
 }
 
-// MaxAuthFailures is how many 4004 closes in a row, with no READY or
-// RESUMED in between, make the client give up.
-const MaxAuthFailures = 3
+// DefaultMaxAuthFailures is how many 4004 closes in a row, with no READY
+// or RESUMED in between, make the client give up, unless
+// [State.MaxAuthFailures] says otherwise.
+const DefaultMaxAuthFailures = 3
 
 // SignalKind says how a connection ended, or what the server asked for.
 type SignalKind int
@@ -51,20 +51,20 @@ const (
 	// code (0 is taken as 1005, no status).
 	SigClose SignalKind = iota + 1
 	// SigNetwork is a network error after the connection opened: a reset, a
-	// write or read error, EOF, or a close 1006 with no frame. The code is
-	// ignored.
+	// write or read error, EOF, a close 1006 with no frame, or a gateway
+	// that stays silent (no HELLO within the HELLO timeout, no
+	// READY/RESUMED within the READY timeout). The code is ignored.
 	SigNetwork
-	// SigZombie is our own close of a stuck connection: no frame between
-	// two heartbeats, or no READY/RESUMED within 30 s of IDENTIFY/RESUME.
+	// SigZombie is our own close of a stuck connection: no frame at all
+	// between two heartbeats.
 	SigZombie
 	// SigReconnect is op 7 RECONNECT.
 	SigReconnect
 	// SigInvalidSession is op 9 INVALID SESSION; [Signal.CanResume] is its d.
 	SigInvalidSession
-	// SigDialFailed means the connection never got as far as sending
-	// IDENTIFY or RESUME: the token or /gateway request, the dial or the
-	// upgrade failed, or HELLO did not come within 10 s. The server never
-	// saw a RESUME, so it is not a failed resume.
+	// SigDialFailed means no connection opened: the token or /gateway
+	// request, the dial or the upgrade failed. The server never saw a
+	// RESUME, so it is not a failed resume.
 	SigDialFailed
 	// SigTooManyRequests means the token endpoint or /gateway answered "Too
 	// many requests" or code 100001: wait at least a minute.
@@ -101,6 +101,10 @@ type Signal struct {
 	Reason string
 	// CanResume is op 9's d, for a [SigInvalidSession].
 	CanResume bool
+	// Oversized is set when the connection ended on a frame over the read
+	// limit; Seq is then the highest seq received, after which it came.
+	Oversized bool
+	Seq       uint64
 }
 
 // State is the reconnect loop's view of one account: the values the rules of
@@ -125,12 +129,35 @@ type State struct {
 	// AuthFailures counts 4004 closes since the last READY or RESUMED,
 	// across connections; reset by [Established].
 	AuthFailures int
+	// MaxAuthFailures is how many 4004 closes in a row are fatal. Zero or
+	// negative means [DefaultMaxAuthFailures].
+	MaxAuthFailures int
+
+	// Across attempts, counted by [End].
+
+	// Failures counts attempts in a row that did not reach READY or
+	// RESUMED.
+	Failures int
+	// MaxAttempts, when positive, is how many such failures in a row make
+	// [End] give up.
+	MaxAttempts int
+	// Unstable counts attempts in a row that did not stay up for the
+	// stable period.
+	Unstable int
+	// OversizedAt is the highest seq received when a connection last
+	// ended on a frame over the read limit; OversizedRepeats counts such
+	// ends in a row after it.
+	OversizedAt      uint64
+	OversizedRepeats int
 
 	// Per connection: reset by [NewConnection] and when [Next] sees the
 	// connection end.
 
 	// Established is true once this connection got READY or RESUMED.
 	Established bool
+	// Stable is true once this connection stayed up for the stable period
+	// (the client's timer sets it, and resets its backoff then).
+	Stable bool
 	// ReconnectOp is true once op 7 arrived on this connection: the close
 	// that follows (usually 4009) is the same event.
 	ReconnectOp bool
@@ -145,11 +172,11 @@ type State struct {
 	SteppedDown bool
 }
 
-// NewState gives the state at start-up: [Resume] when hasValidRecord (see
-// [Start]), at the stored intent level, clamped to [0, intentLevels-1].
+// NewState gives the state at start-up: [Resume] when hasValidRecord (a
+// session record valid for RESUME is held), at the stored intent level, clamped to [0, intentLevels-1].
 func NewState(hasValidRecord bool, intentLevel, intentLevels int) State {
 	st := State{
-		Mode:         Start(hasValidRecord),
+		Mode:         start(hasValidRecord),
 		HasSession:   hasValidRecord,
 		IntentLevel:  intentLevel,
 		IntentLevels: intentLevels,
@@ -198,10 +225,19 @@ func (st State) normalized() State {
 
 func (st *State) resetConnection() {
 	st.Established = false
+	st.Stable = false
 	st.ReconnectOp = false
 	st.InvalidSessionSeen = false
 	st.CanResume = false
 	st.SteppedDown = false
+}
+
+// authLimit is the number of 4004 closes in a row that is fatal.
+func (st State) authLimit() int {
+	if st.MaxAuthFailures > 0 {
+		return st.MaxAuthFailures
+	}
+	return DefaultMaxAuthFailures
 }
 
 // levelLeft reports whether a lower intent level exists.
@@ -220,7 +256,8 @@ const (
 	// ActIdentify reconnects and sends IDENTIFY.
 	ActIdentify
 	// ActFatal stops: nothing reconnects, the record is kept as it is, and
-	// the client returns [Decision.Err].
+	// the client ends with an error carrying the close code and
+	// [Decision.Reason].
 	ActFatal
 )
 
@@ -252,11 +289,13 @@ const (
 	// WaitNone reconnects at once.
 	WaitNone Wait = iota
 	// WaitBackoff waits for the next interval of the client's exponential
-	// backoff ([NewBackOff]).
+	// backoff ([Backoff.New]).
 	WaitBackoff
-	// WaitInvalidSession waits about [InvalidSessionDelay], jittered.
+	// WaitInvalidSession waits the invalid-session delay (about
+	// [DefaultInvalidSessionDelay]), jittered.
 	WaitInvalidSession
-	// WaitRateLimit waits at least [RateLimitDelay].
+	// WaitRateLimit waits at least the rate-limit delay
+	// ([DefaultRateLimitDelay]).
 	WaitRateLimit
 )
 
@@ -290,44 +329,17 @@ type Decision struct {
 	// had already decided. The decision repeats that one with no side
 	// effects; a client that already acted on it must not reconnect twice.
 	FollowUp bool
-	// Fatal is set when Action is [ActFatal]; see also [Decision.Err].
-	Fatal *FatalError
+	// GaveUp: [End] gave up after [State.MaxAttempts] failed attempts in a
+	// row. Action is [ActFatal]; nothing else applies.
+	GaveUp bool
+	// Oversized is how many connections in a row ended on a frame over the
+	// read limit after the same seq, 0 when this one did not. At 2 the
+	// session is dropped (ClearSession, identify): a RESUME would replay
+	// the same frame forever.
+	Oversized int
 	// Reason is a short text for logs, e.g. "close 4009 session timed out:
 	// resume at once".
 	Reason string
-}
-
-// Err gives the fatal error, or nil when the decision is not fatal.
-func (d Decision) Err() error {
-	if d.Fatal == nil {
-		return nil
-	}
-	return d.Fatal
-}
-
-// FatalError is the error of a fatal decision: the close code that caused
-// it and the server's reason text. The client returns it (possibly wrapped)
-// from Run; find it with errors.As.
-type FatalError struct {
-	Code   wire.CloseCode
-	Reason string
-	// Repeats is how many times in a row the code came when that made it
-	// fatal ([MaxAuthFailures] for 4004); 0 otherwise.
-	Repeats int
-}
-
-func (e *FatalError) Error() string {
-	var b strings.Builder
-	b.WriteString("gateway closed the connection with ")
-	b.WriteString(e.Code.String())
-	if e.Repeats > 1 {
-		fmt.Fprintf(&b, " %d times in a row", e.Repeats)
-	}
-	if e.Reason != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Reason)
-	}
-	return b.String()
 }
 
 // closeClass groups close codes that get the same rule.
@@ -377,14 +389,15 @@ func classify(code wire.CloseCode) closeClass {
 //     same connection is a follow-up.
 //   - op 9 true: backoff, resume (a backoff, not at once, so a server
 //     repeating op 9 true cannot make a tight loop).
-//   - op 9 false: clear the session, refresh the token, wait about 3 s,
-//     identify; before READY on an IDENTIFY with a lower intent level
+//   - op 9 false: clear the session, refresh the token, wait the
+//     invalid-session delay (about 3 s), identify; before READY on an IDENTIFY with a lower intent level
 //     left, step down one level. The close that follows (4903) is a
 //     follow-up, so one refusal steps down once.
 //   - close 1000/1001/1005/1006, network error, zombie: backoff, resume.
-//   - 4009: resume at once. 4008: wait [RateLimitDelay], resume.
-//   - 4004: refresh the token, backoff, resume; the [MaxAuthFailures]th in a
-//     row is fatal.
+//   - 4009: resume at once. 4008: wait the rate-limit delay (at least
+//     60 s), resume.
+//   - 4004: refresh the token, backoff, resume; the
+//     [State.MaxAuthFailures]th in a row is fatal.
 //   - 4000, 4003, 4005, 4006, 4007, 4900–4913: clear, refresh the token,
 //     backoff, identify.
 //   - 4013/4014: step down, backoff, identify (clearing the session); fatal
@@ -399,8 +412,8 @@ func classify(code wire.CloseCode) closeClass {
 //     resumes: the client resumes while its session is valid (5 minutes
 //     after the last connection), which it checks itself.
 //   - without a session, resume becomes identify.
-//   - dial failure: backoff, same mode. Too many requests: wait
-//     [RateLimitDelay], same mode.
+//   - dial failure: backoff, same mode. Too many requests: wait the
+//     rate-limit delay, same mode.
 func Next(st State, sig Signal) (Decision, State) {
 	st = st.normalized()
 	switch sig.Kind {
@@ -552,9 +565,9 @@ func connectionEnd(st State, sig Signal) (Decision, State) {
 	case classAuth:
 		st.AuthFailures++
 		d = Decision{Action: ActResume, Wait: WaitBackoff, RefreshToken: true}
-		if st.AuthFailures >= MaxAuthFailures {
+		if st.AuthFailures >= st.authLimit() {
 			what += ", " + ordinal(st.AuthFailures) + " in a row"
-			d = fatal(sig, st.AuthFailures)
+			d = fatal()
 		}
 	case classClearIdentify:
 		d = Decision{Action: ActIdentify, Wait: WaitBackoff, ClearSession: true, RefreshToken: true}
@@ -564,10 +577,10 @@ func connectionEnd(st State, sig Signal) (Decision, State) {
 			d = Decision{Action: ActIdentify, Wait: WaitBackoff, ClearSession: true, StepDown: true}
 		} else {
 			what += ", no intent level left"
-			d = fatal(sig, 0)
+			d = fatal()
 		}
 	case classFatal:
-		d = fatal(sig, 0)
+		d = fatal()
 	default:
 		d = Decision{Action: ActIdentify, Wait: WaitBackoff, ClearSession: true}
 	}
@@ -588,13 +601,9 @@ func connectionEnd(st State, sig Signal) (Decision, State) {
 	return d, st
 }
 
-func fatal(sig Signal, repeats int) Decision {
-	code := sig.Code
-	if sig.Kind != SigClose {
-		code = wire.CloseAbnormal
-	}
-	return Decision{Action: ActFatal, Fatal: &FatalError{Code: code, Reason: sig.Reason, Repeats: repeats}}
-}
+// fatal is the decision to stop; Reason says why (the client's error
+// carries the close code and reason).
+func fatal() Decision { return Decision{Action: ActFatal} }
 
 // apply makes the state follow the decision's session and mode effects.
 func (st *State) apply(d Decision) {
@@ -629,9 +638,9 @@ func (d Decision) verbs(st State) string {
 	case WaitBackoff:
 		parts = append(parts, "backoff")
 	case WaitInvalidSession:
-		parts = append(parts, "wait ~3s")
+		parts = append(parts, "wait the invalid-session delay")
 	case WaitRateLimit:
-		parts = append(parts, "wait 60s")
+		parts = append(parts, "wait the rate-limit delay")
 	}
 	parts = append(parts, act)
 	if d.FollowUp {

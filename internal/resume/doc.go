@@ -9,17 +9,24 @@
 // calls, always keeping the returned copy:
 //
 //	st := resume.NewState(recordValid, rec.IntentLevelIndex, len(levels))
+//	st.MaxAuthFailures, st.MaxAttempts = ...
 //	for {
 //		st = resume.NewConnection(st, st.Mode)  // before each dial
 //		// dial; send RESUME if st.Mode == resume.Resume, else IDENTIFY at
 //		// levels[st.IntentLevel]
 //		// on READY or RESUMED:
 //		st = resume.Established(st, st.Mode)
-//		// on op 7, op 9, a close or an error:
-//		d, st = resume.Next(st, sig)
-//		// apply d: clear the record, refresh the token, give up with
-//		// d.Err(), wait per d.Wait, then loop with st.Mode
+//		// once the connection stayed up for the stable period:
+//		st.Stable = true
+//		// when the attempt ends (op 7, op 9, a close, an error, a failed dial):
+//		d, st = resume.End(st, sig)
+//		// apply d: give up when d.Action is ActFatal, clear the record,
+//		// refresh the token, wait d.Wait.Delay(...), then loop with st.Mode
 //	}
+//
+// [End] is [Next] plus the counts across attempts (failed attempts,
+// connections that did not last, oversized frames); [Next] alone answers
+// one signal, and may be called for each signal of a connection.
 //
 // # Resume
 //
@@ -41,6 +48,6 @@
 //
 // [State], [Signal] and [Decision] are values; the functions on them are
 // pure and safe for concurrent use. [Watermark] is safe for concurrent use.
-// The backoff from [NewBackOff] is not (cenkalti/backoff's rule): keep one
+// The backoff from [Backoff.New] is not (cenkalti/backoff's rule): keep one
 // per client, owned by its loop.
 package resume

@@ -1,0 +1,247 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+
+	"github.com/qqgate/qqgate/event"
+	"github.com/qqgate/qqgate/wire"
+)
+
+// read is the reader goroutine. Exit: a read error (the connection ended
+// or ctx was cancelled, which closes it). It feeds dispatch events to the
+// queue, waiting when it is full, and everything else to the loop. The
+// reader, not the loop, enqueues dispatches: a full queue then pauses
+// reading only, and the loop goes on sending heartbeats.
+//
+// Frames are read into one buffer reused from frame to frame and decoded
+// in place; an event's own bytes (d, and its id) are its only
+// allocations, and common event types are shared strings.
+func (c *Client) read(ctx, readCtx context.Context, cn *conn, d *dispatcher) {
+	defer close(cn.done)
+	// The reads themselves get a context that never ends: for one that
+	// can, coder/websocket arms and disarms a context.AfterFunc on every
+	// read, allocations on every frame. Ending readCtx still ends a
+	// blocked read, as it would inside coder/websocket: by closing the
+	// WebSocket, armed once for the whole connection.
+	stop := context.AfterFunc(readCtx, func() { _ = cn.ws.CloseNow() })
+	defer stop()
+	rctx := context.WithoutCancel(readCtx)
+	var buf []byte
+	for {
+		_, r, err := cn.ws.Reader(rctx)
+		if err == nil {
+			buf, err = readFrame(r, buf)
+		}
+		if err != nil {
+			cn.err = err
+			return
+		}
+		cn.frames.Add(1)
+		e, err := wire.ScanFrame(buf)
+		if err != nil {
+			c.update(func(s *Status) { s.BadFrames++ })
+			c.log.Warn().Err(err).Int("bytes", len(buf)).Msg("undecodable frame skipped")
+		} else if !c.deliverFrame(ctx, cn, d, e) {
+			cn.err = ctx.Err()
+			return
+		}
+		if cap(buf) > maxKeptFrameBuffer {
+			buf = nil // sized for the common frame, not the largest
+		}
+	}
+}
+
+// Read buffer sizes: the first is room for a common frame (message events
+// are about half a KiB), and a buffer grown past maxKeptFrameBuffer for a
+// large frame is let go after it, so an idle connection holds little.
+const (
+	minFrameBuffer     = 1 << 10
+	maxKeptFrameBuffer = 8 << 10
+)
+
+// readFrame reads a whole message from r into buf's array (grown when it
+// is too small) and returns it.
+func readFrame(r io.Reader, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, make([]byte, max(cap(buf), minFrameBuffer))...)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// deliverFrame hands a decoded frame on: a dispatch to the queue (READY and
+// RESUMED to the loop as well), anything else to the loop. It returns
+// false if ctx ended first.
+func (c *Client) deliverFrame(ctx context.Context, cn *conn, d *dispatcher, e wire.Envelope) bool {
+	if e.Op != wire.OpDispatch {
+		f := wire.Frame{Op: e.Op, S: e.S, T: string(e.T), ID: string(e.ID)}
+		if e.D != nil {
+			f.D = append(json.RawMessage(nil), e.D...)
+		}
+		select {
+		case cn.ctrl <- f:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	f := wire.Frame{Op: e.Op, S: e.S, T: eventType(e.T), ID: string(e.ID)}
+	if e.D != nil {
+		f.D = append(json.RawMessage(nil), e.D...)
+	}
+	in := c.accept(f)
+	replaying := cn.replaying
+	if f.T == wire.EventResumed {
+		cn.replaying = false
+	}
+	if in.progress {
+		cn.progress.Add(1)
+	}
+	if !in.deliver {
+		return true
+	}
+	if !d.enqueue(ctx, in.ev, &cn.blocked) {
+		// The connection ended before the event reached the queue: it
+		// was never received, so the RESUME asks for it again.
+		c.withdraw(in)
+		return false
+	}
+	c.queued(in.ev, replaying)
+	if f.T == wire.EventReady || f.T == wire.EventResumed {
+		select {
+		case cn.ctrl <- wire.Frame{Op: wire.OpDispatch, T: f.T}:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// eventTypes are the event types common enough to be shared strings
+// rather than one allocation per event.
+var eventTypes = func() map[string]string {
+	m := map[string]string{}
+	for _, t := range []string{wire.EventReady, wire.EventResumed,
+		wire.EventAtMessageCreate, wire.EventMessageCreate, wire.EventDirectMessageCreate,
+		wire.EventC2CMessageCreate, wire.EventGroupAtMessageCreate, wire.EventGroupMessageCreate,
+		wire.EventInteractionCreate, wire.EventGroupAddRobot, wire.EventGroupDelRobot,
+		wire.EventGroupMsgReceive, wire.EventGroupMsgReject, wire.EventFriendAdd, wire.EventFriendDel,
+		wire.EventC2CMsgReceive, wire.EventC2CMsgReject, wire.EventMessageDelete,
+		wire.EventPublicMessageDelete, wire.EventDirectMessageDelete,
+		wire.EventMessageAuditPass, wire.EventMessageAuditReject} {
+		m[t] = t
+	}
+	return m
+}()
+
+// eventType gives t as a string, shared for the common types.
+func eventType(t []byte) string {
+	if s, ok := eventTypes[string(t)]; ok {
+		return s
+	}
+	return string(t)
+}
+
+// incoming is what accept made of a dispatch frame.
+type incoming struct {
+	ev       item
+	deliver  bool   // hand ev to the queue
+	progress bool   // a new seq: the session moved on
+	received bool   // ev.Seq was marked received; withdraw it if it never reaches the queue
+	prev     uint64 // the highest seq before this one, for withdraw
+	deduped  bool   // ev.ID was added to the dedupe window
+}
+
+// accept turns a dispatch frame into an Event, starting a new session on
+// READY and dropping replays and duplicates. A seq counts as received from
+// here on; if the event then never reaches the queue, withdraw undoes it.
+func (c *Client) accept(f wire.Frame) incoming {
+	prev := c.wm.Highest()
+	var in incoming
+	switch {
+	case f.T == wire.EventReady:
+		var r wire.Ready
+		if err := json.Unmarshal(f.D, &r); err != nil || r.SessionID == "" {
+			c.update(func(s *Status) { s.BadFrames++ })
+			c.log.Warn().Msg("READY without a session id skipped")
+			return in
+		}
+		seq := f.S
+		if seq > maxSeqJump {
+			c.seqTooFar(f, 0)
+			seq = 0
+		}
+		// READY is protocol: its seq counts as handled at once.
+		c.startSession(r.SessionID, seq)
+		in.progress = true
+	case f.S != 0 && f.S <= prev && f.T != wire.EventResumed:
+		c.duplicate(f, "replayed event already received; dropped")
+		return in
+	case f.S > prev && f.S-prev > maxSeqJump:
+		// Delivered (nothing received is dropped), but its seq is not
+		// taken: one forged seq must not turn every later event into a
+		// "replay", nor reach the record, heartbeats or a RESUME.
+		c.seqTooFar(f, prev)
+		if f.ID != "" && c.dedupe != nil && !c.dedupe.add(f.ID) {
+			c.duplicate(f, "duplicate event id; dropped")
+			return in
+		}
+		in.deduped = f.ID != "" && c.dedupe != nil
+	case f.ID != "" && c.dedupe != nil && !c.dedupe.add(f.ID):
+		c.duplicate(f, "duplicate event id; dropped")
+		c.wm.Received(f.S)
+		c.wm.Handled(f.S) // nothing to hand over: it counts as handled
+		in.progress = f.S > prev
+		return in
+	default:
+		in.deduped = f.ID != "" && c.dedupe != nil
+		c.wm.Received(f.S)
+		in.received = f.S != 0
+		in.progress = f.S > prev || f.T == wire.EventResumed
+	}
+	in.prev = prev
+	c.mu.Lock()
+	in.ev = item{Event: event.Event{AccountID: c.cfg.AccountID, Type: f.T, Seq: f.S, ID: f.ID, Data: f.D,
+		ReceivedAt: c.clock.Now(), SessionID: c.sess.id}, epoch: c.sess.epoch}
+	c.mu.Unlock()
+	in.deliver = true
+	return in
+}
+
+// withdraw undoes accept for an event that never reached the queue: its
+// seq is no longer received (heartbeats and the RESUME ask from the one
+// before), and its id leaves the dedupe window, so the replay is handled.
+func (c *Client) withdraw(in incoming) {
+	if in.received {
+		c.wm.Withdraw(in.ev.Seq, in.prev)
+	}
+	if in.deduped {
+		c.dedupe.remove(in.ev.ID)
+	}
+}
+
+// queued counts an event that reached the queue and reports it to
+// OnReceive.
+func (c *Client) queued(ev item, replaying bool) {
+	c.events.Add(1)
+	switch {
+	case ev.Type == wire.EventResumed:
+		c.update(func(s *Status) { s.Resumes++ })
+	case replaying:
+		c.update(func(s *Status) { s.Replayed++ })
+	}
+	if c.cfg.OnReceive != nil {
+		c.cfg.OnReceive(ev.Event)
+	}
+}
