@@ -39,6 +39,7 @@ func cmdDemo(ctx context.Context, args []string, e *env) int {
 	}
 	logFormat := fs.String("log-format", defFormat, logFormatUsage)
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
+	hook := fs.Bool("webhook", false, "the webhook transport: validation, signed pushes, a retry, the runner (a subprocess) killed after an ACK and restarted")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -51,6 +52,13 @@ func cmdDemo(ctx context.Context, args []string, e *env) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	if *hook {
+		say := func(format string, args ...any) { fmt.Fprintf(e.stderr, "demo: "+format+"\n", args...) }
+		if err := demoWebhook(ctx, e, say); err != nil {
+			return e.errorf("demo: %v", err)
+		}
+		return 0
+	}
 
 	srv := gatewaytest.NewServer(gatewaytest.Options{HeartbeatInterval: time.Second})
 	defer srv.Close()

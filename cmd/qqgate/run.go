@@ -33,6 +33,7 @@ type runOptions struct {
 	listen                    string
 	exitOnFatal               bool
 	shutdownTimeout           time.Duration
+	webhook                   webhookFlags
 }
 
 func (o *runOptions) register(fs *flag.FlagSet, e *env) {
@@ -55,6 +56,7 @@ func (o *runOptions) register(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&o.logFormat, "log-format", def("QQGATE_LOG_FORMAT", logAuto), logFormatUsage)
 	fs.StringVar(&o.listen, "listen", def("QQGATE_LISTEN", ""), "serve /healthz, /status and /metrics on this address (env QQGATE_LISTEN)")
 	fs.BoolVar(&o.exitOnFatal, "exit-on-fatal", false, "exit at the first account's fatal error (default: when no account is left running)")
+	o.webhook.register(fs, def)
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", client.DefaultShutdownTimeout, "bound on each account's graceful shutdown: a handler still busy then is cancelled, or abandoned with its event uncommitted")
 }
 
@@ -124,11 +126,12 @@ func cmdRun(ctx context.Context, args []string, e *env) int {
 		Getenv:          e.getenv,
 		ExitOnFatal:     o.exitOnFatal,
 		ShutdownTimeout: o.shutdownTimeout,
+		Webhook:         o.webhook.listener(),
 	}
 	if o.config != "" {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		for _, name := range []string{"app-id", "secret", "secret-file", "account", "intents", "session-dir"} {
+		for _, name := range []string{"app-id", "secret", "secret-file", "account", "intents", "session-dir", "transport"} {
 			if set[name] {
 				return e.errorf("run: --%s and --config do not mix: put the account in the config file", name)
 			}
@@ -214,6 +217,13 @@ func (o *runOptions) single() (*runner.Config, error) {
 	// Validate the endpoints now, for one clear line before anything starts.
 	if err := (client.Config{AppID: a.AppID, ClientSecret: a.Secret, APIBase: a.APIBase, TokenURL: a.TokenURL}).Validate(); err != nil {
 		return nil, err
+	}
+	switch o.webhook.transport {
+	case "", runner.TransportWebsocket:
+	case runner.TransportWebhook:
+		a.Transport = runner.TransportWebhook
+	default:
+		return nil, fmt.Errorf("--transport %q: use websocket or webhook", o.webhook.transport)
 	}
 	return &runner.Config{SessionDir: o.sessionDir, Accounts: []runner.Account{a}}, nil
 }

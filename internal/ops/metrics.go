@@ -32,6 +32,8 @@ type collector struct {
 	sends       *prometheus.Desc
 	sendLatency *prometheus.Desc
 	givenUp     *prometheus.Desc
+	whRejected  *prometheus.Desc
+	webhook     []metric // emitted for webhook accounts only
 	simple      []metric
 	descriptors []*prometheus.Desc
 }
@@ -65,6 +67,28 @@ func newCollector(src Source) *collector {
 			"Handler replies not delivered, per class: the send's failure class, no_route (the event cannot be answered) or bad_output (output that is not a reply).",
 			[]string{"account", "class"}, nil),
 	}
+	c.whRejected = prometheus.NewDesc("qqgate_webhook_pushes_rejected_total",
+		"Webhook requests refused, per reason (missing_signature, bad_signature, stale_timestamp, bad_body, too_large, method, inbox_full, stopped, write_failed).",
+		[]string{"account", "reason"}, nil)
+	whCounter := func(name, help string, f func(w *WebhookStats) float64, vt prometheus.ValueType) {
+		c.webhook = append(c.webhook, metric{
+			desc:  prometheus.NewDesc(name, help, acct, nil),
+			vt:    vt,
+			value: func(a *AccountState) float64 { return f(a.Webhook) },
+		})
+	}
+	whCounter("qqgate_webhook_pushes_accepted_total", "Webhook pushes verified, written to the inbox (fsynced) and acknowledged.",
+		func(w *WebhookStats) float64 { return float64(w.Accepted) }, prometheus.CounterValue)
+	whCounter("qqgate_webhook_pushes_duplicate_total", "Webhook pushes whose envelope id was accepted before: acknowledged, not handled again.",
+		func(w *WebhookStats) float64 { return float64(w.Duplicates) }, prometheus.CounterValue)
+	whCounter("qqgate_webhook_validations_total", "Webhook callback URL validations (op 13) answered.",
+		func(w *WebhookStats) float64 { return float64(w.Validations) }, prometheus.CounterValue)
+	whCounter("qqgate_webhook_inbox_fsyncs_total", "Inbox fsyncs of accepted pushes (several concurrent pushes share one).",
+		func(w *WebhookStats) float64 { return float64(w.Fsyncs) }, prometheus.CounterValue)
+	whCounter("qqgate_webhook_inbox_fsynced_pushes_total", "Pushes the inbox fsyncs covered (divided by qqgate_webhook_inbox_fsyncs_total: pushes per fsync).",
+		func(w *WebhookStats) float64 { return float64(w.Synced) }, prometheus.CounterValue)
+	whCounter("qqgate_webhook_inbox_depth", "Webhook pushes accepted and not yet handled.",
+		func(w *WebhookStats) float64 { return float64(w.InboxDepth) }, prometheus.GaugeValue)
 	counter := func(name, help string, f func(a *AccountState) uint64) {
 		c.simple = append(c.simple, metric{
 			desc:  prometheus.NewDesc(name, help, acct, nil),
@@ -132,7 +156,10 @@ func newCollector(src Source) *collector {
 	gauge("qqgate_intent_level", "Index of the intent level in use (0 is the full level).",
 		func(a *AccountState) float64 { return float64(a.Status.IntentLevel) })
 
-	c.descriptors = []*prometheus.Desc{c.state, c.info, c.received, c.handled, c.latency, c.sends, c.sendLatency, c.givenUp}
+	c.descriptors = []*prometheus.Desc{c.state, c.info, c.received, c.handled, c.latency, c.sends, c.sendLatency, c.givenUp, c.whRejected}
+	for _, m := range c.webhook {
+		c.descriptors = append(c.descriptors, m.desc)
+	}
 	for _, m := range c.simple {
 		c.descriptors = append(c.descriptors, m.desc)
 	}
@@ -193,6 +220,14 @@ func (c *collector) collectAccount(ch chan<- prometheus.Metric, a *AccountState)
 		emit(ch, c.givenUp, prometheus.CounterValue, float64(n), a.ID, class)
 	}
 	ch <- latencyMetric(c.sendLatency, a.Sends.Latency, a.ID)
+	if a.Webhook != nil {
+		for _, m := range c.webhook {
+			emit(ch, m.desc, m.vt, m.value(a), a.ID)
+		}
+		for reason, n := range a.Webhook.Rejected {
+			emit(ch, c.whRejected, prometheus.CounterValue, float64(n), a.ID, reason)
+		}
+	}
 }
 
 // emit sends one constant metric, or an invalid metric (reported by the

@@ -221,7 +221,7 @@ func TestStatusJSON(t *testing.T) {
 		"received_by_type": map[string]any{"C2C_MESSAGE_CREATE": 30.0, "READY": 2.0},
 		"handled_by_type":  map[string]any{"C2C_MESSAGE_CREATE": 28.0, "READY": 2.0},
 		"handler_failures": 2.0, "handler_latency_count": 2.0, "handler_latency_sum_ms": 302.0,
-		"store_writes": 17.0, "store_errors": 3.0,
+		"store_writes": 17.0, "store_errors": 3.0, "transport": "websocket",
 	}
 	for k, v := range want {
 		if assert.Contains(t, shop, k) {

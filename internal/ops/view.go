@@ -42,6 +42,24 @@ type AccountState struct {
 	Remote bool
 	// RemoteState is the client state the owner last published.
 	RemoteState string
+
+	// Transport is "websocket" (the gateway) or "webhook"; empty means
+	// websocket.
+	Transport string
+	// Webhook holds a webhook account's push counters; nil for a gateway
+	// account.
+	Webhook *WebhookStats
+}
+
+// WebhookStats are a webhook account's push counters.
+type WebhookStats struct {
+	Accepted    uint64            // pushes written to the inbox and acknowledged
+	Duplicates  uint64            // retried pushes acknowledged and not handled again
+	Validations uint64            // callback URL validations answered
+	Rejected    map[string]uint64 // pushes refused, by reason
+	InboxDepth  int               // pushes accepted and not yet handled
+	Fsyncs      uint64            // inbox fsyncs of accepted pushes
+	Synced      uint64            // pushes those fsyncs covered
 }
 
 // Source returns the current state of every configured account. The server
@@ -189,6 +207,20 @@ type AccountStatus struct {
 	HandlerLatencySumMs float64           `json:"handler_latency_sum_ms"`
 	StoreWrites         uint64            `json:"store_writes"`
 	StoreErrors         uint64            `json:"store_errors"`
+
+	Transport string             `json:"transport"` // websocket or webhook
+	Webhook   *WebhookStatusView `json:"webhook,omitempty"`
+}
+
+// WebhookStatusView is a webhook account's push counters in /status.
+type WebhookStatusView struct {
+	Accepted    uint64            `json:"pushes_accepted"`
+	Duplicates  uint64            `json:"pushes_duplicate"`
+	Validations uint64            `json:"validations"`
+	Rejected    map[string]uint64 `json:"pushes_rejected"`
+	InboxDepth  int               `json:"inbox_depth"`
+	Fsyncs      uint64            `json:"inbox_fsyncs"`
+	Synced      uint64            `json:"inbox_fsynced_pushes"`
 }
 
 // StatusOf converts an AccountState to its /status view.
@@ -236,6 +268,14 @@ func StatusOf(a AccountState) AccountStatus {
 	}
 	if !st.ConnectedSince.IsZero() {
 		v.ConnectedSince = st.ConnectedSince.UTC().Format(time.RFC3339)
+	}
+	v.Transport = a.Transport
+	if v.Transport == "" {
+		v.Transport = "websocket"
+	}
+	if w := a.Webhook; w != nil {
+		v.Webhook = &WebhookStatusView{Accepted: w.Accepted, Duplicates: w.Duplicates, Validations: w.Validations,
+			Rejected: copyCounts(w.Rejected), InboxDepth: w.InboxDepth, Fsyncs: w.Fsyncs, Synced: w.Synced}
 	}
 	return v
 }

@@ -26,6 +26,7 @@ type Config struct {
 	SessionDir string // "" means the default: see SessionDir
 	Listen     string // "" means no health/metrics server
 	SendAPI    SendAPI
+	Webhook    WebhookListener // the webhook block: see config_webhook.go
 	Accounts   []Account
 	// Cluster is the cluster block; nil without one (the accounts then
 	// run here, their records in SessionDir).
@@ -57,7 +58,10 @@ type Account struct {
 	IntentLevels []intents.Level
 	Shard        [2]int
 	Handler      handler.Spec
-	Line         int // where the account starts in the file
+	// Transport is "" (the WebSocket gateway, the default; the file's
+	// "websocket") or TransportWebhook (pushes to the webhook listener).
+	Transport string
+	Line      int // where the account starts in the file
 }
 
 // Same reports whether two accounts would run identically, so a reload
@@ -215,10 +219,10 @@ func contains(list []string, s string) bool {
 }
 
 var accountKeys = []string{"id", "app_id", "secret", "secret_env", "secret_file", "api_base", "token_url",
-	"intents", "intent_levels", "shard", "handler"}
+	"intents", "intent_levels", "shard", "handler", "transport"}
 
 func (p *parser) top(root *yaml.Node) (*Config, error) {
-	f, err := p.fields(root, "", "session_dir", "listen", "send_api", "cluster", "defaults", "accounts")
+	f, err := p.fields(root, "", "session_dir", "listen", "send_api", "webhook", "cluster", "defaults", "accounts")
 	if err != nil {
 		return nil, err
 	}
@@ -235,6 +239,11 @@ func (p *parser) top(root *yaml.Node) (*Config, error) {
 	}
 	if n := f["send_api"]; n != nil {
 		if cfg.SendAPI, err = p.sendAPI(n); err != nil {
+			return nil, err
+		}
+	}
+	if n := f["webhook"]; n != nil {
+		if cfg.Webhook, err = p.webhook(n); err != nil {
 			return nil, err
 		}
 	}
@@ -286,6 +295,9 @@ func (p *parser) top(root *yaml.Node) (*Config, error) {
 		ids[a.ID] = a.Line
 		files[sessionstore.SafeID(a.ID)] = a.ID
 		cfg.Accounts = append(cfg.Accounts, a)
+	}
+	if err := p.webhookApps(cfg, accs); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }
@@ -444,6 +456,9 @@ func (p *parser) account(an *yaml.Node, where string, f, defaults map[string]*ya
 		if a.Handler, err = p.handler(n, key("handler")); err != nil {
 			return a, err
 		}
+	}
+	if a.Transport, err = p.transport(f["transport"], key("transport")); err != nil {
+		return a, err
 	}
 	return a, nil
 }

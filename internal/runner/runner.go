@@ -39,6 +39,7 @@ import (
 	"github.com/qqgate/qqgate/internal/sendapi"
 	"github.com/qqgate/qqgate/openapi"
 	"github.com/qqgate/qqgate/sessionstore"
+	"github.com/qqgate/qqgate/webhook"
 )
 
 // Options configure a Runner.
@@ -80,6 +81,9 @@ type Options struct {
 	// HandlerBackoff tunes the waits between a handler's retries; the zero
 	// value means the handler package's defaults.
 	HandlerBackoff handler.Backoff
+	// Webhook overrides the file's webhook block, field by field where
+	// set (the --webhook-* flags).
+	Webhook WebhookListener
 }
 
 // Runner runs the configured accounts. Create it with New; call Run once.
@@ -101,10 +105,13 @@ type Runner struct {
 	addr          atomic.Value        // net.Addr of the ops server, once listening
 	reloads       atomic.Uint64
 	reloadErrors  atomic.Uint64
-	lastReloadErr atomic.Value // string
-	loaded        atomic.Value // configKey of what the last load of the file read
-	sendToken     atomic.Value // string: the send API's token, "" when off
-	sendServed    atomic.Bool  // the listen address allows the send API
+	lastReloadErr atomic.Value    // string
+	loaded        atomic.Value    // configKey of what the last load of the file read
+	sendToken     atomic.Value    // string: the send API's token, "" when off
+	sendServed    atomic.Bool     // the listen address allows the send API
+	hooks         *webhook.Server // the webhook accounts, by app id
+	sessionDir    string          // where the webhook inboxes live
+	webhookAddr   atomic.Value    // net.Addr of the webhook listener, once listening
 
 	hideMu sync.Mutex
 	hidden map[string]bool // secret variables exec handlers do not pass on; guarded by hideMu
@@ -132,6 +139,7 @@ type account struct {
 	fatal   error
 
 	sender *reply.Sender // once started; guarded by mu
+	bot    *webhook.Bot  // a webhook account's, once started; guarded by mu
 
 	counts   ops.EventCounts // per type, bounded: the gateway names the types
 	failures atomic.Uint64
@@ -161,6 +169,7 @@ func New(opts Options) (*Runner, error) {
 		limiter:  client.NewIdentifyLimiter(),
 		accounts: map[string]*account{},
 		exited:   make(chan string, 16),
+		hooks:    webhook.NewServer(),
 	}
 	cfg := opts.Config
 	if opts.ConfigPath != "" {
@@ -174,6 +183,10 @@ func New(opts Options) (*Runner, error) {
 	if cfg == nil || len(cfg.Accounts) == 0 {
 		return nil, errors.New("runner: no account configured")
 	}
+	if err := r.checkWebhook(cfg); err != nil {
+		return nil, err
+	}
+	r.sessionDir = SessionDir(cfg, opts.Getenv)
 	if cfg.Cluster != nil {
 		cc := *cfg.Cluster
 		if cc.Name == "" {
@@ -300,6 +313,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			srv.SetCluster(r.clusterHealth)
 		}
 		r.mountSendAPI(srv, ln)
+		r.registerWebhookMetrics(srv.Registry())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -350,6 +364,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	r.mu.Unlock()
+	// After the accounts: their app ids are reserved (503 until they
+	// serve, never 404).
+	if err := r.startWebhook(ctx, &wg, srvErr); err != nil {
+		return err
+	}
 	r.log.Info().Int("accounts", len(r.cfg.Accounts)).Str("listen", listen).Msg("runner started")
 
 	for {
@@ -358,7 +377,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			return nil
 		case err := <-srvErr:
 			if err != nil {
-				return fmt.Errorf("health server on %s: %w", listen, err)
+				return fmt.Errorf("health server on %s or webhook listener: %w", listen, err)
 			}
 		case <-r.opts.Reload:
 			r.reload(ctx, &wg, "SIGHUP")
@@ -418,10 +437,12 @@ func (r *Runner) startLocked(ctx context.Context, wg *sync.WaitGroup, cfg Accoun
 	a := &account{cfg: cfg, cancel: cancel, done: make(chan struct{}), running: true}
 	r.accounts[cfg.ID] = a
 	r.order = r.orderWith(cfg.ID)
+	release := r.reserveWebhook(cfg)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		err := r.runAccount(actx, a)
+		release()
 		a.mu.Lock()
 		a.running = false
 		if err != nil && actx.Err() == nil {
@@ -456,6 +477,9 @@ func (r *Runner) orderWith(id string) []string {
 // large locals (the configurations) are gone once it returns, and the
 // record watch has no goroutine of its own (see watchRecord).
 func (r *Runner) runAccount(ctx context.Context, a *account) error {
+	if a.cfg.IsWebhook() {
+		return r.runWebhookAccount(ctx, a)
+	}
 	lock, err := r.store.Lock(a.cfg.ID)
 	if err != nil {
 		return err
@@ -540,26 +564,12 @@ func (r *Runner) newClient(a *account) (c *client.Client, sender *reply.Sender, 
 		return nil, nil, nil, err
 	}
 	h, err := handler.New(a.cfg.Handler, handler.Options{
-		Stdout:  r.stdout,
-		HideEnv: r.hiddenEnv,
-		Logger:  r.log, // the handler names the account itself
-		Backoff: r.opts.HandlerBackoff,
-		Replier: sender,
-		OnResult: func(ev event.Event, attempts int, err error, took time.Duration) {
-			a.latency.Observe(took)
-			if err != nil {
-				a.failures.Add(1)
-				// Replies that a retry was to send, now given up (unless
-				// the runner is stopping: the event then stays
-				// uncommitted and its replies go out after the restart).
-				var re *reply.Error
-				if errors.As(err, &re) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-					a.sends.GiveUp(string(re.Class), 1)
-				}
-				return
-			}
-			a.counts.Handled(ev.Type)
-		},
+		Stdout:   r.stdout,
+		HideEnv:  r.hiddenEnv,
+		Logger:   r.log, // the handler names the account itself
+		Backoff:  r.opts.HandlerBackoff,
+		Replier:  sender,
+		OnResult: r.onResult(a),
 	})
 	if err != nil {
 		closeSender()
@@ -606,6 +616,25 @@ func (r *Runner) watchRecord(id string) (stop func()) {
 		return nil
 	}
 	return stop
+}
+
+// onResult counts a handler's outcome for the account.
+func (r *Runner) onResult(a *account) func(ev event.Event, attempts int, err error, took time.Duration) {
+	return func(ev event.Event, attempts int, err error, took time.Duration) {
+		a.latency.Observe(took)
+		if err != nil {
+			a.failures.Add(1)
+			// Replies that a retry was to send, now given up (unless
+			// the runner is stopping: the event then stays
+			// uncommitted and its replies go out after the restart).
+			var re *reply.Error
+			if errors.As(err, &re) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				a.sends.GiveUp(string(re.Class), 1)
+			}
+			return
+		}
+		a.counts.Handled(ev.Type)
+	}
 }
 
 // newSender makes the account's OpenAPI client, on the token source of
@@ -727,6 +756,10 @@ func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 	if cfg.Listen != r.cfg.Listen {
 		r.log.Error().Str("from", r.cfg.Listen).Str("to", cfg.Listen).Msg("listen changed: it takes effect at the next restart")
 		cfg.Listen = r.cfg.Listen
+	}
+	if cfg.Webhook != r.cfg.Webhook {
+		r.log.Error().Str("from", r.cfg.Webhook.Listen).Str("to", cfg.Webhook.Listen).Msg("the webhook block changed: it takes effect at the next restart")
+		cfg.Webhook = r.cfg.Webhook
 	}
 	if !reflect.DeepEqual(cfg.Cluster, r.cfg.Cluster) {
 		r.log.Error().Msg("cluster changed: it takes effect at the next restart")
@@ -860,7 +893,7 @@ func (r *Runner) localSnapshot() []ops.AccountState {
 	out := make([]ops.AccountState, 0, len(accs))
 	for _, a := range accs {
 		a.mu.Lock()
-		c, running, fatal := a.c, a.running, a.fatal
+		c, bot, running, fatal := a.c, a.bot, a.running, a.fatal
 		a.mu.Unlock()
 		st := ops.AccountState{ID: a.cfg.ID, AppID: a.cfg.AppID, Running: running}
 		if fatal != nil {
@@ -868,6 +901,11 @@ func (r *Runner) localSnapshot() []ops.AccountState {
 		}
 		if c != nil {
 			st.Status = c.Status()
+		}
+		if bot != nil {
+			webhookState(&st, bot, running)
+		} else if a.cfg.IsWebhook() {
+			st.Transport = TransportWebhook
 		}
 		st.ReceivedByType, st.HandledByType = a.counts.Snapshot()
 		st.HandlerFailures = a.failures.Load()
