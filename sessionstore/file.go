@@ -374,23 +374,6 @@ func (s *FileStore) readFile(path string) ([]byte, fs.FileInfo, error) {
 	return data, fi, err
 }
 
-// describeMode says what a file that is not a regular file is.
-func describeMode(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "is a symbolic link"
-	case m&fs.ModeNamedPipe != 0:
-		return "is a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "is a socket"
-	case m&fs.ModeDevice != 0:
-		return "is a device"
-	case m.IsDir():
-		return "is a directory"
-	}
-	return "is not a regular file"
-}
-
 // unchanged reports whether path is still the file fi describes.
 func unchanged(path string, fi fs.FileInfo) bool {
 	cur, err := os.Lstat(path)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+
+	"github.com/qqgate/qqgate/internal/fsutil"
 )
 
 // openFile opens a file in the session directory for flag (with perm when
@@ -44,7 +46,7 @@ func openFile(path string, flag int, perm fs.FileMode) (*os.File, fs.FileInfo, e
 // platform.
 func checkFile(path string, fi fs.FileInfo) error {
 	if !fi.Mode().IsRegular() {
-		return &UnsafePathError{Path: path, Reason: describeMode(fi.Mode())}
+		return &UnsafePathError{Path: path, Reason: fsutil.DescribeMode(fi.Mode())}
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"syscall"
+
+	"github.com/qqgate/qqgate/internal/fsutil"
 )
 
 // openFile opens a file in the session directory for flag (with perm when
@@ -23,7 +25,7 @@ func openFile(path string, flag int, perm fs.FileMode) (*os.File, fs.FileInfo, e
 		if !errors.Is(err, fs.ErrNotExist) {
 			// ELOOP for a link (EMLINK on some BSDs), ENXIO for a socket.
 			if fi, lerr := os.Lstat(path); lerr == nil && !fi.Mode().IsRegular() {
-				return nil, nil, &UnsafePathError{Path: path, Reason: describeMode(fi.Mode())}
+				return nil, nil, &UnsafePathError{Path: path, Reason: fsutil.DescribeMode(fi.Mode())}
 			}
 		}
 		return nil, nil, err
@@ -43,7 +45,7 @@ func openFile(path string, flag int, perm fs.FileMode) (*os.File, fs.FileInfo, e
 // effective user.
 func checkFile(path string, fi fs.FileInfo) error {
 	if !fi.Mode().IsRegular() {
-		return &UnsafePathError{Path: path, Reason: describeMode(fi.Mode())}
+		return &UnsafePathError{Path: path, Reason: fsutil.DescribeMode(fi.Mode())}
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {

@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/qqgate/qqgate/internal/fsutil"
 )
 
 // ErrNotRegular is wrapped by the error of a configuration or secret file
@@ -38,7 +39,7 @@ func readRegular(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s %s, %w", path, describeMode(fi.Mode()), ErrNotRegular)
+		return nil, fmt.Errorf("%s %s, %w", path, fsutil.DescribeMode(fi.Mode()), ErrNotRegular)
 	}
 	if fi.Size() > limit {
 		return nil, fmt.Errorf("%s: %w (%d bytes, the limit is %d)", path, ErrTooLarge, fi.Size(), limit)
@@ -51,21 +52,6 @@ func readRegular(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w (over %d bytes)", path, ErrTooLarge, limit)
 	}
 	return b, nil
-}
-
-// describeMode says what a file that is not a regular file is.
-func describeMode(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "is a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "is a socket"
-	case m&fs.ModeDevice != 0:
-		return "is a device"
-	case m.IsDir():
-		return "is a directory"
-	}
-	return "is not a regular file"
 }
 
 // ReadSecretFile reads a client secret from path, without surrounding
