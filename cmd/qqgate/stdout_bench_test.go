@@ -60,10 +60,24 @@ type bareEnvelope struct {
 	D  json.RawMessage `json:"d"`
 }
 
+// span is one measured stretch of a stream: from its first event to its
+// end, in wall time and in CPU time (of every process involved, the fake
+// gateway's included).
+type span struct{ wall, cpu time.Duration }
+
+func (s *span) add(o span) { s.wall += o.wall; s.cpu += o.cpu }
+
+// selfCPU is this process's user and system CPU time so far.
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // bareLoop reads the replay of sess with nothing but coder/websocket's
-// conn.Read and encoding/json, and returns the time from the first event
-// to RESUMED.
-func bareLoop(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n int) time.Duration {
+// conn.Read and encoding/json, and measures it from the first event to
+// RESUMED.
+func bareLoop(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n int) span {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -75,6 +89,7 @@ func bareLoop(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, 
 	require.NoError(b, err)
 	require.NoError(b, ws.Write(ctx, websocket.MessageText, frame))
 	var start time.Time
+	var cpu0 time.Duration
 	events := 0
 	for {
 		_, data, err := ws.Read(ctx)
@@ -88,29 +103,28 @@ func bareLoop(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, 
 			break
 		}
 		if events == 0 {
-			start = time.Now()
+			start, cpu0 = time.Now(), selfCPU(b)
 		}
 		events++
 	}
-	elapsed := time.Since(start)
+	sp := span{wall: time.Since(start), cpu: selfCPU(b) - cpu0}
 	require.Equal(b, n, events)
-	return elapsed
+	return sp
 }
 
 // drainLines reads r in large chunks, as a fast consumer of `qqgate run`
-// would, until it has seen want lines. It returns the time from the first
-// byte to the last line, and checks that the first line is the first
-// replayed event and the last one RESUMED.
-func drainLines(r io.Reader, want int) (time.Duration, error) {
+// would, until it has seen want lines. It calls mark when the first bytes
+// arrive and after the last line, and checks that the first line is the
+// first replayed event and the last one RESUMED.
+func drainLines(r io.Reader, want int, mark func()) error {
 	buf := make([]byte, 256<<10)
-	var start time.Time
 	var first, tail []byte
 	lines := 0
 	for lines < want {
 		n, err := r.Read(buf)
 		if n > 0 {
-			if start.IsZero() {
-				start = time.Now()
+			if first == nil && tail == nil {
+				mark()
 			}
 			chunk := buf[:n]
 			lines += bytes.Count(chunk, []byte{'\n'})
@@ -126,20 +140,20 @@ func drainLines(r io.Reader, want int) (time.Duration, error) {
 			}
 		}
 		if err != nil {
-			return 0, err
+			return err
 		}
 	}
-	elapsed := time.Since(start)
+	mark()
 	var l testutil.Line
 	if err := json.Unmarshal(first, &l); err != nil || l.Seq != 2 || l.Type != wire.EventGroupAtMessageCreate {
-		return 0, errors.New("first line is not the first replayed event: " + string(first))
+		return errors.New("first line is not the first replayed event: " + string(first))
 	}
 	tail = bytes.TrimSuffix(tail, []byte{'\n'})
 	last := tail[bytes.LastIndexByte(tail, '\n')+1:]
 	if err := json.Unmarshal(last, &l); err != nil || l.Type != wire.EventResumed {
-		return 0, errors.New("last line is not RESUMED: " + string(last))
+		return errors.New("last line is not RESUMED: " + string(last))
 	}
-	return elapsed, nil
+	return nil
 }
 
 // saveResumable writes the record that makes the account resume sess from
@@ -153,10 +167,34 @@ func saveResumable(b *testing.B, dir string, sess *gatewaytest.Session) {
 		AppID: gatewaytest.DefaultAppID, SessionID: sess.ID(), LastSeq: 1, HasSeq: true}))
 }
 
+// marker records the two marks of drainLines: wall and CPU time at the
+// first bytes and after the last line.
+type marker struct {
+	b     *testing.B
+	pid   int // a child process whose CPU time counts too; 0 for none
+	marks []span
+}
+
+func (m *marker) mark() {
+	cpu := selfCPU(m.b)
+	if m.pid != 0 {
+		child, err := procCPU(m.pid)
+		require.NoError(m.b, err)
+		cpu += child
+	}
+	m.marks = append(m.marks, span{wall: time.Duration(time.Now().UnixNano()), cpu: cpu})
+}
+
+func (m *marker) span() span {
+	require.Len(m.b, m.marks, 2)
+	return span{wall: m.marks[1].wall - m.marks[0].wall, cpu: m.marks[1].cpu - m.marks[0].cpu}
+}
+
 // runBinary runs the built `qqgate run` on the replay of sess, its stdout
-// a pipe drained by drainLines, and returns the time from the first line
-// to RESUMED and the process's CPU time.
-func runBinary(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n int) (time.Duration, time.Duration) {
+// a pipe drained by drainLines, and measures it from the first line to
+// RESUMED; its CPU time counts that of the qqgate process (in clock ticks
+// of 10ms).
+func runBinary(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n int) span {
 	b.Helper()
 	dir := b.TempDir()
 	saveResumable(b, dir, sess)
@@ -168,22 +206,21 @@ func runBinary(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session,
 	out, err := cmd.StdoutPipe()
 	require.NoError(b, err)
 	require.NoError(b, cmd.Start())
-	elapsed, derr := drainLines(out, n+1)
-	cpu, cerr := procCPU(cmd.Process.Pid)
+	m := &marker{b: b, pid: cmd.Process.Pid}
+	derr := drainLines(out, n+1, m.mark)
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	go func() { _, _ = io.Copy(io.Discard, out) }() // until the process exits
 	werr := cmd.Wait()
 	require.NoError(b, derr, "stderr:\n%s", stderr.String())
-	require.NoError(b, cerr)
 	require.NoError(b, werr, "stderr:\n%s", stderr.String())
-	return elapsed, cpu
+	return m.span()
 }
 
 // runInProcess runs the runner of `qqgate run` in this process on the
 // replay of sess, with the stdout handler writing to a pipe drained by
-// drainLines, and returns the time from the first line to RESUMED. Its
-// CPU profile (go test -cpuprofile) covers the whole path.
-func runInProcess(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n int) time.Duration {
+// drainLines, and measures it from the first line to RESUMED. Its CPU
+// profile (go test -cpuprofile) covers the whole path.
+func runInProcess(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n int) span {
 	b.Helper()
 	dir := b.TempDir()
 	saveResumable(b, dir, sess)
@@ -207,53 +244,69 @@ func runInProcess(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Sessi
 		runErr <- r.Run(ctx)
 		pw.Close()
 	}()
-	elapsed, derr := drainLines(pr, n+1)
+	m := &marker{b: b}
+	derr := drainLines(pr, n+1, m.mark)
 	cancel()
 	go func() { _, _ = io.Copy(io.Discard, pr) }() // until the runner is done
 	require.NoError(b, <-runErr)
 	require.NoError(b, derr)
-	return elapsed
+	return m.span()
 }
 
 // BenchmarkRunStdout measures the `qqgate run` stdout path (fake gateway,
 // client, stdout handler writing JSON lines to a pipe that the benchmark
 // drains) against the bare loop (coder/websocket conn.Read and
 // encoding/json into the five-field envelope) on the same replay stream
-// of b.N message events, one after the other in each iteration. Both are
-// timed from their first event to the end of the stream. It reports
-// events/s of each and run/bare, the ratio of the two; "binary" runs the
-// built qqgate as a subprocess (and reports its CPU time per event),
-// "inprocess" the same runner inside the benchmark process.
+// of message events: b.N of each, in rounds that alternate the two so
+// that a change in the machine's load falls on both alike. Each is timed
+// from its first event to the end of its stream.
+//
+// It reports the events/s of each and run/bare, their ratio; and the CPU
+// time per event of each (every process involved, the fake gateway
+// included) and cpu-run/bare, the ratio of events per CPU second, which a
+// loaded machine disturbs less than wall time. "binary" runs the built
+// qqgate as a subprocess; "inprocess" runs the same runner inside the
+// benchmark process, for a CPU profile of the whole path.
 func BenchmarkRunStdout(b *testing.B) {
 	for _, mode := range []string{"binary", "inprocess"} {
 		b.Run(mode, func(b *testing.B) {
 			if mode == "binary" {
 				qqgateBinary(b) // built before any timing
 			}
-			b.StopTimer()
-			srv, sess := replayStream(b, b.N)
-			b.StartTimer()
-			bare := bareLoop(b, srv, sess, b.N)
-			b.StopTimer()
-			srv.Close()
-			srv, sess = replayStream(b, b.N)
-			b.StartTimer()
-			var run, cpu time.Duration
-			if mode == "binary" {
-				run, cpu = runBinary(b, srv, sess, b.N)
-			} else {
-				run = runInProcess(b, srv, sess, b.N)
+			rounds := 4
+			if b.N < 4000 {
+				rounds = 1
 			}
-			b.StopTimer()
-			srv.Close()
-			bareRate := float64(b.N) / bare.Seconds()
-			runRate := float64(b.N) / run.Seconds()
+			var bare, run span
+			for r := 0; r < rounds; r++ {
+				n := b.N / rounds
+				if r == rounds-1 {
+					n = b.N - n*(rounds-1)
+				}
+				b.StopTimer()
+				srv, sess := replayStream(b, n)
+				b.StartTimer()
+				bare.add(bareLoop(b, srv, sess, n))
+				b.StopTimer()
+				srv.Close()
+				srv, sess = replayStream(b, n)
+				b.StartTimer()
+				if mode == "binary" {
+					run.add(runBinary(b, srv, sess, n))
+				} else {
+					run.add(runInProcess(b, srv, sess, n))
+				}
+				b.StopTimer()
+				srv.Close()
+			}
+			bareRate := float64(b.N) / bare.wall.Seconds()
+			runRate := float64(b.N) / run.wall.Seconds()
 			b.ReportMetric(bareRate, "bare-events/s")
 			b.ReportMetric(runRate, "run-events/s")
 			b.ReportMetric(runRate/bareRate, "run/bare")
-			if cpu > 0 {
-				b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "run-cpu-µs/event")
-			}
+			b.ReportMetric(float64(bare.cpu.Nanoseconds())/1e3/float64(b.N), "bare-cpu-µs/event")
+			b.ReportMetric(float64(run.cpu.Nanoseconds())/1e3/float64(b.N), "run-cpu-µs/event")
+			b.ReportMetric(bare.cpu.Seconds()/run.cpu.Seconds(), "cpu-run/bare")
 		})
 	}
 }

@@ -359,7 +359,8 @@ type Replier interface {
 	Reply(ctx context.Context, ev event.Event, out Output) error
 }
 
-// attempter makes one delivery attempt of an encoded event.
+// attempter makes one delivery attempt of an event, given its line (see
+// Line), or nil when the attempter encodes the line itself.
 type attempter interface {
 	attempt(ctx context.Context, ev event.Event, line []byte) error
 }
@@ -387,7 +388,9 @@ func New(spec Spec, opts Options) (event.Handler, error) {
 	}
 	switch spec.kind() {
 	case TypeStdout:
-		h.do = stdoutOf(opts.Stdout)
+		// It encodes each line straight into the buffer of its next
+		// write, so the line is not encoded here first.
+		h.do, h.encodes = stdoutOf(opts.Stdout), true
 	case TypeExec:
 		e, err := newExec(spec, opts)
 		if err != nil {
@@ -418,6 +421,7 @@ type retrier struct {
 	name     string
 	retries  int
 	do       attempter
+	encodes  bool // do encodes the line itself: attempts get a nil line
 	log      zerolog.Logger
 	sleep    func(context.Context, time.Duration) error
 	backoff  Backoff
@@ -460,9 +464,11 @@ func (h *retrier) HandleEvent(ctx context.Context, ev event.Event) (err error) {
 			panic(p)
 		}
 	}()
-	b, err := Line(ev)
-	if err != nil {
-		return err
+	var b []byte
+	if !h.encodes {
+		if b, err = Line(ev); err != nil {
+			return err
+		}
 	}
 	var bo *backoff.ExponentialBackOff
 	for {
@@ -470,6 +476,13 @@ func (h *retrier) HandleEvent(ctx context.Context, ev event.Event) (err error) {
 		last := h.try(ctx, ev, b)
 		if last == nil {
 			return nil
+		}
+		if errors.Is(last, ErrInvalidData) {
+			// Only an attempter that encodes the line fails so, before
+			// it delivered anything: no attempt was made, and a retry
+			// would fail alike.
+			attempts = 0
+			return last
 		}
 		if ctx.Err() != nil {
 			return h.aborted(ctx, ev, attempts, last)

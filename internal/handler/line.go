@@ -30,8 +30,10 @@ import (
 // maxDepth is encoding/json's bound on nesting: deeper data is invalid.
 const maxDepth = 10000
 
-// errSyntax is wrapped by the error of data that is not valid JSON.
-var errSyntax = errors.New("invalid JSON")
+// ErrInvalidData is matched (errors.Is) by the error of an event whose
+// data is not valid JSON: Line fails with it, and a handler returns it at
+// once, without an attempt or a retry.
+var ErrInvalidData = errors.New("data is not valid JSON")
 
 // appendLine appends the line of ev, without a newline, to dst. On error
 // (ev.Data is not valid JSON) it returns dst unchanged.
@@ -179,9 +181,9 @@ func checkData(src []byte) (verbatim bool, err error) {
 	i, n := 0, len(src)
 	fail := func(what string) (bool, error) {
 		if i >= n {
-			return false, fmt.Errorf("%w: unexpected end of data (%s)", errSyntax, what)
+			return false, fmt.Errorf("%w: unexpected end of data (%s)", ErrInvalidData, what)
 		}
-		return false, fmt.Errorf("%w: %s at offset %d", errSyntax, what, i)
+		return false, fmt.Errorf("%w: %s at offset %d", ErrInvalidData, what, i)
 	}
 	skip := func() {
 		for i < n && isSpace(src[i]) {

@@ -71,7 +71,7 @@ func FuzzAppendData(f *testing.F) {
 		}
 		if werr != nil {
 			require.Error(t, err, "%q is invalid for encoding/json", src)
-			require.ErrorIs(t, err, errSyntax)
+			require.ErrorIs(t, err, ErrInvalidData)
 			require.Equal(t, "prefix", string(got), "nothing appended on error")
 			return
 		}
