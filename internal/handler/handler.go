@@ -295,7 +295,8 @@ var defaultBackoff = Backoff{Initial: DefaultBackoffInitial, Max: DefaultBackoff
 type Options struct {
 	// Stdout receives the stdout handler's lines. Pass one *Stdout (see
 	// NewStdout) to every account writing to the same stream so that their
-	// lines never interleave. Another io.Writer is wrapped in a *Stdout of
+	// lines never interleave, and the lines of accounts that meet the
+	// stream busy go out together in one write. Another io.Writer is wrapped in a *Stdout of
 	// its own. Zero means a process-wide *Stdout writing to os.Stdout,
 	// shared by every handler made with a zero Stdout.
 	Stdout io.Writer

@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -292,6 +293,9 @@ next: // a value ended
 func scanString(src []byte, i *int, verbatim *bool) bool {
 	j, n := *i+1, len(src)
 	for j < n {
+		for j+8 <= n && !special8(binary.LittleEndian.Uint64(src[j:])) {
+			j += 8
+		}
 		for j < n && strClass[src[j]] == inStrPlain {
 			j++
 		}
@@ -334,6 +338,23 @@ func scanString(src []byte, i *int, verbatim *bool) bool {
 	}
 	*i = j
 	return false
+}
+
+const (
+	lowBits  = 0x0101010101010101 // one in every byte
+	highBits = 0x8080808080808080 // the top bit of every byte
+)
+
+// special8 reports whether any of the 8 bytes in x may be one a string
+// does not hold as it is: a control byte, '"', '\\', '<', '>', '&', or a
+// byte of a multi-byte character (one may be U+2028 or U+2029). It may say
+// yes for 8 plain bytes (the bytes are then looked at one by one), never
+// no for a special one.
+func special8(x uint64) bool {
+	q, bs := x^lowBits*'"', x^lowBits*'\\'
+	lt, gt, amp := x^lowBits*'<', x^lowBits*'>', x^lowBits*'&'
+	return ((x-lowBits*' ')&^x|(q-lowBits)&^q|(bs-lowBits)&^bs|
+		(lt-lowBits)&^lt|(gt-lowBits)&^gt|(amp-lowBits)&^amp|x)&highBits != 0
 }
 
 func isHex(c byte) bool {

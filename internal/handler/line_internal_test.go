@@ -2,9 +2,11 @@ package handler
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -156,4 +158,25 @@ func BenchmarkLine(b *testing.B) {
 			buf, _ = appendLine(buf[:0], ev)
 		}
 	})
+}
+
+// TestSpecial8 holds the 8-byte test of scanString to the byte classes:
+// a special byte anywhere in the word is always seen, and words of plain
+// ASCII are passed over.
+func TestSpecial8(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		special := strClass[c] != inStrPlain || c >= utf8.RuneSelf
+		for pos := 0; pos < 8; pos++ {
+			word := []byte("abcdefgh")
+			word[pos] = byte(c)
+			got := special8(binary.LittleEndian.Uint64(word))
+			if special {
+				require.True(t, got, "byte %#x at %d", c, pos)
+			}
+		}
+		if !special {
+			word := bytes.Repeat([]byte{byte(c)}, 8)
+			assert.False(t, special8(binary.LittleEndian.Uint64(word)), "plain byte %#x", c)
+		}
+	}
 }
