@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sort"
 	"syscall"
 	"testing"
 	"time"
@@ -28,7 +29,8 @@ import (
 // replayStream makes a session on a fresh fake gateway and logs n message
 // events on it while no connection carries it, so a RESUME from seq 1
 // streams them all (seqs 2 to n+1, then RESUMED) as fast as the server can
-// write: the same stream for every reader. It is the fixture of the client
+// write: the same stream for every reader, and for every RESUME of it (the
+// server replays its whole log each time). It is the fixture of the client
 // package's benchmarks.
 func replayStream(b *testing.B, n int) (*gatewaytest.Server, *gatewaytest.Session) {
 	b.Helper()
@@ -257,56 +259,55 @@ func runInProcess(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Sessi
 // client, stdout handler writing JSON lines to a pipe that the benchmark
 // drains) against the bare loop (coder/websocket conn.Read and
 // encoding/json into the five-field envelope) on the same replay stream
-// of message events: b.N of each, in rounds that alternate the two so
-// that a change in the machine's load falls on both alike. Each is timed
-// from its first event to the end of its stream.
+// of b.N message events, side by side in one run: the two alternate for a
+// few rounds, so that the load of a shared machine weighs on both alike,
+// and the median round of each is reported. Each round is timed from its
+// first event to the end of the stream.
 //
 // It reports the events/s of each and run/bare, their ratio; and the CPU
-// time per event of each (every process involved, the fake gateway
-// included) and cpu-run/bare, the ratio of events per CPU second, which a
-// loaded machine disturbs less than wall time. "binary" runs the built
-// qqgate as a subprocess; "inprocess" runs the same runner inside the
-// benchmark process, for a CPU profile of the whole path.
+// time per event of each (every process involved: the fake gateway's
+// share, the same for both, is included) and cpu-run/bare, the ratio of
+// events per CPU second, which a loaded machine disturbs less than wall
+// time. "binary" runs the built qqgate as a subprocess; "inprocess" runs
+// the same runner inside the benchmark process, for a CPU profile of the
+// whole path (go test -cpuprofile).
 func BenchmarkRunStdout(b *testing.B) {
+	const rounds = 5
 	for _, mode := range []string{"binary", "inprocess"} {
 		b.Run(mode, func(b *testing.B) {
 			if mode == "binary" {
 				qqgateBinary(b) // built before any timing
 			}
-			rounds := 4
-			if b.N < 4000 {
-				rounds = 1
-			}
-			var bare, run span
-			for r := 0; r < rounds; r++ {
-				n := b.N / rounds
-				if r == rounds-1 {
-					n = b.N - n*(rounds-1)
-				}
-				b.StopTimer()
-				srv, sess := replayStream(b, n)
+			b.StopTimer()
+			srv, sess := replayStream(b, b.N)
+			var bareRate, runRate, bareCPU, runCPU []float64
+			for range rounds {
 				b.StartTimer()
-				bare.add(bareLoop(b, srv, sess, n))
-				b.StopTimer()
-				srv.Close()
-				srv, sess = replayStream(b, n)
-				b.StartTimer()
+				bare := bareLoop(b, srv, sess, b.N)
+				var run span
 				if mode == "binary" {
-					run.add(runBinary(b, srv, sess, n))
+					run = runBinary(b, srv, sess, b.N)
 				} else {
-					run.add(runInProcess(b, srv, sess, n))
+					run = runInProcess(b, srv, sess, b.N)
 				}
 				b.StopTimer()
-				srv.Close()
+				bareRate = append(bareRate, float64(b.N)/bare.wall.Seconds())
+				runRate = append(runRate, float64(b.N)/run.wall.Seconds())
+				bareCPU = append(bareCPU, float64(bare.cpu.Nanoseconds())/1e3/float64(b.N))
+				runCPU = append(runCPU, float64(run.cpu.Nanoseconds())/1e3/float64(b.N))
 			}
-			bareRate := float64(b.N) / bare.wall.Seconds()
-			runRate := float64(b.N) / run.wall.Seconds()
-			b.ReportMetric(bareRate, "bare-events/s")
-			b.ReportMetric(runRate, "run-events/s")
-			b.ReportMetric(runRate/bareRate, "run/bare")
-			b.ReportMetric(float64(bare.cpu.Nanoseconds())/1e3/float64(b.N), "bare-cpu-µs/event")
-			b.ReportMetric(float64(run.cpu.Nanoseconds())/1e3/float64(b.N), "run-cpu-µs/event")
-			b.ReportMetric(bare.cpu.Seconds()/run.cpu.Seconds(), "cpu-run/bare")
+			b.ReportMetric(median(bareRate), "bare-events/s")
+			b.ReportMetric(median(runRate), "run-events/s")
+			b.ReportMetric(median(runRate)/median(bareRate), "run/bare")
+			b.ReportMetric(median(bareCPU), "bare-cpu-µs/event")
+			b.ReportMetric(median(runCPU), "run-cpu-µs/event")
+			b.ReportMetric(median(bareCPU)/median(runCPU), "cpu-run/bare")
 		})
 	}
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
 }
