@@ -26,7 +26,6 @@ package handler
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -63,30 +62,19 @@ const (
 	DefaultBackoffJitter  = 0.5
 )
 
-// line is the JSON form of an event; see Line.
-type line struct {
-	Account string          `json:"account"`
-	Seq     uint64          `json:"seq"`
-	Type    string          `json:"type"`
-	ID      string          `json:"id"`
-	Data    json.RawMessage `json:"data"`
-}
-
 // Line returns the JSON form of ev, without a trailing newline:
 //
 //	{"account":…,"seq":…,"type":…,"id":…,"data":{…}}
 //
-// data is the raw d, or null when it is empty. It is one line of the stdout
-// handler, the stdin of an exec command and the body of an http POST. Line
-// fails only when ev.Data is not valid JSON.
+// data is the raw d, compacted (so the line holds no line break), or null
+// when it is empty; the line is byte for byte what encoding/json's Marshal
+// writes for these five fields, HTML-safe escapes included. It is one line
+// of the stdout handler, the stdin of an exec command and the body of an
+// http POST. Line fails only when ev.Data is not valid JSON.
 func Line(ev event.Event) ([]byte, error) {
-	data := ev.Data
-	if len(data) == 0 {
-		data = json.RawMessage("null")
-	}
-	b, err := json.Marshal(line{Account: ev.AccountID, Seq: ev.Seq, Type: ev.Type, ID: ev.ID, Data: data})
+	b, err := appendLine(make([]byte, 0, lineSize(ev)), ev)
 	if err != nil {
-		return nil, fmt.Errorf("handler: encode event %s #%d: %w", ev.Type, ev.Seq, err)
+		return nil, err
 	}
 	return b, nil
 }
@@ -307,7 +295,8 @@ var defaultBackoff = Backoff{Initial: DefaultBackoffInitial, Max: DefaultBackoff
 type Options struct {
 	// Stdout receives the stdout handler's lines. Pass one *Stdout (see
 	// NewStdout) to every account writing to the same stream so that their
-	// lines never interleave. Another io.Writer is wrapped in a *Stdout of
+	// lines never interleave, and the lines of accounts that meet the
+	// stream busy go out together in one write. Another io.Writer is wrapped in a *Stdout of
 	// its own. Zero means a process-wide *Stdout writing to os.Stdout,
 	// shared by every handler made with a zero Stdout.
 	Stdout io.Writer
@@ -371,7 +360,8 @@ type Replier interface {
 	Reply(ctx context.Context, ev event.Event, out Output) error
 }
 
-// attempter makes one delivery attempt of an encoded event.
+// attempter makes one delivery attempt of an event, given its line (see
+// Line), or nil when the attempter encodes the line itself.
 type attempter interface {
 	attempt(ctx context.Context, ev event.Event, line []byte) error
 }
@@ -399,7 +389,9 @@ func New(spec Spec, opts Options) (event.Handler, error) {
 	}
 	switch spec.kind() {
 	case TypeStdout:
-		h.do = stdoutOf(opts.Stdout)
+		// It encodes each line straight into the buffer of its next
+		// write, so the line is not encoded here first.
+		h.do, h.encodes = stdoutOf(opts.Stdout), true
 	case TypeExec:
 		e, err := newExec(spec, opts)
 		if err != nil {
@@ -430,6 +422,7 @@ type retrier struct {
 	name     string
 	retries  int
 	do       attempter
+	encodes  bool // do encodes the line itself: attempts get a nil line
 	log      zerolog.Logger
 	sleep    func(context.Context, time.Duration) error
 	backoff  Backoff
@@ -472,9 +465,11 @@ func (h *retrier) HandleEvent(ctx context.Context, ev event.Event) (err error) {
 			panic(p)
 		}
 	}()
-	b, err := Line(ev)
-	if err != nil {
-		return err
+	var b []byte
+	if !h.encodes {
+		if b, err = Line(ev); err != nil {
+			return err
+		}
 	}
 	var bo *backoff.ExponentialBackOff
 	for {
@@ -482,6 +477,13 @@ func (h *retrier) HandleEvent(ctx context.Context, ev event.Event) (err error) {
 		last := h.try(ctx, ev, b)
 		if last == nil {
 			return nil
+		}
+		if errors.Is(last, ErrInvalidData) {
+			// Only an attempter that encodes the line fails so, before
+			// it delivered anything: no attempt was made, and a retry
+			// would fail alike.
+			attempts = 0
+			return last
 		}
 		if ctx.Err() != nil {
 			return h.aborted(ctx, ev, attempts, last)

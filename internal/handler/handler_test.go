@@ -210,12 +210,14 @@ func TestStdoutRetriesAWrite(t *testing.T) {
 	assert.Equal(t, 4, rec.last(t).attempts, "DefaultRetries after the first")
 }
 
-// lineChecker records writes and checks each is exactly one whole line.
+// lineChecker records writes and checks that each holds whole lines only,
+// each valid JSON, and that no two run at once.
 type lineChecker struct {
 	mu     sync.Mutex
 	busy   bool
 	bad    []string
-	writes []string
+	writes []string // the lines written
+	calls  int      // the Writes
 }
 
 func (w *lineChecker) Write(p []byte) (int, error) {
@@ -226,14 +228,24 @@ func (w *lineChecker) Write(p []byte) (int, error) {
 	w.busy = true
 	w.mu.Unlock()
 	s := string(p)
-	if strings.Count(s, "\n") != 1 || !strings.HasSuffix(s, "\n") || !json.Valid(p) {
+	lines := strings.SplitAfter(s, "\n")
+	if lines[len(lines)-1] != "" { // the last line of the Write is not whole
 		w.mu.Lock()
 		w.bad = append(w.bad, s)
 		w.mu.Unlock()
 	}
+	lines = lines[:len(lines)-1]
+	for _, l := range lines {
+		if !json.Valid([]byte(l)) {
+			w.mu.Lock()
+			w.bad = append(w.bad, l)
+			w.mu.Unlock()
+		}
+	}
 	w.mu.Lock()
 	w.busy = false
-	w.writes = append(w.writes, s)
+	w.writes = append(w.writes, lines...)
+	w.calls++
 	w.mu.Unlock()
 	return len(p), nil
 }
