@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/qqgate/qqgate/wire"
 )
 
 // Kind is the kind of a message target.
@@ -45,21 +47,6 @@ type Target struct {
 	// counts from the first time the client sees the id.
 	At time.Time
 }
-
-// Event types that RouteOf answers.
-const (
-	EventC2CMessageCreate     = "C2C_MESSAGE_CREATE"
-	EventGroupAtMessageCreate = "GROUP_AT_MESSAGE_CREATE"
-	EventGroupMessageCreate   = "GROUP_MESSAGE_CREATE"
-	EventAtMessageCreate      = "AT_MESSAGE_CREATE"
-	EventMessageCreate        = "MESSAGE_CREATE"
-	EventDirectMessageCreate  = "DIRECT_MESSAGE_CREATE"
-	EventInteractionCreate    = "INTERACTION_CREATE"
-	EventFriendAdd            = "FRIEND_ADD"
-	EventC2CMsgReceive        = "C2C_MSG_RECEIVE"
-	EventGroupAddRobot        = "GROUP_ADD_ROBOT"
-	EventGroupMsgReceive      = "GROUP_MSG_RECEIVE"
-)
 
 // inboundData holds every field of d that routing reads.
 type inboundData struct {
@@ -103,15 +90,15 @@ func RouteOf(in Inbound) (Target, error) {
 	at := parseTimestamp(d.Timestamp)
 	var t Target
 	switch in.Type {
-	case EventC2CMessageCreate:
+	case wire.EventC2CMessageCreate:
 		t = Target{Kind: KindC2C, ID: d.Author.UserOpenID, MsgID: d.ID}
-	case EventGroupAtMessageCreate, EventGroupMessageCreate:
+	case wire.EventGroupAtMessageCreate, wire.EventGroupMessageCreate:
 		t = Target{Kind: KindGroup, ID: d.GroupOpenID, MsgID: d.ID}
-	case EventAtMessageCreate, EventMessageCreate:
+	case wire.EventAtMessageCreate, wire.EventMessageCreate:
 		t = Target{Kind: KindChannel, ID: d.ChannelID, MsgID: d.ID}
-	case EventDirectMessageCreate:
+	case wire.EventDirectMessageCreate:
 		t = Target{Kind: KindDM, ID: d.GuildID, MsgID: d.ID}
-	case EventInteractionCreate:
+	case wire.EventInteractionCreate:
 		switch {
 		case d.Scene == "group" || (d.Scene == "" && d.ChatType == 1):
 			t = Target{Kind: KindGroup, ID: d.GroupOpenID, EventID: d.ID}
@@ -121,9 +108,9 @@ func RouteOf(in Inbound) (Target, error) {
 			return Target{}, fmt.Errorf("%w: %s in scene %q (chat_type %d): only group and c2c interactions can be answered",
 				ErrNoRoute, in.Type, d.Scene, d.ChatType)
 		}
-	case EventFriendAdd, EventC2CMsgReceive:
+	case wire.EventFriendAdd, wire.EventC2CMsgReceive:
 		t = Target{Kind: KindC2C, ID: d.OpenID, EventID: in.ID}
-	case EventGroupAddRobot, EventGroupMsgReceive:
+	case wire.EventGroupAddRobot, wire.EventGroupMsgReceive:
 		t = Target{Kind: KindGroup, ID: d.GroupOpenID, EventID: in.ID}
 	default:
 		return Target{}, fmt.Errorf("%w: %q", ErrNoRoute, in.Type)

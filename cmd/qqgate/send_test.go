@@ -17,6 +17,7 @@ import (
 	"github.com/qqgate/qqgate/gatewaytest"
 	"github.com/qqgate/qqgate/internal/testutil"
 	"github.com/qqgate/qqgate/openapi"
+	"github.com/qqgate/qqgate/wire"
 )
 
 // sendRun runs the built binary with args and env (stdin from stdin) and
@@ -69,7 +70,7 @@ func oneAnswer(t *testing.T, stdout string) sendAnswer {
 
 func TestSendReplyAndExplicitSeq(t *testing.T) {
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
-	route := inboundRoute(t, srv, openapi.EventC2CMessageCreate)
+	route := inboundRoute(t, srv, wire.EventC2CMessageCreate)
 	target := gatewaytest.SendTarget{Scene: gatewaytest.SceneC2C, ID: route.ID}
 
 	out, errs, code := sendRun(t, sendEnv(srv), "", "send", "--user", route.ID, "--reply-to", route.MsgID, "hello", "there")
@@ -106,7 +107,7 @@ func TestSendReplyAndExplicitSeq(t *testing.T) {
 // answers an event.
 func TestSendStdinMarkdownEventID(t *testing.T) {
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
-	route := inboundRoute(t, srv, openapi.EventGroupAddRobot)
+	route := inboundRoute(t, srv, wire.EventGroupAddRobot)
 	out, errs, code := sendRun(t, sendEnv(srv), "**welcome**\n", "send", "--group", route.ID, "--event-id", route.EventID, "--markdown", "-")
 	require.Equal(t, 0, code, errs)
 	oneAnswer(t, out)

@@ -20,6 +20,7 @@ import (
 	"github.com/qqgate/qqgate/internal/ops"
 	"github.com/qqgate/qqgate/internal/reply"
 	"github.com/qqgate/qqgate/openapi"
+	"github.com/qqgate/qqgate/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -159,7 +160,7 @@ func TestParseHTTP(t *testing.T) {
 // drops them, and the user sees each once.
 func TestRepliesNumberedAndRerunDeduplicated(t *testing.T) {
 	g := newRig(t)
-	ev, target := g.event(t, openapi.EventC2CMessageCreate)
+	ev, target := g.event(t, wire.EventC2CMessageCreate)
 	outs, errs := reply.JSONLines([]byte("{\"content\":\"one\"}\n{\"content\":\"two\"}\n"))
 	require.Empty(t, errs)
 
@@ -181,10 +182,10 @@ func TestRepliesNumberedAndRerunDeduplicated(t *testing.T) {
 func TestRepliesWhereTheEventCameFrom(t *testing.T) {
 	g := newRig(t)
 	for _, typ := range []string{
-		openapi.EventC2CMessageCreate, openapi.EventGroupAtMessageCreate, openapi.EventGroupMessageCreate,
-		openapi.EventAtMessageCreate, openapi.EventMessageCreate, openapi.EventDirectMessageCreate,
-		openapi.EventInteractionCreate, openapi.EventFriendAdd, openapi.EventC2CMsgReceive,
-		openapi.EventGroupAddRobot, openapi.EventGroupMsgReceive,
+		wire.EventC2CMessageCreate, wire.EventGroupAtMessageCreate, wire.EventGroupMessageCreate,
+		wire.EventAtMessageCreate, wire.EventMessageCreate, wire.EventDirectMessageCreate,
+		wire.EventInteractionCreate, wire.EventFriendAdd, wire.EventC2CMsgReceive,
+		wire.EventGroupAddRobot, wire.EventGroupMsgReceive,
 	} {
 		ev, target := g.event(t, typ)
 		outs, err := reply.Text([]byte("re " + typ))
@@ -210,7 +211,7 @@ func TestRepliesNoRouteAndBadOutput(t *testing.T) {
 // one still goes out.
 func TestRepliesPermanentFailureGivenUp(t *testing.T) {
 	g := newRig(t)
-	ev, target := g.event(t, openapi.EventGroupAtMessageCreate)
+	ev, target := g.event(t, wire.EventGroupAtMessageCreate)
 	g.srv.FailNextSendsWith(1, http.StatusBadRequest, 304025, "content blocked")
 	outs, _ := reply.JSONLines([]byte("{\"content\":\"bad\"}\n{\"content\":\"good\"}\n"))
 	require.NoError(t, g.s.Replies(testCtx(t), ev, outs, nil))
@@ -225,7 +226,7 @@ func TestRepliesPermanentFailureGivenUp(t *testing.T) {
 // same msg_seq and the user sees each reply once.
 func TestRepliesTransientFailsAttemptThenRerun(t *testing.T) {
 	g := newRig(t)
-	ev, target := g.event(t, openapi.EventC2CMessageCreate)
+	ev, target := g.event(t, wire.EventC2CMessageCreate)
 	outs, _ := reply.JSONLines([]byte("{\"content\":\"one\"}\n{\"content\":\"two\"}\n"))
 	g.srv.FailNextSends(1, gatewaytest.FaultServerError)
 	err := g.s.Replies(testCtx(t), ev, outs, nil)
@@ -245,7 +246,7 @@ func TestRepliesTransientFailsAttemptThenRerun(t *testing.T) {
 // re-run that could show it twice.
 func TestRepliesChannelTransientGivenUp(t *testing.T) {
 	g := newRig(t)
-	ev, target := g.event(t, openapi.EventAtMessageCreate)
+	ev, target := g.event(t, wire.EventAtMessageCreate)
 	g.srv.FailNextSends(1, gatewaytest.FaultServerError)
 	outs, _ := reply.Text([]byte("hi"))
 	require.NoError(t, g.s.Replies(testCtx(t), ev, outs, nil))
@@ -257,7 +258,7 @@ func TestRepliesChannelTransientGivenUp(t *testing.T) {
 // file_info the upload returned.
 func TestRepliesMediaUpload(t *testing.T) {
 	g := newRig(t)
-	ev, target := g.event(t, openapi.EventGroupAtMessageCreate)
+	ev, target := g.event(t, wire.EventGroupAtMessageCreate)
 	outs, errs := reply.JSONLines([]byte(`{"media":{"url":"https://example.com/cat.png","file_type":1},"content":" "}`))
 	require.Empty(t, errs)
 	require.NoError(t, g.s.Replies(testCtx(t), ev, outs, nil))
@@ -272,7 +273,7 @@ func TestRepliesMediaUpload(t *testing.T) {
 	assert.Equal(t, uint64(1), st.ByOutcome[ops.SendKey{Endpoint: "group_files", Outcome: ops.OutcomeOK}])
 
 	// A channel message cannot take media by URL: given up, invalid.
-	ev, _ = g.event(t, openapi.EventAtMessageCreate)
+	ev, _ = g.event(t, wire.EventAtMessageCreate)
 	require.NoError(t, g.s.Replies(testCtx(t), ev, outs, nil))
 	assert.Equal(t, uint64(1), g.counts.Snapshot().GivenUp[string(openapi.ClassInvalid)])
 }
@@ -280,7 +281,7 @@ func TestRepliesMediaUpload(t *testing.T) {
 // Reply turns a handler's output into replies by its mode.
 func TestReplyFromHandlerOutput(t *testing.T) {
 	g := newRig(t)
-	ev, target := g.event(t, openapi.EventC2CMessageCreate)
+	ev, target := g.event(t, wire.EventC2CMessageCreate)
 	require.NoError(t, g.s.Reply(testCtx(t), ev, handler.Output{Mode: handler.ReplyText, From: handler.TypeExec, Body: []byte("echo: hi\n")}))
 	require.NoError(t, g.s.Reply(testCtx(t), ev, handler.Output{Mode: handler.ReplyJSON, From: handler.TypeExec, Body: []byte(`{"content":"json"}`)}))
 	require.NoError(t, g.s.Reply(testCtx(t), ev, handler.Output{Mode: handler.ReplyText, From: handler.TypeHTTP,
@@ -297,7 +298,7 @@ func TestReplyFromHandlerOutput(t *testing.T) {
 // A send whose context ends returns the context's error, not an *Error.
 func TestRepliesCanceled(t *testing.T) {
 	g := newRig(t)
-	ev, _ := g.event(t, openapi.EventC2CMessageCreate)
+	ev, _ := g.event(t, wire.EventC2CMessageCreate)
 	ctx, cancel := context.WithCancel(testCtx(t))
 	cancel()
 	outs, _ := reply.Text([]byte("hi"))
