@@ -3,7 +3,6 @@ package client_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"runtime"
 	"sort"
 	"sync/atomic"
@@ -16,34 +15,10 @@ import (
 	"github.com/qqgate/qqgate/client"
 	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/gatewaytest"
+	"github.com/qqgate/qqgate/internal/testutil"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
-
-// replayFixture makes a session on srv and logs n message events on it
-// while no connection carries it, so a RESUME from seq 1 streams them all
-// as fast as the server can write: the same stream for every reader, and
-// for every RESUME of it (the server replays its whole log each time).
-func replayFixture(b *testing.B, n int) (*gatewaytest.Server, *gatewaytest.Session) {
-	b.Helper()
-	srv := gatewaytest.NewTestServer(b, gatewaytest.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, srv.WebSocketURL(), nil)
-	require.NoError(b, err)
-	frame, err := wire.EncodeFrame(wire.OpIdentify, wire.Identify{Token: wire.TokenPrefix + srv.Token(gatewaytest.DefaultAppID), Intents: 1 << 25, Shard: [2]int{0, 1}})
-	require.NoError(b, err)
-	require.NoError(b, ws.Write(ctx, websocket.MessageText, frame))
-	sess, err := srv.WaitSession(ctx)
-	require.NoError(b, err)
-	sess.Drop()
-	ws.CloseNow()
-	for i := 0; i < n; i++ {
-		_, err := sess.EmitMessage(wire.EventGroupAtMessageCreate)
-		require.NoError(b, err)
-	}
-	return srv, sess
-}
 
 // run is one timed pass over the replayed stream: its wall time and the
 // CPU time of the whole process (the fake gateway's share included, the
@@ -107,44 +82,12 @@ func runClient(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session,
 	return r
 }
 
-// envelope is the bare loop's frame: the five fields, d kept raw.
-type envelope struct {
-	Op int             `json:"op"`
-	S  uint64          `json:"s"`
-	T  string          `json:"t"`
-	ID string          `json:"id"`
-	D  json.RawMessage `json:"d"`
-}
-
-// runBare resumes sess from seq 1 with the bare loop: coder/websocket's
-// Read and encoding/json into the five-field envelope, no dispatch, dedupe
-// or handler. It times the dial to RESUMED.
+// runBare times the bare loop (testutil.BareRead) from the dial to
+// RESUMED.
 func runBare(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n int) run {
 	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	frame, err := wire.EncodeFrame(wire.OpResume, wire.Resume{Token: wire.TokenPrefix + srv.Token(gatewaytest.DefaultAppID), SessionID: sess.ID(), Seq: 1})
-	require.NoError(b, err)
 	end := measure()
-	ws, _, err := websocket.Dial(ctx, srv.WebSocketURL(), nil)
-	require.NoError(b, err)
-	defer ws.CloseNow()
-	ws.SetReadLimit(client.DefaultMaxMessageBytes)
-	require.NoError(b, ws.Write(ctx, websocket.MessageText, frame))
-	events := 0
-	for {
-		_, data, err := ws.Read(ctx)
-		require.NoError(b, err)
-		var f envelope
-		require.NoError(b, json.Unmarshal(data, &f))
-		if f.Op != int(wire.OpDispatch) {
-			continue
-		}
-		if f.T == wire.EventResumed {
-			break
-		}
-		events++
-	}
+	events := testutil.BareRead(b, srv, sess, nil)
 	r := end()
 	b.StopTimer()
 	require.Equal(b, n, events)
@@ -191,7 +134,7 @@ func runFloor(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, 
 // The allocations include the fake gateway's: compare with
 // BenchmarkBareReadDecode, which reads the same stream.
 func BenchmarkClientEvents(b *testing.B) {
-	srv, sess := replayFixture(b, b.N)
+	srv, sess := testutil.ReplayStream(b, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	r := runClient(b, srv, sess, b.N)
@@ -202,7 +145,7 @@ func BenchmarkClientEvents(b *testing.B) {
 // a bare coder/websocket loop (conn.Read, then encoding/json into the
 // five-field envelope {op,s,t,id,d}).
 func BenchmarkBareReadDecode(b *testing.B) {
-	srv, sess := replayFixture(b, b.N)
+	srv, sess := testutil.ReplayStream(b, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	r := runBare(b, srv, sess, b.N)
@@ -221,7 +164,7 @@ func (r run) report(b *testing.B, n int) {
 // themselves (frames read, not decoded): the allocations per event of the
 // other benchmarks less this one's are their path's own.
 func BenchmarkGatewayFloor(b *testing.B) {
-	srv, sess := replayFixture(b, b.N)
+	srv, sess := testutil.ReplayStream(b, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	r := runFloor(b, srv, sess, b.N)
@@ -237,7 +180,7 @@ func BenchmarkGatewayFloor(b *testing.B) {
 // own: the process's, less those of a floor run that only reads frames.
 func BenchmarkClientVsBare(b *testing.B) {
 	const rounds = 5
-	srv, sess := replayFixture(b, b.N)
+	srv, sess := testutil.ReplayStream(b, b.N)
 	b.ResetTimer()
 	b.StopTimer()
 	var bare, lib, bareCPU, libCPU, bareAllocs, libAllocs []float64

@@ -13,11 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
-	"github.com/qqgate/qqgate/client"
 	"github.com/qqgate/qqgate/gatewaytest"
 	"github.com/qqgate/qqgate/internal/handler"
 	"github.com/qqgate/qqgate/internal/runner"
@@ -25,42 +23,6 @@ import (
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
-
-// replayStream makes a session on a fresh fake gateway and logs n message
-// events on it while no connection carries it, so a RESUME from seq 1
-// streams them all (seqs 2 to n+1, then RESUMED) as fast as the server can
-// write: the same stream for every reader, and for every RESUME of it (the
-// server replays its whole log each time). It is the fixture of the client
-// package's benchmarks.
-func replayStream(b *testing.B, n int) (*gatewaytest.Server, *gatewaytest.Session) {
-	b.Helper()
-	srv := gatewaytest.NewTestServer(b, gatewaytest.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, srv.WebSocketURL(), nil)
-	require.NoError(b, err)
-	frame, err := wire.EncodeFrame(wire.OpIdentify, wire.Identify{Token: wire.TokenPrefix + srv.Token(gatewaytest.DefaultAppID), Intents: 1 << 25, Shard: [2]int{0, 1}})
-	require.NoError(b, err)
-	require.NoError(b, ws.Write(ctx, websocket.MessageText, frame))
-	sess, err := srv.WaitSession(ctx)
-	require.NoError(b, err)
-	sess.Drop()
-	ws.CloseNow()
-	for i := 0; i < n; i++ {
-		_, err := sess.EmitMessage(wire.EventGroupAtMessageCreate)
-		require.NoError(b, err)
-	}
-	return srv, sess
-}
-
-// bareEnvelope is the envelope of the bare loop: the five fields, d raw.
-type bareEnvelope struct {
-	Op int             `json:"op"`
-	S  uint64          `json:"s"`
-	T  string          `json:"t"`
-	ID string          `json:"id"`
-	D  json.RawMessage `json:"d"`
-}
 
 // span is one measured stretch of a stream: from its first event to its
 // end, in wall time and in CPU time (of every process involved, the fake
@@ -76,39 +38,13 @@ func selfCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// bareLoop reads the replay of sess with nothing but coder/websocket's
-// conn.Read and encoding/json, and measures it from the first event to
-// RESUMED.
+// bareLoop times the bare loop (testutil.BareRead) from its first event
+// to RESUMED.
 func bareLoop(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n int) span {
 	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, srv.WebSocketURL(), nil)
-	require.NoError(b, err)
-	defer ws.CloseNow()
-	ws.SetReadLimit(client.DefaultMaxMessageBytes)
-	frame, err := wire.EncodeFrame(wire.OpResume, wire.Resume{Token: wire.TokenPrefix + srv.Token(gatewaytest.DefaultAppID), SessionID: sess.ID(), Seq: 1})
-	require.NoError(b, err)
-	require.NoError(b, ws.Write(ctx, websocket.MessageText, frame))
 	var start time.Time
 	var cpu0 time.Duration
-	events := 0
-	for {
-		_, data, err := ws.Read(ctx)
-		require.NoError(b, err)
-		var env bareEnvelope
-		require.NoError(b, json.Unmarshal(data, &env))
-		if env.Op != int(wire.OpDispatch) {
-			continue
-		}
-		if env.T == wire.EventResumed {
-			break
-		}
-		if events == 0 {
-			start, cpu0 = time.Now(), selfCPU(b)
-		}
-		events++
-	}
+	events := testutil.BareRead(b, srv, sess, func() { start, cpu0 = time.Now(), selfCPU(b) })
 	sp := span{wall: time.Since(start), cpu: selfCPU(b) - cpu0}
 	require.Equal(b, n, events)
 	return sp
@@ -279,7 +215,7 @@ func BenchmarkRunStdout(b *testing.B) {
 				qqgateBinary(b) // built before any timing
 			}
 			b.StopTimer()
-			srv, sess := replayStream(b, b.N)
+			srv, sess := testutil.ReplayStream(b, b.N)
 			var bareRate, runRate, bareCPU, runCPU []float64
 			for range rounds {
 				b.StartTimer()
