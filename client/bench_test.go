@@ -15,7 +15,7 @@ import (
 	"github.com/qqgate/qqgate/client"
 	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/gatewaytest"
-	"github.com/qqgate/qqgate/internal/testutil"
+	"github.com/qqgate/qqgate/internal/testutil/replay"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
@@ -82,12 +82,12 @@ func runClient(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session,
 	return r
 }
 
-// runBare times the bare loop (testutil.BareRead) from the dial to
+// runBare times the bare loop (replay.BareRead) from the dial to
 // RESUMED.
 func runBare(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n int) run {
 	b.Helper()
 	end := measure()
-	events := testutil.BareRead(b, srv, sess, nil)
+	events := replay.BareRead(b, srv, sess, nil)
 	r := end()
 	b.StopTimer()
 	require.Equal(b, n, events)
@@ -134,7 +134,7 @@ func runFloor(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, 
 // The allocations include the fake gateway's: compare with
 // BenchmarkBareReadDecode, which reads the same stream.
 func BenchmarkClientEvents(b *testing.B) {
-	srv, sess := testutil.ReplayStream(b, b.N)
+	srv, sess := replay.Stream(b, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	r := runClient(b, srv, sess, b.N)
@@ -145,7 +145,7 @@ func BenchmarkClientEvents(b *testing.B) {
 // a bare coder/websocket loop (conn.Read, then encoding/json into the
 // five-field envelope {op,s,t,id,d}).
 func BenchmarkBareReadDecode(b *testing.B) {
-	srv, sess := testutil.ReplayStream(b, b.N)
+	srv, sess := replay.Stream(b, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	r := runBare(b, srv, sess, b.N)
@@ -164,7 +164,7 @@ func (r run) report(b *testing.B, n int) {
 // themselves (frames read, not decoded): the allocations per event of the
 // other benchmarks less this one's are their path's own.
 func BenchmarkGatewayFloor(b *testing.B) {
-	srv, sess := testutil.ReplayStream(b, b.N)
+	srv, sess := replay.Stream(b, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	r := runFloor(b, srv, sess, b.N)
@@ -180,7 +180,7 @@ func BenchmarkGatewayFloor(b *testing.B) {
 // own: the process's, less those of a floor run that only reads frames.
 func BenchmarkClientVsBare(b *testing.B) {
 	const rounds = 5
-	srv, sess := testutil.ReplayStream(b, b.N)
+	srv, sess := replay.Stream(b, b.N)
 	b.ResetTimer()
 	b.StopTimer()
 	var bare, lib, bareCPU, libCPU, bareAllocs, libAllocs []float64

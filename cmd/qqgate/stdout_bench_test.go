@@ -20,6 +20,7 @@ import (
 	"github.com/qqgate/qqgate/internal/handler"
 	"github.com/qqgate/qqgate/internal/runner"
 	"github.com/qqgate/qqgate/internal/testutil"
+	"github.com/qqgate/qqgate/internal/testutil/replay"
 	"github.com/qqgate/qqgate/sessionstore"
 	"github.com/qqgate/qqgate/wire"
 )
@@ -38,13 +39,13 @@ func selfCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// bareLoop times the bare loop (testutil.BareRead) from its first event
+// bareLoop times the bare loop (replay.BareRead) from its first event
 // to RESUMED.
 func bareLoop(b *testing.B, srv *gatewaytest.Server, sess *gatewaytest.Session, n int) span {
 	b.Helper()
 	var start time.Time
 	var cpu0 time.Duration
-	events := testutil.BareRead(b, srv, sess, func() { start, cpu0 = time.Now(), selfCPU(b) })
+	events := replay.BareRead(b, srv, sess, func() { start, cpu0 = time.Now(), selfCPU(b) })
 	sp := span{wall: time.Since(start), cpu: selfCPU(b) - cpu0}
 	require.Equal(b, n, events)
 	return sp
@@ -215,7 +216,7 @@ func BenchmarkRunStdout(b *testing.B) {
 				qqgateBinary(b) // built before any timing
 			}
 			b.StopTimer()
-			srv, sess := testutil.ReplayStream(b, b.N)
+			srv, sess := replay.Stream(b, b.N)
 			var bareRate, runRate, bareCPU, runCPU []float64
 			for range rounds {
 				b.StartTimer()

@@ -1,4 +1,8 @@
-package testutil
+// Package replay holds the fixture the benchmarks share: a fake gateway
+// session that replays a logged stream, and the bare read-and-decode loop
+// qqgate is measured against. It is apart from testutil because it uses
+// gatewaytest, whose own tests use testutil.
+package replay
 
 import (
 	"context"
@@ -13,12 +17,12 @@ import (
 	"github.com/qqgate/qqgate/wire"
 )
 
-// ReplayStream makes a session on a fresh fake gateway and logs n message
+// Stream makes a session on a fresh fake gateway and logs n message
 // events on it while no connection carries it, so a RESUME from seq 1
 // streams them all (seqs 2 to n+1, then RESUMED) as fast as the server can
 // write: the same stream for every reader, and for every RESUME of it (the
 // server replays its whole log each time). It is the benchmarks' fixture.
-func ReplayStream(tb testing.TB, n int) (*gatewaytest.Server, *gatewaytest.Session) {
+func Stream(tb testing.TB, n int) (*gatewaytest.Server, *gatewaytest.Session) {
 	tb.Helper()
 	srv := gatewaytest.NewTestServer(tb, gatewaytest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
