@@ -109,19 +109,6 @@ type answer struct {
 	auditID string
 }
 
-// errorBody is the platform's error answer.
-type errorBody struct {
-	Message string  `json:"message"`
-	Code    flexInt `json:"code"`
-	ErrCode flexInt `json:"err_code"`
-	TraceID string  `json:"trace_id"`
-	Data    struct {
-		MessageAudit struct {
-			AuditID string `json:"audit_id"`
-		} `json:"message_audit"`
-	} `json:"data"`
-}
-
 // call sends r, retrying as its failures allow: a token refusal once
 // after a refetch; rate limits always; other temporary failures when r is
 // safe or Config.RetryAmbiguous is set, or when the request never left.
@@ -249,33 +236,20 @@ func (c *Client) attempt(ctx context.Context, r *request, token string) (*answer
 	if err != nil {
 		return nil, &transportError{method: r.method, path: r.path, err: fmt.Errorf("read answer: %w", stripURL(err)), sent: true}
 	}
-	trace := resp.Header.Get(wire.TraceIDHeader)
-	var eb errorBody
-	decodeErr := json.Unmarshal(raw, &eb)
-	if eb.TraceID == "" {
-		eb.TraceID = trace
-	}
-	code := int(eb.Code)
-	if code == 0 {
-		code = int(eb.ErrCode)
-	}
-	class := ClassOf(resp.StatusCode, code)
+	ae := wire.ParseAPIAnswer(resp.StatusCode, resp.Header.Get(wire.TraceIDHeader), raw)
+	code := ae.EffectiveCode()
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
-	if ok && (class == ClassPendingAudit) {
-		return &answer{status: resp.StatusCode, body: raw, traceID: eb.TraceID, pending: true,
-			auditID: eb.Data.MessageAudit.AuditID}, nil
+	if ok && ClassOf(resp.StatusCode, code) == ClassPendingAudit {
+		return &answer{status: resp.StatusCode, body: raw, traceID: ae.TraceID, pending: true, auditID: ae.AuditID}, nil
 	}
 	if ok && code == 0 {
-		return &answer{status: resp.StatusCode, body: raw, traceID: eb.TraceID}, nil
+		return &answer{status: resp.StatusCode, body: raw, traceID: ae.TraceID}, nil
 	}
-	ae := &APIError{
-		Status: resp.StatusCode, Code: int(eb.Code), ErrCode: int(eb.ErrCode),
-		Message: eb.Message, TraceID: eb.TraceID, Request: c.requestName(r.method, r.path),
-		AuditID: eb.Data.MessageAudit.AuditID, RetryAfter: retryAfter(resp.Header.Get("Retry-After")),
-	}
+	ae.Request = c.requestName(r.method, r.path)
+	ae.RetryAfter = retryAfter(resp.Header.Get("Retry-After"))
 	if ae.Message == "" {
 		ae.Message = http.StatusText(resp.StatusCode)
-		if decodeErr != nil && len(raw) > 0 {
+		if len(raw) > 0 && json.Unmarshal(raw, &struct{}{}) != nil { // not a JSON object
 			ae.Message += ": " + truncate(string(raw), 200)
 		}
 	}

@@ -177,24 +177,63 @@ type APIError struct {
 	RetryAfter time.Duration `json:"-"`
 }
 
+// apiErrorBody is the platform's error body as it is read: codes may come
+// as numbers or as strings holding one, and a pending-audit answer carries
+// its audit id under data.message_audit.
+type apiErrorBody struct {
+	Message string     `json:"message"`
+	Code    lenientInt `json:"code"`
+	ErrCode lenientInt `json:"err_code"`
+	TraceID string     `json:"trace_id"`
+	Data    struct {
+		MessageAudit struct {
+			AuditID string `json:"audit_id"`
+		} `json:"message_audit"`
+	} `json:"data"`
+}
+
+// lenientInt decodes a JSON number or a string holding one; anything else
+// is 0, never an error.
+type lenientInt int
+
+// UnmarshalJSON never fails: a code that cannot be read counts as 0.
+func (n *lenientInt) UnmarshalJSON(b []byte) error {
+	v, err := strconv.ParseInt(strings.Trim(strings.TrimSpace(string(b)), `"`), 10, 64)
+	if err != nil {
+		v = 0
+	}
+	*n = lenientInt(v)
+	return nil
+}
+
 // DecodeAPIError returns the error an answer carries, or nil when it
 // carries none (a 2xx status and no error code in the body). body may be
-// anything: a JSON error body fills the fields, anything else leaves them
-// zero. traceHeader is the value of the [TraceIDHeader] header; it is used
-// when the body has no trace_id.
+// anything: a JSON error body fills the fields (codes as numbers or as
+// strings, and the audit id of a pending-audit answer), anything else
+// leaves them zero. traceHeader is the value of the [TraceIDHeader]
+// header; it is used when the body has no trace_id.
 func DecodeAPIError(status int, traceHeader string, body []byte) *APIError {
-	var e APIError
-	if err := json.Unmarshal(body, &e); err != nil {
-		e = APIError{}
-	}
+	e := ParseAPIAnswer(status, traceHeader, body)
 	if status >= 200 && status < 300 && e.EffectiveCode() == 0 {
 		return nil
 	}
-	e.Status = status
+	return e
+}
+
+// ParseAPIAnswer reads an answer's status, error fields and trace id as
+// DecodeAPIError does, whether or not they make an error: a sender also
+// needs the trace id and audit id of a successful or pending answer.
+func ParseAPIAnswer(status int, traceHeader string, body []byte) *APIError {
+	var b apiErrorBody
+	if err := json.Unmarshal(body, &b); err != nil {
+		b = apiErrorBody{}
+	}
+	e := &APIError{Status: status, Message: b.Message, Code: int(b.Code), ErrCode: int(b.ErrCode),
+		TraceID: b.TraceID, AuditID: b.Data.MessageAudit.AuditID}
 	if e.TraceID == "" {
 		e.TraceID = strings.TrimSpace(traceHeader)
 	}
-	return &e
+	return e
 }
 
 // EffectiveCode is Code, or ErrCode when Code is 0.
