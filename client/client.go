@@ -253,12 +253,6 @@ func (c *Client) Run(ctx context.Context) (err error) {
 	}
 
 	d := newDispatcher(c, c.queue)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		d.run()
-	}()
 
 	mode := c.loadRecord(runCtx)
 	err = c.connectLoop(runCtx, d, mode)
@@ -267,7 +261,7 @@ func (c *Client) Run(ctx context.Context) (err error) {
 	// them), a cancel stops after the event in hand.
 	c.setState(StateClosing)
 	c.finish(d, err != nil && runCtx.Err() == nil)
-	wg.Wait()
+	d.wait()
 	if err != nil && runCtx.Err() == nil {
 		c.update(func(s *Status) { s.State = StateFailed; s.LastError = err.Error() })
 		c.log.Error().Err(err).Msg("stopped")

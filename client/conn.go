@@ -302,6 +302,11 @@ type conn struct {
 	replaying bool
 }
 
+// ctrlQueue is the room for control frames the reader has read and the
+// loop not yet handled: a few (HELLO, an ACK, op 7/9) are all a
+// connection sees at once; past that the reader waits for the loop.
+const ctrlQueue = 4
+
 // connection runs the protocol on one open WebSocket: HELLO, IDENTIFY or
 // RESUME, heartbeats, control ops, and the end. It is owned by the loop
 // goroutine (the one that calls runConn); every field but cn is touched
@@ -356,7 +361,7 @@ func (c *Client) openConnection(ctx context.Context, ws *websocket.Conn, token s
 	// makes coder/websocket drop the TCP connection, and a graceful close
 	// must still send its close frame and read the answer.
 	readCtx, cancelRead := context.WithCancel(context.WithoutCancel(ctx))
-	cn := &conn{ws: ws, ctrl: make(chan wire.Frame, 16), done: make(chan struct{})}
+	cn := &conn{ws: ws, ctrl: make(chan wire.Frame, ctrlQueue), done: make(chan struct{})}
 	c.mu.Lock()
 	cn.replaying = st.Mode == resume.Resume && c.sess.id != ""
 	c.mu.Unlock()

@@ -19,79 +19,103 @@ type item struct {
 	epoch uint64
 }
 
-// dispatcher owns the goroutine that calls the Handler. It lives for the
-// whole of Run, so events queued before a reconnect are still handled in
-// order after it.
+// dispatcher calls the Handler, in order, on a goroutine of its own
+// started on demand: the first event put on an idle queue starts it, and
+// it exits when it finds the queue empty, so an idle connection keeps no
+// dispatcher goroutine (nor its stack). At most one runs at a time. It
+// lives for the whole of Run, so events queued before a reconnect are
+// still handled in order after it.
 type dispatcher struct {
 	c        *Client
 	q        *queue
-	stopCh   chan struct{}
 	stopped  sync.Once
-	stopping atomic.Bool // set just before stopCh closes, checked between events
+	stopping atomic.Bool // set before the queue is told, checked between events
 	drain    atomic.Bool
-	done     chan struct{}
+	done     chan struct{} // closed when stopped: no handler runs
+	wg       sync.WaitGroup
 	hctx     context.Context
 	hcancel  context.CancelFunc
 
-	// batch is the events taken from the queue in one go, batch[next:]
-	// not yet started; owned by the dispatcher goroutine.
-	batch []item
-	next  int
+	// b is the events taken from the queue in one go; owned by the
+	// running dispatcher goroutine, handed to the next one under q.mu.
+	b batch
 
 	sem      chan struct{}  // nil: one call at a time on the dispatcher goroutine
 	inflight sync.WaitGroup // concurrent calls, when sem is set
 }
 
+// batch is events taken from the queue, items[next:] not yet started.
+type batch struct {
+	items []item
+	next  int
+}
+
 func newDispatcher(c *Client, q *queue) *dispatcher {
 	hctx, hcancel := context.WithCancel(context.Background())
-	d := &dispatcher{c: c, q: q, stopCh: make(chan struct{}), done: make(chan struct{}), hctx: hctx, hcancel: hcancel}
+	d := &dispatcher{c: c, q: q, done: make(chan struct{}), hctx: hctx, hcancel: hcancel}
 	if n := c.cfg.HandlerConcurrency; n > 1 {
 		d.sem = make(chan struct{}, n)
+	}
+	q.mu.Lock()
+	q.wake, q.stopped = d.start, false
+	start := q.len > 0 // events left by an earlier dispatcher
+	q.parked = !start
+	q.mu.Unlock()
+	if start {
+		d.start()
 	}
 	return d
 }
 
-// run handles events until stopped. Exit: beginStop was called (after the
-// queue is drained, if asked) or abort.
+// start starts a dispatcher goroutine; the queue calls it when an event
+// arrives and none runs. wait waits for every one started.
+func (d *dispatcher) start() {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.run()
+	}()
+}
+
+// wait waits until no dispatcher goroutine is left; call it after done.
+func (d *dispatcher) wait() { d.wg.Wait() }
+
+// run handles events until the queue is empty (the goroutine exits; the
+// next event starts another) or the dispatcher stops (after the queue is
+// drained, if asked, or at abort).
 func (d *dispatcher) run() {
-	defer close(d.done)
-	defer d.hcancel()
-	defer d.inflight.Wait()
 	for {
 		if d.stopping.Load() {
-			if d.drain.Load() {
-				d.drainQueue()
-			}
+			d.stop()
 			return
 		}
-		if d.next < len(d.batch) || d.refill() {
+		if d.b.next < len(d.b.items) {
 			d.dispatchNext()
 			continue
 		}
-		select {
-		case <-d.stopCh:
-		case <-d.q.notify:
+		if d.q.take(&d.b) {
+			return // parked: no field of d is touched after this
 		}
 	}
 }
 
-// refill takes every event waiting in the queue as the next batch, and
-// reports whether there was any.
-func (d *dispatcher) refill() bool {
-	d.batch = d.q.take(d.batch[:0])
-	d.next = 0
-	if len(d.batch) == 0 && cap(d.batch) > keepBatch {
-		d.batch = nil // idle: let a burst's array go
+// stop ends the last dispatcher goroutine: the queue is drained when
+// asked, concurrent calls are waited for, and done is closed.
+func (d *dispatcher) stop() {
+	if d.drain.Load() {
+		d.drainQueue()
 	}
-	return len(d.batch) > 0
+	d.inflight.Wait()
+	d.hcancel()
+	close(d.done)
 }
 
 // dispatchNext hands the next event of the batch to the handler. It
 // leaves the queue's count and bytes as the handler starts on it.
 func (d *dispatcher) dispatchNext() {
-	ev := d.batch[d.next]
-	d.batch[d.next] = item{} // the batch's array must not keep the event alive
-	d.next++
+	ev := d.b.items[d.b.next]
+	d.b.items[d.b.next] = item{} // the batch's array must not keep the event alive
+	d.b.next++
 	d.q.release(ev.size())
 	d.dispatch(ev)
 }
@@ -119,8 +143,11 @@ func (d *dispatcher) dispatch(ev item) {
 
 func (d *dispatcher) drainQueue() {
 	for d.hctx.Err() == nil {
-		if d.next >= len(d.batch) && !d.refill() {
-			return
+		if d.b.next >= len(d.b.items) {
+			d.q.take(&d.b) // stopped: it never parks
+			if len(d.b.items) == 0 {
+				return
+			}
 		}
 		d.dispatchNext()
 	}
@@ -128,13 +155,22 @@ func (d *dispatcher) drainQueue() {
 
 // beginStop asks the dispatcher to stop after the event in hand (or after
 // the queue, with drain). It reports whether this call was the first.
+// With no dispatcher goroutine running, it starts one to do the stopping,
+// so done is always closed by the last of them.
 func (d *dispatcher) beginStop(drain bool) bool {
 	first := false
 	d.stopped.Do(func() {
 		first = true
 		d.drain.Store(drain)
 		d.stopping.Store(true)
-		close(d.stopCh)
+		d.q.mu.Lock()
+		d.q.stopped = true
+		idle := d.q.parked
+		d.q.parked = false
+		d.q.mu.Unlock()
+		if idle {
+			d.start()
+		}
 	})
 	return first
 }
@@ -158,26 +194,28 @@ const keepBatch = 64
 
 // queue holds the events received and not yet handed to the handler,
 // bounded by count and by bytes. The reader puts events one by one; the
-// dispatcher takes all that are waiting in one go and is woken only when
-// it waits on an empty queue, so a busy stream costs no wake-up per event.
+// dispatcher takes all that are waiting in one go, and a dispatcher
+// goroutine is started only when an event arrives on an idle queue, so a
+// busy stream costs no wake-up per event and an idle one no goroutine.
 // Room is given back per event, as the handler starts on it. It grows on
 // demand and shrinks back when idle. It is safe for concurrent use.
 type queue struct {
 	maxLen   int
 	maxBytes int64
-	notify   chan struct{} // capacity 1: events arrived while the dispatcher waited
+	wake     func() // starts a dispatcher goroutine; set by newDispatcher
 
 	mu      sync.Mutex
 	items   []item        // guarded by mu; waiting for the dispatcher, oldest first
 	len     int           // guarded by mu; events counted, including a batch taken and not yet started
 	bytes   int64         // guarded by mu; their bytes
-	parked  bool          // guarded by mu; the dispatcher found the queue empty: wake it on put
+	parked  bool          // guarded by mu; no dispatcher goroutine runs: put starts one
+	stopped bool          // guarded by mu; the dispatcher stops: put starts none
 	waiting bool          // guarded by mu; put waits on freed
 	freed   chan struct{} // guarded by mu; closed (and dropped) by a release while waiting
 }
 
 func newQueue(maxLen int, maxBytes int64) *queue {
-	return &queue{maxLen: maxLen, maxBytes: maxBytes, notify: make(chan struct{}, 1)}
+	return &queue{maxLen: maxLen, maxBytes: maxBytes}
 }
 
 // put adds ev, waiting while it does not fit: the queue holds maxLen
@@ -192,17 +230,16 @@ func (q *queue) put(ctx context.Context, ev item, blocked *atomic.Bool) bool {
 			q.items = append(q.items, ev)
 			q.len++
 			q.bytes += n
-			wake := q.parked
-			q.parked = false
+			wake := q.parked && !q.stopped && q.wake != nil
+			if wake {
+				q.parked = false
+			}
 			q.mu.Unlock()
 			if waited {
 				blocked.Store(false)
 			}
 			if wake {
-				select {
-				case q.notify <- struct{}{}:
-				default:
-				}
+				q.wake()
 			}
 			return true
 		}
@@ -224,22 +261,32 @@ func (q *queue) put(ctx context.Context, ev item, blocked *atomic.Bool) bool {
 	}
 }
 
-// take gives every event waiting, oldest first, and keeps spare (emptied)
-// as the array for the next ones. An empty answer means the dispatcher
-// will wait on notify.
-func (q *queue) take(spare []item) []item {
+// take swaps every event waiting, oldest first, into b (whose emptied
+// array becomes the queue's for the next ones). With none waiting it
+// empties b, lets a burst's arrays go, and parks: it reports true, and
+// the calling dispatcher goroutine must exit without touching b again
+// (the next put starts another, which takes b over). A stopped queue
+// never parks.
+func (q *queue) take(b *batch) (parked bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	items := q.items
-	if len(items) == 0 {
-		q.parked = true
-		if cap(items) > keepBatch {
-			q.items = nil // idle: let a burst's array go
+	b.next = 0
+	if len(q.items) == 0 {
+		b.items = b.items[:0]
+		if cap(b.items) > keepBatch {
+			b.items = nil // idle: let a burst's array go
 		}
-		return spare
+		if cap(q.items) > keepBatch {
+			q.items = nil
+		}
+		if q.stopped {
+			return false
+		}
+		q.parked = true
+		return true
 	}
-	q.items = spare
-	return items
+	b.items, q.items = q.items, b.items[:0]
+	return false
 }
 
 // release gives back the room of one event of n bytes, taken by the

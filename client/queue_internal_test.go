@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,30 +42,81 @@ func TestQueueGrowsOnDemandAndShrinksWhenIdle(t *testing.T) {
 	assert.Equal(t, burst, n)
 	assert.EqualValues(t, burst*(2+1), b)
 
-	d := newDispatcher(c, q)
-	require.True(t, d.refill())
-	assert.Len(t, d.batch, burst, "the whole burst in one batch")
-	for i := 0; d.next < len(d.batch); i++ {
-		assert.EqualValues(t, i+1, d.batch[d.next].Seq, "in order")
-		ev := d.batch[d.next]
-		d.next++
+	var bt batch
+	require.False(t, q.take(&bt), "events waiting: not parked")
+	assert.Len(t, bt.items, burst, "the whole burst in one batch")
+	for i := 0; bt.next < len(bt.items); i++ {
+		assert.EqualValues(t, i+1, bt.items[bt.next].Seq, "in order")
+		ev := bt.items[bt.next]
+		bt.next++
 		q.release(ev.size())
 	}
 	n, b = q.load()
 	assert.Zero(t, n)
 	assert.Zero(t, b)
 
-	assert.False(t, d.refill(), "idle")
-	assert.Nil(t, d.batch, "the dispatcher let the burst's array go")
-	assert.False(t, d.refill())
+	assert.True(t, q.take(&bt), "idle: the dispatcher goroutine parks (exits)")
+	assert.Nil(t, bt.items, "the dispatcher let the burst's array go")
+	assert.True(t, q.take(&bt))
 	assert.Nil(t, q.items, "so did the queue")
-	assert.True(t, q.parked, "the next put wakes the dispatcher")
+	assert.True(t, q.parked, "the next put starts a dispatcher goroutine")
+	started := 0
+	q.wake = func() { started++ }
 	require.True(t, q.put(context.Background(), testItem(1, "{}"), &blocked))
-	select {
-	case <-q.notify:
-	default:
-		t.Fatal("no wake-up for a parked dispatcher")
+	assert.Equal(t, 1, started, "a put on a parked queue starts one")
+	require.True(t, q.put(context.Background(), testItem(2, "{}"), &blocked))
+	assert.Equal(t, 1, started, "one runs already: no second")
+}
+
+// The dispatcher runs a goroutine only while there are events: each burst
+// starts one, which exits once the queue is empty, and the events of all
+// bursts reach the handler once each, in order. Stopping an idle
+// dispatcher still closes done.
+func TestDispatcherGoroutineOnDemand(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var got []uint64
+	c, err := New(Config{AppID: "1", ClientSecret: "s", Handler: event.HandlerFunc(func(_ context.Context, ev event.Event) error {
+		mu.Lock()
+		got = append(got, ev.Seq)
+		mu.Unlock()
+		return nil
+	})})
+	require.NoError(t, err)
+	q := c.queue
+	d := newDispatcher(c, q)
+	parked := func() bool {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return q.parked
 	}
+	assert.True(t, parked(), "no goroutine before the first event")
+	var blocked atomic.Bool
+	seq := uint64(0)
+	for burst := 0; burst < 20; burst++ {
+		for range burst % 5 {
+			seq++
+			require.True(t, q.put(context.Background(), testItem(seq, "{}"), &blocked))
+		}
+		assert.Eventually(t, parked, queueWait, queueTick, "the goroutine exits once the queue is empty")
+	}
+	mu.Lock()
+	require.Len(t, got, int(seq))
+	for i, s := range got {
+		assert.EqualValues(t, i+1, s, "in order")
+	}
+	mu.Unlock()
+	require.True(t, d.beginStop(true))
+	select {
+	case <-d.done:
+	case <-time.After(queueWait):
+		t.Fatal("an idle dispatcher did not stop")
+	}
+	d.wait()
+	require.True(t, q.put(context.Background(), testItem(seq+1, "{}"), &blocked))
+	assert.False(t, parked(), "stopped: a put starts nothing")
+	n, _ := q.load()
+	assert.Equal(t, 1, n, "the event stays queued, unhandled")
 }
 
 // The queue holds QueueSize events, and QueueBytes of them unless it is
@@ -85,20 +137,21 @@ func TestQueueBoundsByCountAndBytes(t *testing.T) {
 	assert.False(t, <-done, "its context ended")
 	assert.False(t, blocked.Load())
 
-	batch := q.take(nil)
-	require.Len(t, batch, 1)
+	var bt batch
+	q.take(&bt)
+	require.Len(t, bt.items, 1)
 	go func() { done <- q.put(ctx, testItem(2, "x"), &blocked) }()
 	assert.Eventually(t, blocked.Load, queueWait, queueTick, "the batch taken but not started still counts")
-	q.release(batch[0].size())
+	q.release(bt.items[0].size())
 	assert.True(t, <-done, "room once the dispatcher starts on it")
 	assert.False(t, blocked.Load())
 
 	require.True(t, q.put(ctx, testItem(3, "y"), &blocked))
 	go func() { done <- q.put(ctx, testItem(4, "z"), &blocked) }()
 	assert.Eventually(t, blocked.Load, queueWait, queueTick, "QueueSize events: waits")
-	batch = q.take(batch[:0])
-	require.Len(t, batch, 2)
-	q.release(batch[0].size())
+	q.take(&bt)
+	require.Len(t, bt.items, 2)
+	q.release(bt.items[0].size())
 	assert.True(t, <-done)
 	n, b := q.load()
 	assert.Equal(t, 2, n)

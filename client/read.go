@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"sync"
 
 	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/wire"
@@ -15,8 +16,8 @@ import (
 // reader, not the loop, enqueues dispatches: a full queue then pauses
 // reading only, and the loop goes on sending heartbeats.
 //
-// Frames are read into one buffer reused from frame to frame and decoded
-// in place; an event's own bytes (d, and its id) are its only
+// Frames are read into buffers reused from frame to frame (and shared
+// by all connections) and decoded in place; an event's own bytes (d, and its id) are its only
 // allocations, and common event types are shared strings.
 func (c *Client) read(ctx, readCtx context.Context, cn *conn, d *dispatcher) {
 	defer close(cn.done)
@@ -28,34 +29,57 @@ func (c *Client) read(ctx, readCtx context.Context, cn *conn, d *dispatcher) {
 	stop := context.AfterFunc(readCtx, func() { _ = cn.ws.CloseNow() })
 	defer stop()
 	rctx := context.WithoutCancel(readCtx)
-	var buf []byte
 	for {
 		_, r, err := cn.ws.Reader(rctx)
-		if err == nil {
-			buf, err = readFrame(r, buf)
-		}
 		if err != nil {
 			cn.err = err
 			return
 		}
-		cn.frames.Add(1)
-		e, err := wire.ScanFrame(buf)
-		if err != nil {
-			c.update(func(s *Status) { s.BadFrames++ })
-			c.log.Warn().Err(err).Int("bytes", len(buf)).Msg("undecodable frame skipped")
-		} else if !c.deliverFrame(ctx, cn, d, e) {
-			cn.err = ctx.Err()
+		if !c.readOne(ctx, cn, d, r) {
 			return
-		}
-		if cap(buf) > maxKeptFrameBuffer {
-			buf = nil // sized for the common frame, not the largest
 		}
 	}
 }
 
+// frameBuffers are the read buffers of every connection: a reader takes
+// one once a frame has begun to arrive and gives it back once the frame
+// is handed on, so an idle connection, waiting for its next frame, holds
+// none.
+var frameBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, minFrameBuffer)
+	return &b
+}}
+
+// readOne reads the frame r and hands it on; false ends the reader
+// (cn.err says why).
+func (c *Client) readOne(ctx context.Context, cn *conn, d *dispatcher, r io.Reader) bool {
+	bp := frameBuffers.Get().(*[]byte)
+	buf, err := readFrame(r, *bp)
+	defer func() {
+		if cap(buf) <= maxKeptFrameBuffer { // sized for the common frame, not the largest
+			*bp = buf[:0]
+			frameBuffers.Put(bp)
+		}
+	}()
+	if err != nil {
+		cn.err = err
+		return false
+	}
+	cn.frames.Add(1)
+	e, err := wire.ScanFrame(buf)
+	if err != nil {
+		c.update(func(s *Status) { s.BadFrames++ })
+		c.log.Warn().Err(err).Int("bytes", len(buf)).Msg("undecodable frame skipped")
+	} else if !c.deliverFrame(ctx, cn, d, e) {
+		cn.err = ctx.Err()
+		return false
+	}
+	return true
+}
+
 // Read buffer sizes: the first is room for a common frame (message events
 // are about half a KiB), and a buffer grown past maxKeptFrameBuffer for a
-// large frame is let go after it, so an idle connection holds little.
+// large frame is let go after it, not kept for reuse.
 const (
 	minFrameBuffer     = 1 << 10
 	maxKeptFrameBuffer = 8 << 10

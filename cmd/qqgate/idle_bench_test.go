@@ -161,7 +161,7 @@ func BenchmarkRunnerIdleRSS(b *testing.B) {
 	p1, _ := one.start(b, 1, wire.EventReady)
 	g1 := one.idleGoroutines(b)
 	stopProc(b, p1)
-	var rss, gor, heap, threads, took float64
+	var rss, gor, heap, stack, threads, took float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		// A fresh session directory each time, so every start IDENTIFYs.
@@ -175,6 +175,7 @@ func BenchmarkRunnerIdleRSS(b *testing.B) {
 		// Less the one-account runner's: its account's and the process's own.
 		gor += (g - g1) / (idleAccounts - 1)
 		heap += f.metric(b, "go_memstats_heap_inuse_bytes") / idleAccounts / 1024
+		stack += f.metric(b, "go_memstats_stack_inuse_bytes") / idleAccounts / 1024
 		th, err := procThreads(p.Cmd.Process.Pid)
 		if err != nil {
 			b.Fatal(err)
@@ -188,6 +189,7 @@ func BenchmarkRunnerIdleRSS(b *testing.B) {
 	n := float64(b.N)
 	b.ReportMetric(rss/n, "KiB-RSS/account")
 	b.ReportMetric(heap/n, "KiB-heap/account")
+	b.ReportMetric(stack/n, "KiB-stack/account")
 	b.ReportMetric(gor/n, "goroutines/account")
 	b.ReportMetric(threads/n, "OS-threads")
 	b.ReportMetric(took/n, "s-to-all-READY")

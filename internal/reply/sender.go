@@ -36,7 +36,9 @@ func NewSender(api *openapi.Client, account string, counts *ops.SendCounter, log
 	if counts == nil {
 		counts = &ops.SendCounter{}
 	}
-	return &Sender{api: api, account: account, counts: counts, log: log.With().Str("account", account).Logger()}
+	// The caller's logger, the account named on each line: a logger of
+	// its own (zerolog's With) would keep a context buffer per account.
+	return &Sender{api: api, account: account, counts: counts, log: log}
 }
 
 // API returns the OpenAPI client.
@@ -137,7 +139,7 @@ func (s *Sender) Reply(ctx context.Context, ev event.Event, out handler.Output) 
 // drop a repeat of them, so running the handler again could show the user
 // a reply twice.
 func (s *Sender) Replies(ctx context.Context, ev event.Event, outs []Out, bad []error) error {
-	log := s.log.With().Str("type", ev.Type).Uint64("seq", ev.Seq).Str("id", ev.ID).Logger()
+	log := s.log.With().Str("account", s.account).Str("type", ev.Type).Uint64("seq", ev.Seq).Str("id", ev.ID).Logger()
 	for _, err := range bad {
 		log.Error().Err(err).Msg("handler output is not a reply; nothing sent for it")
 	}
@@ -185,10 +187,10 @@ func (s *Sender) one(ctx context.Context, t openapi.Target, o *Out) error {
 	switch {
 	case err != nil:
 	case res.Duplicate:
-		s.log.Info().Str("target", string(t.Kind)+":"+t.ID).Int("msg_seq", res.MsgSeq).Str("trace_id", res.TraceID).
+		s.log.Info().Str("account", s.account).Str("target", string(t.Kind)+":"+t.ID).Int("msg_seq", res.MsgSeq).Str("trace_id", res.TraceID).
 			Msg("reply already delivered (by an earlier run of the handler); the platform dropped the repeat")
 	case res.PendingAudit:
-		s.log.Info().Str("audit_id", res.AuditID).Str("trace_id", res.TraceID).Msg("reply held for audit by the platform")
+		s.log.Info().Str("account", s.account).Str("audit_id", res.AuditID).Str("trace_id", res.TraceID).Msg("reply held for audit by the platform")
 	}
 	return err
 }

@@ -113,6 +113,11 @@ type Runner struct {
 	sessionDir    string          // where the webhook inboxes live
 	webhookAddr   atomic.Value    // net.Addr of the webhook listener, once listening
 
+	// apiTransport carries every account's OpenAPI requests: one pool of
+	// connections to the API for the runner (the accounts call the same
+	// host), not one per account; its idle ones close when Run returns.
+	apiTransport *http.Transport
+
 	hideMu sync.Mutex
 	hidden map[string]bool // secret variables exec handlers do not pass on; guarded by hideMu
 }
@@ -170,6 +175,8 @@ func New(opts Options) (*Runner, error) {
 		accounts: map[string]*account{},
 		exited:   make(chan string, 16),
 		hooks:    webhook.NewServer(),
+
+		apiTransport: http.DefaultTransport.(*http.Transport).Clone(),
 	}
 	cfg := opts.Config
 	if opts.ConfigPath != "" {
@@ -292,6 +299,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.stopAll()
 		cancel()
 		wg.Wait()
+		r.apiTransport.CloseIdleConnections()
 	}()
 
 	listen := r.opts.Listen
@@ -485,11 +493,10 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 		return err
 	}
 	defer lock.Unlock()
-	c, sender, closeSender, err := r.newClient(a)
+	c, sender, err := r.newClient(a)
 	if err != nil {
 		return err
 	}
-	defer closeSender()
 	a.mu.Lock()
 	a.c, a.sender = c, sender
 	a.mu.Unlock()
@@ -509,9 +516,8 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 }
 
 // newClient builds the account's gateway client, its handler and its
-// OpenAPI sender (one token source for both); closeSender releases the
-// sender's connections.
-func (r *Runner) newClient(a *account) (c *client.Client, sender *reply.Sender, closeSender func(), err error) {
+// OpenAPI sender (one token source for both).
+func (r *Runner) newClient(a *account) (c *client.Client, sender *reply.Sender, err error) {
 	id := a.cfg.ID
 	cfg := client.Config{
 		AppID:              a.cfg.AppID,
@@ -559,9 +565,9 @@ func (r *Runner) newClient(a *account) (c *client.Client, sender *reply.Sender, 
 			r.node.SetState(a.cfg.ID, s.State.String(), s.SessionID, s.LastSeqHandled)
 		}
 	}
-	sender, closeSender, err = r.newSender(a, cfg.TokenSource, r.log.With().Str("account", id).Logger())
+	sender, err = r.newSender(a, cfg.TokenSource, r.log.With().Str("account", id).Logger())
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	h, err := handler.New(a.cfg.Handler, handler.Options{
 		Stdout:   r.stdout,
@@ -572,16 +578,14 @@ func (r *Runner) newClient(a *account) (c *client.Client, sender *reply.Sender, 
 		OnResult: r.onResult(a),
 	})
 	if err != nil {
-		closeSender()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	cfg.Handler = abandoning{h: h, log: r.log}
 	c, err = client.New(cfg)
 	if err != nil {
-		closeSender()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return c, sender, closeSender, nil
+	return c, sender, nil
 }
 
 // watchRecord warns when another process rewrites or removes the
@@ -638,16 +642,15 @@ func (r *Runner) onResult(a *account) func(ev event.Event, attempts int, err err
 }
 
 // newSender makes the account's OpenAPI client, on the token source of
-// its gateway connection and its own HTTP transport (closed by the
-// returned func when the account stops), which follows no redirect.
-func (r *Runner) newSender(a *account, tokens client.TokenSource, log zerolog.Logger) (*reply.Sender, func(), error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+// its gateway connection and the runner's shared HTTP transport, with a
+// client of its own that follows no redirect.
+func (r *Runner) newSender(a *account, tokens client.TokenSource, log zerolog.Logger) (*reply.Sender, error) {
 	ocfg := openapi.Config{
 		AppID:   a.cfg.AppID,
 		Tokens:  tokens,
 		BaseURL: a.cfg.APIBase,
 		HTTPClient: &http.Client{
-			Transport:     tr,
+			Transport:     r.apiTransport,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		Logger: log,
@@ -657,10 +660,9 @@ func (r *Runner) newSender(a *account, tokens client.TokenSource, log zerolog.Lo
 	}
 	api, err := openapi.New(ocfg)
 	if err != nil {
-		tr.CloseIdleConnections()
-		return nil, nil, err
+		return nil, err
 	}
-	return reply.NewSender(api, a.cfg.ID, &a.sends, r.log), tr.CloseIdleConnections, nil
+	return reply.NewSender(api, a.cfg.ID, &a.sends, r.log), nil
 }
 
 // Sender returns the OpenAPI sender of a running account, or nil when

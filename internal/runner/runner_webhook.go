@@ -201,11 +201,10 @@ func (r *Runner) runWebhookAccount(ctx context.Context, a *account) error {
 	if ccfg.TokenSource == nil {
 		ccfg.TokenSource = client.NewAppTokenSource(ccfg.AppID, ccfg.ClientSecret, ccfg.TokenURL, ccfg.HTTPClient)
 	}
-	sender, closeSender, err := r.newSender(a, ccfg.TokenSource, log)
+	sender, err := r.newSender(a, ccfg.TokenSource, log)
 	if err != nil {
 		return err
 	}
-	defer closeSender()
 	h, err := handler.New(a.cfg.Handler, handler.Options{
 		Stdout:   r.stdout,
 		HideEnv:  r.hiddenEnv,
