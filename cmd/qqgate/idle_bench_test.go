@@ -87,6 +87,20 @@ func (f *idleFleet) metric(b *testing.B, name string) float64 {
 	return 0
 }
 
+// procStatusKiB reads a "kB" field of a process's /proc status.
+func procStatusKiB(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
+			return strconv.ParseInt(f[1], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s for pid %d", field, pid)
+}
+
 // procThreads reads a process's OS thread count.
 func procThreads(pid int) (int, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -155,13 +169,23 @@ func (f *idleFleet) idleGoroutines(b *testing.B) float64 {
 // memory (VmRSS) divided by the accounts, the goroutines per account (from
 // /metrics, against a one-account runner), the heap in use per account and
 // the process's OS threads.
+//
+// It also reports the one-account runner's own RSS (the base: the
+// binary's mapped code and data, the runtime, the ops server), how much
+// of that is file-backed (the binary's pages), and the cost of each
+// account beyond that base: (RSS - base) / (accounts - 1).
 // Each iteration is one process.
 func BenchmarkRunnerIdleRSS(b *testing.B) {
 	one := newIdleFleet(b, 1)
 	p1, _ := one.start(b, 1, wire.EventReady)
 	g1 := one.idleGoroutines(b)
+	base := settledRSS(b, p1.Cmd.Process.Pid) / 1024
+	baseFile, err := procStatusKiB(p1.Cmd.Process.Pid, "RssFile:")
+	if err != nil {
+		b.Fatal(err)
+	}
 	stopProc(b, p1)
-	var rss, gor, heap, stack, threads, took float64
+	var rss, marginal, gor, heap, stack, threads, took float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		// A fresh session directory each time, so every start IDENTIFYs.
@@ -170,11 +194,14 @@ func BenchmarkRunnerIdleRSS(b *testing.B) {
 		b.StartTimer()
 		p, d := f.start(b, idleAccounts, wire.EventReady)
 		b.StopTimer()
-		rss += settledRSS(b, p.Cmd.Process.Pid) / idleAccounts / 1024
+		total := settledRSS(b, p.Cmd.Process.Pid) / 1024
+		rss += total / idleAccounts
+		marginal += (total - base) / (idleAccounts - 1)
 		g := f.idleGoroutines(b)
 		// Less the one-account runner's: its account's and the process's own.
 		gor += (g - g1) / (idleAccounts - 1)
 		heap += f.metric(b, "go_memstats_heap_inuse_bytes") / idleAccounts / 1024
+		stack += f.metric(b, "go_memstats_stack_inuse_bytes") / idleAccounts / 1024
 		stack += f.metric(b, "go_memstats_stack_inuse_bytes") / idleAccounts / 1024
 		th, err := procThreads(p.Cmd.Process.Pid)
 		if err != nil {
@@ -188,7 +215,11 @@ func BenchmarkRunnerIdleRSS(b *testing.B) {
 	b.StopTimer()
 	n := float64(b.N)
 	b.ReportMetric(rss/n, "KiB-RSS/account")
+	b.ReportMetric(marginal/n, "KiB-RSS-beyond-base/account")
+	b.ReportMetric(base/1024, "MiB-base-RSS")
+	b.ReportMetric(float64(baseFile)/1024, "MiB-base-file-RSS")
 	b.ReportMetric(heap/n, "KiB-heap/account")
+	b.ReportMetric(stack/n, "KiB-stack/account")
 	b.ReportMetric(stack/n, "KiB-stack/account")
 	b.ReportMetric(gor/n, "goroutines/account")
 	b.ReportMetric(threads/n, "OS-threads")
