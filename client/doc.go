@@ -11,7 +11,7 @@
 //
 // Every dispatch event (READY and RESUMED included) reaches the Handler in
 // seq order, one call at a time, on a dispatcher goroutine fed by a bounded
-// queue: a slow handler never delays heartbeats; a full queue pauses reading
+// queue (it runs while events wait: an idle client keeps none): a slow handler never delays heartbeats; a full queue pauses reading
 // from the gateway, nothing is dropped. The seq written to the session
 // record is the committed one: every event up to it has been handled. After
 // a crash, RESUME from it replays what was received but not handled, so
