@@ -113,7 +113,7 @@ func (r *reconnects) signal(a attempt) resume.Signal {
 	case a.opened:
 		sig := a.sig
 		if a.tooBig {
-			sig.Oversized, sig.Seq = true, r.c.wm.Highest()
+			sig.Oversized, sig.Seq = true, r.c.sess.highest()
 		}
 		return sig
 	case a.rateLimited:
@@ -142,9 +142,7 @@ func (r *reconnects) decide(ctx context.Context, a attempt) (time.Duration, stri
 	}
 	r.apply(ctx, dec)
 	wait := r.wait(dec.Wait)
-	r.c.mu.Lock()
-	r.st.HasSession = r.c.sess.id != ""
-	r.c.mu.Unlock()
+	r.st.HasSession = r.c.sess.held() != ""
 	if !r.st.HasSession {
 		r.st.Mode = resume.Identify
 	}
@@ -230,9 +228,7 @@ func (c *Client) attempt(ctx context.Context, d *dispatcher, st *resume.State, b
 		return c.preFailure(err)
 	}
 	c.limiter.update(c.cfg.AppID, gw.SessionStartLimit)
-	c.mu.Lock()
-	identify := st.Mode != resume.Resume || c.sess.id == ""
-	c.mu.Unlock()
+	identify := st.Mode != resume.Resume || c.sess.held() == ""
 	if identify {
 		// Wait for the identify budget before dialing, not on an open and
 		// silent socket the server would drop.
@@ -357,9 +353,7 @@ func (c *Client) openConnection(ctx context.Context, ws *websocket.Conn, token s
 	// must still send its close frame and read the answer.
 	readCtx, cancelRead := context.WithCancel(context.WithoutCancel(ctx))
 	cn := &conn{ws: ws, ctrl: make(chan wire.Frame, 16), done: make(chan struct{})}
-	c.mu.Lock()
-	cn.replaying = st.Mode == resume.Resume && c.sess.id != ""
-	c.mu.Unlock()
+	cn.replaying = st.Mode == resume.Resume && c.sess.held() != ""
 	go c.read(connCtx, readCtx, cn, d)
 	return &connection{c: c, ctx: ctx, ws: ws, cn: cn, d: d, st: st, bo: bo, token: token,
 		writeCtx: readCtx, stop: func() { cancel(); cancelRead() }, a: attempt{opened: true}}
@@ -481,7 +475,7 @@ func (k *connection) startHeartbeat(hello wire.Hello) {
 func (k *connection) beat() error {
 	k.beatT.Reset(k.interval)
 	var payload json.RawMessage = []byte("null")
-	if seq := k.c.wm.Highest(); seq > 0 {
+	if seq := k.c.sess.highest(); seq > 0 {
 		payload = json.RawMessage(fmt.Appendf(nil, "%d", seq))
 	}
 	k.beaten = true
@@ -495,9 +489,7 @@ func (k *connection) beat() error {
 // refresh.
 func (k *connection) handshake() error {
 	c := k.c
-	c.mu.Lock()
-	sessionID := c.sess.id
-	c.mu.Unlock()
+	sessionID := c.sess.held()
 	var err error
 	if k.st.Mode == resume.Resume && sessionID != "" {
 		err = k.sendResume(sessionID)
@@ -518,7 +510,7 @@ func (k *connection) handshake() error {
 }
 
 func (k *connection) sendResume(sessionID string) error {
-	seq := k.c.wm.Highest()
+	seq := k.c.sess.highest()
 	k.c.setState(StateResuming)
 	if err := k.send(wire.OpResume, wire.Resume{Token: wire.TokenPrefix + k.token, SessionID: sessionID, Seq: seq}); err != nil {
 		return err
@@ -713,7 +705,7 @@ func (k *connection) onConnected(f wire.Frame) {
 	k.a.established = true
 	*k.st = resume.Established(*k.st, k.st.Mode)
 	now := c.clock.Now()
-	c.markConnected(now)
+	c.sess.markConnected(now)
 	c.update(func(s *Status) {
 		s.State = StateConnected
 		s.ConnectedSince = now
@@ -725,7 +717,7 @@ func (k *connection) onConnected(f wire.Frame) {
 		k.stableC = k.stableT.C()
 	}
 	c.log.Info().Str("event", f.T).Str("session", c.Status().SessionID).
-		Uint64("seq", c.wm.Highest()).Str("intent_level", c.cfg.IntentLevels[c.level()].Name).Msg("connected")
+		Uint64("seq", c.sess.highest()).Str("intent_level", c.cfg.IntentLevels[c.level()].Name).Msg("connected")
 }
 
 // shutdown is the graceful close: the handler finishes the event in hand,
