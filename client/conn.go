@@ -589,15 +589,19 @@ func (k *connection) drain() (resume.Signal, bool) {
 	return resume.Signal{}, false
 }
 
+// failedWait is how long a failed write waits for the reader's reason.
+const failedWait = 2 * time.Second
+
 // failed turns a write error into a signal. The reader usually knows the
-// better reason: the close frame that ended the connection.
+// better reason: the close frame that ended the connection; it is given
+// failedWait, on the connection's clock, to learn it.
 func (k *connection) failed(err error) resume.Signal {
 	if k.cn.blocked.Load() {
 		// The reader waits on a full queue, not on the socket: it will
 		// not learn more until this connection is given up.
 		return k.c.signalOf(err)
 	}
-	t := time.NewTimer(2 * time.Second)
+	t := k.c.clock.NewTimer(failedWait)
 	defer t.Stop()
 	select {
 	case <-k.cn.done:
@@ -608,7 +612,7 @@ func (k *connection) failed(err error) resume.Signal {
 		if errors.As(k.cn.err, &ce) {
 			return k.ended()
 		}
-	case <-t.C:
+	case <-t.C():
 	case <-k.ctx.Done():
 	}
 	return k.c.signalOf(err)
