@@ -287,7 +287,8 @@ func (s *session) setLevel(i int) {
 	s.mu.Unlock()
 }
 
-// intentLevel gives the intent level.
+// intentLevel gives the intent level. The loop (its policy state,
+// IDENTIFY, the connected log).
 func (s *session) intentLevel() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -313,22 +314,25 @@ func (s *session) alive(now time.Time) {
 
 // expired reports whether a session is held that is no longer valid for
 // RESUME at now: no connection of it was alive for sessionstore.Expiry
-// (the record's own rule), so the server has most likely dropped it.
+// (the record's own rule), so the server has most likely dropped it. The
+// loop, before an attempt.
 func (s *session) expired(now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.id != "" && !s.aliveAt.IsZero() && now.Sub(s.aliveAt) >= sessionstore.Expiry
 }
 
-// held gives the session id, "" when none is held.
+// held gives the session id, "" when none is held. The loop: RESUME or
+// IDENTIFY (attempt, handshake, decide), and whether a new connection
+// starts replaying (openConnection).
 func (s *session) held() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.id
 }
 
-// highest gives the highest seq received: what heartbeats and a RESUME
-// send.
+// highest gives the highest seq received. The loop: heartbeats, RESUME,
+// an oversized frame's signal, the connected log.
 func (s *session) highest() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -336,7 +340,7 @@ func (s *session) highest() uint64 {
 }
 
 // view gives the session id and its highest and committed seqs, for
-// Status.
+// Status (any goroutine).
 func (s *session) view() (id string, highest, committed uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
