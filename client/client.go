@@ -41,33 +41,17 @@ type Client struct {
 	cancelRun context.CancelCauseFunc
 	runDone   chan struct{} // closed when the current Run returns
 
-	mu     sync.Mutex // guards status and sess
+	mu     sync.Mutex // guards status
 	status Status
-	sess   sessionState
 
-	wm        resume.Watermark
-	events    atomic.Uint64 // Status.Events
-	handled   atomic.Uint64 // Status.Handled
-	dedupe    *dedupe
-	queue     *queue
-	persistMu sync.Mutex
-	extra     sessionstore.Record // the loaded record, for unknown fields
+	sess    *session      // the session's identity, seqs, dedupe window and record; its own lock
+	events  atomic.Uint64 // Status.Events
+	handled atomic.Uint64 // Status.Handled
+	queue   *queue
 
 	dupMu     sync.Mutex // guards the duplicate report
 	dupSince  int        // duplicates dropped since the last warning
 	dupWarnAt time.Time  // the last warning
-}
-
-// sessionState is what identifies the session; guarded by Client.mu.
-type sessionState struct {
-	id          string
-	epoch       uint64 // bumps on every new session, so stale events never commit
-	level       int
-	connectedAt time.Time
-	// aliveAt is when a connection of the session was last known alive
-	// (READY/RESUMED, while connected, its end), or the record's savedAt:
-	// the session is resumed only within sessionstore.Expiry of it.
-	aliveAt time.Time
 }
 
 // errShutdown is the cancel cause Close uses.
@@ -104,9 +88,7 @@ func New(cfg Config) (*Client, error) {
 	if c.limiter == nil {
 		c.limiter = NewIdentifyLimiter()
 	}
-	if cfg.DedupeWindow > 0 {
-		c.dedupe = newDedupe(cfg.DedupeWindow)
-	}
+	c.sess = newSession(c.store, cfg.AccountID, cfg.AppID, cfg.DedupeWindow)
 	c.queue = newQueue(cfg.QueueSize, cfg.QueueBytes)
 	c.status = Status{AccountID: cfg.AccountID, State: StateIdle}
 	c.setLevel(0)
@@ -129,12 +111,13 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // Status returns a snapshot of the client's state and counters.
 func (c *Client) Status() Status {
+	id, highest, committed := c.sess.view()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.status
-	s.SessionID = c.sess.id
-	s.LastSeqReceived = c.wm.Highest()
-	s.LastSeqHandled = c.wm.Committed()
+	s.SessionID = id
+	s.LastSeqReceived = highest
+	s.LastSeqHandled = committed
 	s.QueueLength, s.QueueBytes = c.queue.load()
 	s.Events = c.events.Load()
 	s.Handled = c.handled.Load()
@@ -165,8 +148,8 @@ func (c *Client) setLevel(i int) {
 		i = len(c.cfg.IntentLevels) - 1
 	}
 	l := c.cfg.IntentLevels[i]
+	c.sess.setLevel(i)
 	c.mu.Lock()
-	c.sess.level = i
 	c.status.IntentLevel = i
 	c.status.IntentLevelName = l.Name
 	c.status.Intents = uint32(l.Intents)
@@ -174,11 +157,7 @@ func (c *Client) setLevel(i int) {
 	c.mu.Unlock()
 }
 
-func (c *Client) level() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.sess.level
-}
+func (c *Client) level() int { return c.sess.intentLevel() }
 
 // Close shuts the client down gracefully and keeps the session resumable:
 // the handler finishes the event in hand, the record is written,

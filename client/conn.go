@@ -113,7 +113,7 @@ func (r *reconnects) signal(a attempt) resume.Signal {
 	case a.opened:
 		sig := a.sig
 		if a.tooBig {
-			sig.Oversized, sig.Seq = true, r.c.wm.Highest()
+			sig.Oversized, sig.Seq = true, r.c.sess.highest()
 		}
 		return sig
 	case a.rateLimited:
@@ -142,9 +142,7 @@ func (r *reconnects) decide(ctx context.Context, a attempt) (time.Duration, stri
 	}
 	r.apply(ctx, dec)
 	wait := r.wait(dec.Wait)
-	r.c.mu.Lock()
-	r.st.HasSession = r.c.sess.id != ""
-	r.c.mu.Unlock()
+	r.st.HasSession = r.c.sess.held() != ""
 	if !r.st.HasSession {
 		r.st.Mode = resume.Identify
 	}
@@ -230,9 +228,7 @@ func (c *Client) attempt(ctx context.Context, d *dispatcher, st *resume.State, b
 		return c.preFailure(err)
 	}
 	c.limiter.update(c.cfg.AppID, gw.SessionStartLimit)
-	c.mu.Lock()
-	identify := st.Mode != resume.Resume || c.sess.id == ""
-	c.mu.Unlock()
+	identify := st.Mode != resume.Resume || c.sess.held() == ""
 	if identify {
 		// Wait for the identify budget before dialing, not on an open and
 		// silent socket the server would drop.
@@ -362,9 +358,7 @@ func (c *Client) openConnection(ctx context.Context, ws *websocket.Conn, token s
 	// must still send its close frame and read the answer.
 	readCtx, cancelRead := context.WithCancel(context.WithoutCancel(ctx))
 	cn := &conn{ws: ws, ctrl: make(chan wire.Frame, ctrlQueue), done: make(chan struct{})}
-	c.mu.Lock()
-	cn.replaying = st.Mode == resume.Resume && c.sess.id != ""
-	c.mu.Unlock()
+	cn.replaying = st.Mode == resume.Resume && c.sess.held() != ""
 	go c.read(connCtx, readCtx, cn, d)
 	return &connection{c: c, ctx: ctx, ws: ws, cn: cn, d: d, st: st, bo: bo, token: token,
 		writeCtx: readCtx, stop: func() { cancel(); cancelRead() }, a: attempt{opened: true}}
@@ -486,7 +480,7 @@ func (k *connection) startHeartbeat(hello wire.Hello) {
 func (k *connection) beat() error {
 	k.beatT.Reset(k.interval)
 	var payload json.RawMessage = []byte("null")
-	if seq := k.c.wm.Highest(); seq > 0 {
+	if seq := k.c.sess.highest(); seq > 0 {
 		payload = json.RawMessage(fmt.Appendf(nil, "%d", seq))
 	}
 	k.beaten = true
@@ -500,9 +494,7 @@ func (k *connection) beat() error {
 // refresh.
 func (k *connection) handshake() error {
 	c := k.c
-	c.mu.Lock()
-	sessionID := c.sess.id
-	c.mu.Unlock()
+	sessionID := c.sess.held()
 	var err error
 	if k.st.Mode == resume.Resume && sessionID != "" {
 		err = k.sendResume(sessionID)
@@ -523,7 +515,7 @@ func (k *connection) handshake() error {
 }
 
 func (k *connection) sendResume(sessionID string) error {
-	seq := k.c.wm.Highest()
+	seq := k.c.sess.highest()
 	k.c.setState(StateResuming)
 	if err := k.send(wire.OpResume, wire.Resume{Token: wire.TokenPrefix + k.token, SessionID: sessionID, Seq: seq}); err != nil {
 		return err
@@ -602,15 +594,19 @@ func (k *connection) drain() (resume.Signal, bool) {
 	return resume.Signal{}, false
 }
 
+// failedWait is how long a failed write waits for the reader's reason.
+const failedWait = 2 * time.Second
+
 // failed turns a write error into a signal. The reader usually knows the
-// better reason: the close frame that ended the connection.
+// better reason: the close frame that ended the connection; it is given
+// failedWait, on the connection's clock, to learn it.
 func (k *connection) failed(err error) resume.Signal {
 	if k.cn.blocked.Load() {
 		// The reader waits on a full queue, not on the socket: it will
 		// not learn more until this connection is given up.
 		return k.c.signalOf(err)
 	}
-	t := time.NewTimer(2 * time.Second)
+	t := k.c.clock.NewTimer(failedWait)
 	defer t.Stop()
 	select {
 	case <-k.cn.done:
@@ -621,7 +617,7 @@ func (k *connection) failed(err error) resume.Signal {
 		if errors.As(k.cn.err, &ce) {
 			return k.ended()
 		}
-	case <-t.C:
+	case <-t.C():
 	case <-k.ctx.Done():
 	}
 	return k.c.signalOf(err)
@@ -718,7 +714,7 @@ func (k *connection) onConnected(f wire.Frame) {
 	k.a.established = true
 	*k.st = resume.Established(*k.st, k.st.Mode)
 	now := c.clock.Now()
-	c.markConnected(now)
+	c.sess.markConnected(now)
 	c.update(func(s *Status) {
 		s.State = StateConnected
 		s.ConnectedSince = now
@@ -730,7 +726,7 @@ func (k *connection) onConnected(f wire.Frame) {
 		k.stableC = k.stableT.C()
 	}
 	c.log.Info().Str("event", f.T).Str("session", c.Status().SessionID).
-		Uint64("seq", c.wm.Highest()).Str("intent_level", c.cfg.IntentLevels[c.level()].Name).Msg("connected")
+		Uint64("seq", c.sess.highest()).Str("intent_level", c.cfg.IntentLevels[c.level()].Name).Msg("connected")
 }
 
 // shutdown is the graceful close: the handler finishes the event in hand,

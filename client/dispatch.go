@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -350,85 +348,9 @@ func (d *dispatcher) call(ev item) (err error, panicked bool) {
 }
 
 // commit marks ev handled and writes the committed seq (throttled) if ev
-// belongs to the current session.
+// belongs to the current session (see session.commit).
 func (c *Client) commit(ev item) {
-	if ev.Seq == 0 {
-		return
+	if err := c.sess.commit(context.Background(), ev); err != nil {
+		c.storeError(err, "save session record")
 	}
-	// The epoch check and Handled are one step under c.mu, as is the
-	// epoch bump and Set in startSession: an event of an older session
-	// never marks a seq of the new one.
-	c.mu.Lock()
-	current := ev.epoch == c.sess.epoch
-	if current {
-		c.wm.Handled(ev.Seq)
-	}
-	c.mu.Unlock()
-	if !current {
-		return
-	}
-	// A throttled save only records the state; the store's timer writes it.
-	c.persist(context.Background(), false)
-}
-
-// dedupe remembers the ids of recent events in a ring that grows up to its
-// size, so an idle client costs next to nothing.
-type dedupe struct {
-	mu   sync.Mutex
-	size int
-	ring []string
-	next int
-	seen map[string]struct{}
-}
-
-func newDedupe(n int) *dedupe {
-	return &dedupe{size: n, seen: map[string]struct{}{}}
-}
-
-// maxDedupeKey bounds the bytes the window keeps per id: longer ids (the
-// gateway's are well under 100 bytes) are kept as their SHA-256.
-const maxDedupeKey = 128
-
-func dedupeKey(id string) string {
-	if len(id) <= maxDedupeKey {
-		return id
-	}
-	sum := sha256.Sum256([]byte(id))
-	return "\x00sha256:" + hex.EncodeToString(sum[:])
-}
-
-// add records id and reports whether it was new.
-func (d *dedupe) add(id string) bool {
-	id = dedupeKey(id)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if _, ok := d.seen[id]; ok {
-		return false
-	}
-	if len(d.ring) < d.size {
-		d.ring = append(d.ring, id)
-	} else {
-		delete(d.seen, d.ring[d.next])
-		d.ring[d.next] = id
-		d.next = (d.next + 1) % d.size
-	}
-	d.seen[id] = struct{}{}
-	return true
-}
-
-// remove forgets id, for an event that was never handed over. The ring
-// slot stays until it is reused; a later add of the same id is new.
-func (d *dedupe) remove(id string) {
-	id = dedupeKey(id)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.seen, id)
-}
-
-func (d *dedupe) reset() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.seen = map[string]struct{}{}
-	d.ring = nil
-	d.next = 0
 }

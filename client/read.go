@@ -6,7 +6,6 @@ import (
 	"io"
 	"sync"
 
-	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/wire"
 )
 
@@ -138,7 +137,7 @@ func (c *Client) deliverFrame(ctx context.Context, cn *conn, d *dispatcher, e wi
 	if !d.enqueue(ctx, in.ev, &cn.blocked) {
 		// The connection ended before the event reached the queue: it
 		// was never received, so the RESUME asks for it again.
-		c.withdraw(in)
+		c.sess.withdraw(in)
 		return false
 	}
 	c.queued(in.ev, replaying)
@@ -177,82 +176,32 @@ func eventType(t []byte) string {
 	return string(t)
 }
 
-// incoming is what accept made of a dispatch frame.
-type incoming struct {
-	ev       item
-	deliver  bool   // hand ev to the queue
-	progress bool   // a new seq: the session moved on
-	received bool   // ev.Seq was marked received; withdraw it if it never reaches the queue
-	prev     uint64 // the highest seq before this one, for withdraw
-	deduped  bool   // ev.ID was added to the dedupe window
-}
-
-// accept turns a dispatch frame into an Event, starting a new session on
-// READY and dropping replays and duplicates. A seq counts as received from
-// here on; if the event then never reaches the queue, withdraw undoes it.
+// accept turns a dispatch frame into an Event (see session.accept): it
+// decodes READY's session id, then reports a seq too far ahead and a
+// dropped replay or duplicate, outside the session's lock.
 func (c *Client) accept(f wire.Frame) incoming {
-	prev := c.wm.Highest()
-	var in incoming
-	switch {
-	case f.T == wire.EventReady:
+	var readyID string
+	if f.T == wire.EventReady {
 		var r wire.Ready
 		if err := json.Unmarshal(f.D, &r); err != nil || r.SessionID == "" {
 			c.update(func(s *Status) { s.BadFrames++ })
 			c.log.Warn().Msg("READY without a session id skipped")
-			return in
+			return incoming{}
 		}
-		seq := f.S
-		if seq > maxSeqJump {
-			c.seqTooFar(f, 0)
-			seq = 0
-		}
-		// READY is protocol: its seq counts as handled at once.
-		c.startSession(r.SessionID, seq)
-		in.progress = true
-	case f.S != 0 && f.S <= prev && f.T != wire.EventResumed:
-		c.duplicate(f, "replayed event already received; dropped")
-		return in
-	case f.S > prev && f.S-prev > maxSeqJump:
-		// Delivered (nothing received is dropped), but its seq is not
-		// taken: one forged seq must not turn every later event into a
-		// "replay", nor reach the record, heartbeats or a RESUME.
-		c.seqTooFar(f, prev)
-		if f.ID != "" && c.dedupe != nil && !c.dedupe.add(f.ID) {
-			c.duplicate(f, "duplicate event id; dropped")
-			return in
-		}
-		in.deduped = f.ID != "" && c.dedupe != nil
-	case f.ID != "" && c.dedupe != nil && !c.dedupe.add(f.ID):
-		c.duplicate(f, "duplicate event id; dropped")
-		c.wm.Received(f.S)
-		c.wm.Handled(f.S) // nothing to hand over: it counts as handled
-		in.progress = f.S > prev
-		return in
-	default:
-		in.deduped = f.ID != "" && c.dedupe != nil
-		c.wm.Received(f.S)
-		in.received = f.S != 0
-		in.progress = f.S > prev || f.T == wire.EventResumed
+		readyID = r.SessionID
 	}
-	in.prev = prev
-	c.mu.Lock()
-	in.ev = item{Event: event.Event{AccountID: c.cfg.AccountID, Type: f.T, Seq: f.S, ID: f.ID, Data: f.D,
-		ReceivedAt: c.clock.Now(), SessionID: c.sess.id}, epoch: c.sess.epoch}
-	c.mu.Unlock()
-	in.deliver = true
+	in := c.sess.accept(f, readyID, c.clock.Now())
+	if in.tooFar {
+		highest := in.prev
+		if f.T == wire.EventReady {
+			highest = 0 // a new session: nothing seen yet
+		}
+		c.seqTooFar(f, highest)
+	}
+	if in.dropped != "" {
+		c.duplicate(f, in.dropped)
+	}
 	return in
-}
-
-// withdraw undoes accept for an event that never reached the queue: its
-// seq is no longer received (heartbeats and the RESUME ask from the one
-// before), and its id leaves the dedupe window, so the replay is handled.
-func (c *Client) withdraw(in incoming) {
-	if in.received {
-		c.wm.Withdraw(in.ev.Seq, in.prev)
-	}
-	if in.deduped {
-		c.dedupe.remove(in.ev.ID)
-	}
 }
 
 // queued counts an event that reached the queue and reports it to

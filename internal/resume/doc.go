@@ -47,7 +47,8 @@
 // # Concurrency
 //
 // [State], [Signal] and [Decision] are values; the functions on them are
-// pure and safe for concurrent use. [Watermark] is safe for concurrent use.
-// The backoff from [Backoff.New] is not (cenkalti/backoff's rule): keep one
-// per client, owned by its loop.
+// pure and safe for concurrent use. [Watermark] is not: its owner guards
+// it, as the client does with the lock of its session. Nor is the backoff
+// from [Backoff.New] (cenkalti/backoff's rule): keep one per client, owned
+// by its loop.
 package resume

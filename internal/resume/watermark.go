@@ -1,9 +1,6 @@
 package resume
 
-import (
-	"slices"
-	"sync"
-)
+import "slices"
 
 // Watermark tracks the sequence numbers of one session: the highest
 // received, sent in heartbeats and used for resumes within the process, and
@@ -15,20 +12,19 @@ import (
 // it is bounded by the client's event queue.
 //
 // Seq 0 means "none" (the gateway numbers dispatches from 1). The zero
-// value is ready to use and has no seq. All methods are safe for concurrent
-// use.
+// value is ready to use and has no seq. It is not safe for concurrent use:
+// its owner guards it, with the lock that guards the rest of the session
+// (the seqs move with the session id and its epoch, so one lock covers
+// both).
 type Watermark struct {
-	mu        sync.Mutex
-	highest   uint64   // guarded by mu
-	committed uint64   // guarded by mu; never above highest
-	pending   []uint64 // guarded by mu; received, not handled, > committed, ascending
+	highest   uint64
+	committed uint64   // never above highest
+	pending   []uint64 // received, not handled, > committed, ascending
 }
 
 // Received records that the dispatch seq was read. Seq 0, and seqs at or
 // below Committed (already handled, e.g. a replay), are ignored.
 func (w *Watermark) Received(seq uint64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	if seq == 0 || seq <= w.committed {
 		return
 	}
@@ -42,8 +38,6 @@ func (w *Watermark) Received(seq uint64) {
 // Handled records that the handler for seq returned. Seqs not received, or
 // already handled, are ignored.
 func (w *Watermark) Handled(seq uint64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	i, found := slices.BinarySearch(w.pending, seq)
 	if !found {
 		return
@@ -63,8 +57,6 @@ func (w *Watermark) Handled(seq uint64) {
 // before that Received call (never below Committed), so a resume asks for
 // seq again. A seq not outstanding is ignored.
 func (w *Watermark) Withdraw(seq, prev uint64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	i, found := slices.BinarySearch(w.pending, seq)
 	if !found {
 		return
@@ -86,31 +78,23 @@ func (w *Watermark) Withdraw(seq, prev uint64) {
 
 // Highest gives the highest seq received, or 0.
 func (w *Watermark) Highest() uint64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	return w.highest
 }
 
 // Committed gives the highest seq such that every seq received up to it has
 // been handled, or 0. It never goes down until [Watermark.Set].
 func (w *Watermark) Committed() uint64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	return w.committed
 }
 
 // outstanding gives how many received events are not handled yet.
 func (w *Watermark) outstanding() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	return len(w.pending)
 }
 
 // Set starts from a stored seq, e.g. the record's lastSeq before a RESUME:
 // both Highest and Committed become seq, and nothing is outstanding.
 func (w *Watermark) Set(seq uint64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.highest = seq
 	w.committed = seq
 	w.pending = nil
