@@ -1,18 +1,21 @@
 package ops
 
 import (
+	"bufio"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 	"github.com/rs/zerolog"
 )
 
@@ -70,15 +73,11 @@ func NewServer(src Source, log zerolog.Logger) *Server {
 	s.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newCollector(src),
 	)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.serveHealth)
 	mux.HandleFunc("GET /status", s.serveStatus)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
-		ErrorLog:      promLogger{log},
-		ErrorHandling: promhttp.ContinueOnError,
-	}))
+	mux.HandleFunc("GET /metrics", s.serveMetrics)
 	s.mux, s.handler = mux, mux
 	return s
 }
@@ -190,14 +189,62 @@ func (s *Server) writeJSON(w http.ResponseWriter, code int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// promLogger adapts zerolog to promhttp.Logger.
-type promLogger struct{ log zerolog.Logger }
-
-func (l promLogger) Println(v ...any) {
-	l.log.Warn().Msg(fmtPrintln(v...))
+// serveMetrics writes the registry's metrics (the Go runtime, the process,
+// collectors added with Registry) and then the per-account families, in
+// the Prometheus text format, gzipped when the scraper accepts it. A
+// collector's error or a label that is not valid UTF-8 leaves out what it
+// concerns, logged, and the rest is served.
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	mfs, gerr := s.reg.Gather()
+	if gerr != nil {
+		s.log.Warn().Err(gerr).Msg("metrics: a collector failed; serving the rest")
+	}
+	accounts, badIDs := metricAccounts(s.accounts())
+	format := expfmt.NewFormat(expfmt.TypeTextPlain)
+	h := w.Header()
+	h.Set("Content-Type", string(format))
+	h.Set("Cache-Control", "no-store")
+	var out io.Writer = w
+	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		h.Set("Content-Encoding", "gzip")
+		h.Add("Vary", "Accept-Encoding")
+		gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed) // a valid level: no error
+		defer gz.Close()
+		out = gz
+	}
+	bw := bufio.NewWriterSize(out, 32<<10)
+	enc := expfmt.NewEncoder(bw, format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			s.log.Warn().Err(err).Msg("metrics: write")
+			return
+		}
+	}
+	skipped := writeAccountMetrics(bw, accounts)
+	if err := bw.Flush(); err != nil {
+		s.log.Debug().Err(err).Msg("metrics: write")
+		return
+	}
+	if badIDs > 0 || skipped > 0 {
+		s.log.Warn().Int("accounts", badIDs).Int("samples", skipped).
+			Msg("metrics: account ids or label values that are not valid UTF-8 left out")
+	}
 }
 
-func fmtPrintln(v ...any) string {
-	s := fmt.Sprintln(v...)
-	return strings.TrimSuffix(s, "\n")
+// acceptsGzip reports whether an Accept-Encoding header accepts gzip
+// (named, with no q or a q above 0).
+func acceptsGzip(header string) bool {
+	for part := range strings.SplitSeq(header, ",") {
+		coding, params, _ := strings.Cut(part, ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
+		}
+		q, ok := strings.CutPrefix(strings.TrimSpace(params), "q=")
+		if !ok {
+			return true
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(q), 64)
+		return err == nil && v > 0
+	}
+	return false
 }
