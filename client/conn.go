@@ -442,17 +442,6 @@ func (k *connection) abort() {
 	k.ws.CloseNow()
 }
 
-// endWith records sig as the connection's end and aborts; a callback's
-// way to end it.
-func (k *connection) endWith(sig resume.Signal) {
-	k.mu.Lock()
-	first := k.recordLocked(sig)
-	k.mu.Unlock()
-	if first {
-		k.abort()
-	}
-}
-
 // send writes one frame, within a bounded time.
 func (k *connection) send(op wire.Opcode, payload any) error {
 	b, err := wire.EncodeFrame(op, payload)
@@ -467,10 +456,10 @@ func (k *connection) send(op wire.Opcode, payload any) error {
 // onHelloTimeout, a callback: HELLO must come within HelloTimeout.
 func (k *connection) onHelloTimeout() {
 	k.mu.Lock()
-	helloed := k.helloed
+	first := !k.helloed && k.recordLocked(resume.Signal{Kind: resume.SigNetwork, Reason: "no HELLO within " + k.c.cfg.HelloTimeout.String()})
 	k.mu.Unlock()
-	if !helloed {
-		k.endWith(resume.Signal{Kind: resume.SigNetwork, Reason: "no HELLO within " + k.c.cfg.HelloTimeout.String()})
+	if first {
+		k.abort()
 	}
 }
 

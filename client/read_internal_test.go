@@ -78,7 +78,11 @@ func TestEndingCallbackEndsABlockedRead(t *testing.T) {
 	}, queueWait, time.Millisecond, "no READY")
 	// Nothing more comes: the reader waits on the socket.
 	sig := resume.Signal{Kind: resume.SigZombie, Reason: "test"}
-	k.endWith(sig)
+	k.mu.Lock()
+	first := k.recordLocked(sig)
+	k.mu.Unlock()
+	require.True(t, first, "the connection ended before the callback")
+	k.abort()
 	select {
 	case a := <-ended:
 		assert.Error(t, k.readErr)
