@@ -292,7 +292,8 @@ func (c *Client) preFailure(err error) attempt {
 //     of its own (context.AfterFunc); the reader reads on until the close
 //     answer, and end waits for the shutdown.
 //
-// The fields under mu are shared by the three; mu is never held across a
+// The fields under mu are shared by these (and by READY's record write,
+// see onConnected); mu is never held across a
 // blocking wait other than a bounded write, nor while the dispatcher is
 // stopped or the socket closed. A callback that ends the connection
 // records its signal (the first one recorded wins) and aborts: it closes
@@ -725,6 +726,10 @@ func (k *connection) onConnected(event string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if !k.activeLocked() {
+		return
+	}
+	if !k.helloed { // queued all the same, but no handshake was made
+		c.log.Debug().Str("event", event).Msg("frame before HELLO ignored")
 		return
 	}
 	if k.readyT != nil {

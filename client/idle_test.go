@@ -4,6 +4,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
 
 	"github.com/qqgate/qqgate/client"
 	"github.com/qqgate/qqgate/gatewaytest"
@@ -19,21 +22,23 @@ func TestIdleConnectionParksOneGoroutine(t *testing.T) {
 	h.session()
 	h.eventually(func() bool { return h.c.Status().State == client.StateConnected }, "connected")
 	var stacks []string
-	h.eventually(func() bool {
+	if !assert.Eventually(t, func() bool {
 		stacks = clientGoroutines()
 		return len(stacks) == 1 && strings.Contains(stacks[0], "client.(*Client).Run")
-	}, "one goroutine, Run's")
+	}, waitFor, time.Millisecond, "one goroutine, Run's") {
+		t.Logf("goroutines of the client:\n%s", strings.Join(stacks, "\n\n"))
+	}
 }
 
-// clientGoroutines gives the stacks of the goroutines running code of
-// package client.
+// clientGoroutines gives the stacks of the goroutines running methods of
+// package client (not its paused parallel tests).
 func clientGoroutines() []string {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	var out []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		for _, line := range strings.Split(g, "\n") {
-			if strings.HasPrefix(line, "github.com/qqgate/qqgate/client.") {
+			if strings.HasPrefix(line, "github.com/qqgate/qqgate/client.(") {
 				out = append(out, g)
 				break
 			}
