@@ -29,7 +29,7 @@ type Client struct {
 
 	// sleep waits d or until ctx ends; tests replace it.
 	sleep        func(ctx context.Context, d time.Duration) error
-	clock        clock         // the connection loop's time; tests replace it
+	clock        clock         // the connections' time; tests replace it
 	refreshEvery time.Duration // savedAt refresh while connected; tests shorten it
 	minHeartbeat time.Duration // the heartbeat interval's floor; tests lower it
 	dialTimeout  time.Duration // bounds the WebSocket dial and upgrade, and discovery without an HTTPClient timeout; tests shorten it

@@ -2,19 +2,21 @@ package client
 
 import "time"
 
-// clock is the time source of the connection loop: HELLO and READY
-// timeouts, heartbeats, the stable-session timer and the savedAt refresh.
-// Production uses the system clock; tests inject a fake one so timing rules
-// are checked without sleeping.
+// clock is the time source of a connection: HELLO and READY timeouts,
+// heartbeats, the stable-session timer, the savedAt refresh and the wait
+// after a failed write. Production uses the system clock; tests inject a
+// fake one so timing rules are checked without sleeping.
 type clock interface {
 	Now() time.Time
-	NewTimer(d time.Duration) timer
+	// AfterFunc runs f on a goroutine of its own d from now, as
+	// time.AfterFunc does.
+	AfterFunc(d time.Duration, f func()) timer
 }
 
-// timer is a one-shot timer made by a clock. Stop and Reset follow
-// time.Timer (Go 1.23 semantics: no stale value is received after either).
+// timer is a one-shot timer made by a clock's AfterFunc. Stop and Reset
+// follow time.Timer: Stop reports whether it stopped f from running, Reset
+// schedules f again (once) d from now.
 type timer interface {
-	C() <-chan time.Time
 	Stop() bool
 	Reset(d time.Duration) bool
 }
@@ -24,8 +26,4 @@ type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
 
-func (systemClock) NewTimer(d time.Duration) timer { return systemTimer{time.NewTimer(d)} }
-
-type systemTimer struct{ *time.Timer }
-
-func (t systemTimer) C() <-chan time.Time { return t.Timer.C }
+func (systemClock) AfterFunc(d time.Duration, f func()) timer { return time.AfterFunc(d, f) }

@@ -168,11 +168,12 @@ type Config struct {
 	// OnReceive, when set, is called with every event once it is in the
 	// queue (after replays and duplicates are dropped), so at most once per
 	// delivery; the handler may already have started on it. It runs on the
-	// reader goroutine: return at once.
+	// connection's reader, the goroutine running Run: return at once.
 	OnReceive func(event.Event)
 
 	// OnStateChange, when set, is called with a status snapshot after every
-	// state change. It runs on the connection goroutine: return quickly.
+	// state change. It runs on the goroutine that changed the state (Run's,
+	// or one of the connection's: its timers, its shutdown): return quickly.
 	OnStateChange func(Status)
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -273,149 +274,176 @@ func (c *Client) preFailure(err error) attempt {
 	return attempt{err: err}
 }
 
-// conn is one WebSocket connection: the reader goroutine's side.
-//
-// The reader hands dispatch events to the queue itself, rather than
-// passing them through the loop: when the queue is full the reader waits
-// (backpressure), and only the reader, so the loop still sends heartbeats,
-// answers op 1 and watches its timers. A handler slower than the gateway
-// pauses reading, never the heartbeat that keeps the session alive.
-// Everything else (HELLO, ACKs, op 7, op 9, and READY/RESUMED once queued)
-// goes to the loop on ctrl.
-type conn struct {
-	ws      *websocket.Conn
-	ctrl    chan wire.Frame // non-dispatch frames, READY and RESUMED, for the loop
-	done    chan struct{}   // closed when the reader exits
-	err     error           // why the reader exited; read after done
-	frames  atomic.Uint64   // frames read
-	blocked atomic.Bool     // the reader waits on a full queue
-	// progress counts dispatches that moved the session on (a new seq):
-	// what the READY/RESUMED timeout accepts as progress, unlike
-	// heartbeat ACKs or replays of seqs already received.
-	progress atomic.Uint64
-	// replaying is true from a RESUME until RESUMED: the events between
-	// are replays. Set before the reader starts, then owned by it.
-	replaying bool
-}
-
-// ctrlQueue is the room for control frames the reader has read and the
-// loop not yet handled: a few (HELLO, an ACK, op 7/9) are all a
-// connection sees at once; past that the reader waits for the loop.
-const ctrlQueue = 4
-
 // connection runs the protocol on one open WebSocket: HELLO, IDENTIFY or
-// RESUME, heartbeats, control ops, and the end. It is owned by the loop
-// goroutine (the one that calls runConn); every field but cn is touched
-// by it alone. cn is shared with the reader goroutine as documented on
-// conn.
+// RESUME, heartbeats, control ops, and the end. It is event-driven, so an
+// idle connection parks one goroutine, its reader:
+//
+//   - The reader is the goroutine that called runConn (Run's). It reads
+//     frames, hands dispatches to the queue itself (waiting when it is
+//     full: backpressure) and handles control frames inline, in the order
+//     they arrived: those read before the end come first.
+//   - The timers (the HELLO and READY/RESUMED timeouts, heartbeats, the
+//     stable timer, the savedAt refresh, the wait after a failed write)
+//     are callbacks of the connection's clock, each run on a goroutine of
+//     its own. A heartbeat goes out from its callback: a handler slower
+//     than the gateway pauses reading, never the heartbeat that keeps the
+//     session alive.
+//   - The end of Run's context runs the graceful shutdown on a goroutine
+//     of its own (context.AfterFunc); the reader reads on until the close
+//     answer, and end waits for the shutdown.
+//
+// The fields under mu are shared by these (and by READY's record write,
+// see onConnected); mu is never held across a
+// blocking wait other than a bounded write, nor while the dispatcher is
+// stopped or the socket closed. A callback that ends the connection
+// records its signal (the first one recorded wins) and aborts: it closes
+// the socket, which ends the reader's blocked read, and ends queueCtx, a
+// wait on a full queue; the reader then ends with the recorded signal.
+// Once the shutdown began (closing) or the connection ended (sigSet,
+// over), callbacks do nothing.
 type connection struct {
 	c     *Client
 	ctx   context.Context // Run's: its end is a graceful shutdown
 	ws    *websocket.Conn
-	cn    *conn
 	d     *dispatcher
-	st    *resume.State
+	st    *resume.State // guarded by mu until end
 	bo    *backoff.ExponentialBackOff
 	token string
 	// writeCtx bounds writes. It is not Run's context: a write cut by
 	// cancellation would drop the TCP connection without the close frame
 	// of a graceful shutdown.
-	writeCtx context.Context
-	stop     func() // cancels the reader's contexts
+	writeCtx     context.Context
+	queueCtx     context.Context // ends a wait on a full queue: Run's end or an abort
+	cancel       func()          // ends queueCtx
+	stopShutdown func() bool     // unregisters the shutdown from Run's context
+	shutdownDone chan struct{}   // closed once the shutdown has run
 
+	// Owned by the reader.
+	replaying bool  // from a RESUME until RESUMED: the events between are replays
+	readErr   error // why reading ended
+
+	frames  atomic.Uint64 // frames read
+	blocked atomic.Bool   // the reader waits on a full queue
+	// progress counts dispatches that moved the session on (a new seq):
+	// what the READY/RESUMED timeout accepts as progress, unlike
+	// heartbeat ACKs or replays of seqs already received.
+	progress atomic.Uint64
+
+	mu sync.Mutex
+	bg sync.WaitGroup // record writes begun under mu; waited for by the shutdown and end
+
+	closing  bool    // the shutdown began
+	over     bool    // end began
 	a        attempt // the outcome so far
-	graceful bool    // shutdown sent a close frame: no CloseNow
+	sigSet   bool    // a.sig is recorded: the connection ends with it
+	writeErr error   // a write failed: failT waits for the reader's reason
+	failT    timer
 
+	helloT       timer // from the upgrade to HELLO
+	helloed      bool
 	interval     time.Duration // the heartbeat interval, from HELLO
 	beatT        timer         // the next heartbeat
 	beaten       bool          // a beat went out on this connection
 	lastBeat     time.Time     // when the last beat went out, for the RTT
-	framesAtBeat uint64        // cn.frames at the last beat, for the zombie check
+	framesAtBeat uint64        // frames at the last beat, for the zombie check
 
 	readyT          timer  // from IDENTIFY/RESUME to READY/RESUMED
-	progressAtReady uint64 // cn.progress when readyT was last armed
+	progressAtReady uint64 // progress when readyT was last armed
 	stableT         timer  // from READY/RESUMED to StableAfter
-	stableC         <-chan time.Time
-	refreshT        timer // the savedAt refresh while connected
+	refreshT        timer  // the savedAt refresh while connected
 }
 
-// runConn runs the protocol on an open WebSocket until it ends. The loop
-// goroutine (this one) owns the connection's protocol state; a reader
-// goroutine decodes frames, feeds dispatches to the queue and control
-// frames to the loop.
+// runConn runs the protocol on an open WebSocket until it ends; the
+// calling goroutine is the connection's reader (see connection).
 func (c *Client) runConn(ctx context.Context, ws *websocket.Conn, token string, d *dispatcher, st *resume.State, bo *backoff.ExponentialBackOff) (a attempt) {
 	k := c.openConnection(ctx, ws, token, d, st, bo)
 	defer func() { a = k.end() }()
-	k.run()
+	k.read()
 	return
 }
 
-// openConnection starts the reader goroutine of ws.
+// openConnection arms the HELLO timeout and registers the graceful
+// shutdown on Run's context.
 func (c *Client) openConnection(ctx context.Context, ws *websocket.Conn, token string, d *dispatcher, st *resume.State, bo *backoff.ExponentialBackOff) *connection {
-	connCtx, cancel := context.WithCancel(ctx)
-	// The reader reads with a context of its own: cancelling a blocked read
-	// makes coder/websocket drop the TCP connection, and a graceful close
-	// must still send its close frame and read the answer.
-	readCtx, cancelRead := context.WithCancel(context.WithoutCancel(ctx))
-	cn := &conn{ws: ws, ctrl: make(chan wire.Frame, ctrlQueue), done: make(chan struct{})}
-	cn.replaying = st.Mode == resume.Resume && c.sess.held() != ""
-	go c.read(connCtx, readCtx, cn, d)
-	return &connection{c: c, ctx: ctx, ws: ws, cn: cn, d: d, st: st, bo: bo, token: token,
-		writeCtx: readCtx, stop: func() { cancel(); cancelRead() }, a: attempt{opened: true}}
+	queueCtx, cancel := context.WithCancel(ctx)
+	k := &connection{c: c, ctx: ctx, ws: ws, d: d, st: st, bo: bo, token: token,
+		writeCtx: context.WithoutCancel(ctx), queueCtx: queueCtx, cancel: cancel,
+		shutdownDone: make(chan struct{}), a: attempt{opened: true}}
+	k.replaying = st.Mode == resume.Resume && c.sess.held() != ""
+	k.mu.Lock()
+	k.helloT = c.clock.AfterFunc(c.cfg.HelloTimeout, k.onHelloTimeout)
+	k.mu.Unlock()
+	k.stopShutdown = context.AfterFunc(ctx, k.shutdown)
+	return k
 }
 
-// run goes through the phases of the connection: HELLO, IDENTIFY or
-// RESUME, then the loop.
-func (k *connection) run() {
-	hello, ok := k.awaitHello()
-	if !ok {
-		return
-	}
-	k.startHeartbeat(hello)
-	if err := k.handshake(); err != nil {
-		k.a.sig = k.failed(err)
-		return
-	}
-	k.loop()
-}
-
-// end closes the connection (at once, unless shutdown closed it
-// gracefully), waits for the reader and gives the attempt's outcome.
+// end runs on the reader once reading ended: it stops the callbacks, gives
+// the attempt's outcome, and closes the connection at once unless the
+// shutdown closes it gracefully, which end waits for.
 //
 // A connection that ends after Run's context did is closed gracefully
 // all the same: the reader stops on that cancellation too (when it waits
-// on a full queue, or hands a frame to the loop), so the loop may see the
-// reader's end, or handle another frame, before the cancellation itself.
-// Dropping the socket then would skip the close frame a stop must send.
+// on a full queue), so it may end before the shutdown is done. Dropping
+// the socket then would skip the close frame a stop must send.
 func (k *connection) end() attempt {
-	for _, t := range []timer{k.beatT, k.readyT, k.stableT, k.refreshT} {
+	k.mu.Lock()
+	k.over = true
+	for _, t := range []timer{k.helloT, k.beatT, k.readyT, k.stableT, k.refreshT, k.failT} {
 		if t != nil {
 			t.Stop()
 		}
 	}
-	if !k.graceful && k.ctx.Err() != nil {
-		k.shutdown()
+	if !k.sigSet && !k.closing {
+		k.a.sig = k.readerSignal()
 	}
-	if !k.graceful {
+	k.mu.Unlock()
+	k.bg.Wait()
+	if k.stopShutdown() {
 		k.ws.CloseNow()
+	} else {
+		<-k.shutdownDone
 	}
-	k.stop()
-	<-k.cn.done
-	k.a.tooBig = errors.Is(k.cn.err, websocket.ErrMessageTooBig)
+	k.cancel()
+	k.a.tooBig = errors.Is(k.readErr, websocket.ErrMessageTooBig)
 	if k.a.established {
 		k.c.alive() // the session's last sign of life is the end of this connection
 	}
 	return k.a
 }
 
-// finish ends the connection with sig; it reports true, for the loop's
-// handlers to return.
-func (k *connection) finish(sig resume.Signal) bool {
-	k.a.sig = sig
+// readerSignal gives the signal of the reader's end, when no callback
+// recorded one: the close frame that ended the connection, or else the
+// failed write that ended it, or else the read error.
+func (k *connection) readerSignal() resume.Signal {
+	var ce websocket.CloseError
+	if k.writeErr != nil && !errors.As(k.readErr, &ce) {
+		return k.c.signalOf(k.writeErr)
+	}
+	return k.c.signalOf(k.readErr)
+}
+
+// activeLocked reports whether the connection still runs: callbacks act
+// only then.
+func (k *connection) activeLocked() bool { return !k.closing && !k.over && !k.sigSet }
+
+// recordLocked records sig as the connection's end, unless it no longer
+// runs; true if recorded, when a callback must abort.
+func (k *connection) recordLocked(sig resume.Signal) bool {
+	if !k.activeLocked() {
+		return false
+	}
+	k.a.sig, k.sigSet = sig, true
 	return true
 }
 
-// send writes one frame.
+// abort ends the reader's wait, on the socket or on a full queue, after a
+// callback recorded the connection's end. Called without mu.
+func (k *connection) abort() {
+	k.cancel()
+	k.ws.CloseNow()
+}
+
+// send writes one frame, within a bounded time.
 func (k *connection) send(op wire.Opcode, payload any) error {
 	b, err := wire.EncodeFrame(op, payload)
 	if err != nil {
@@ -426,58 +454,53 @@ func (k *connection) send(op wire.Opcode, payload any) error {
 	return k.ws.Write(wctx, websocket.MessageText, b)
 }
 
-// ended is the signal of the reader's end.
-func (k *connection) ended() resume.Signal { return k.c.signalOf(k.cn.err) }
-
-// awaitHello waits for HELLO, within HelloTimeout; frames before it are
-// ignored. false: the connection ended (k.a says how).
-func (k *connection) awaitHello() (wire.Hello, bool) {
-	t := k.c.clock.NewTimer(k.c.cfg.HelloTimeout)
-	defer t.Stop()
-	var hello wire.Hello
-	for {
-		select {
-		case <-k.ctx.Done():
-			k.shutdown()
-			return hello, false
-		case <-k.cn.done:
-			k.a.sig = k.ended()
-			return hello, false
-		case <-t.C():
-			k.a.sig = resume.Signal{Kind: resume.SigNetwork, Reason: "no HELLO within " + k.c.cfg.HelloTimeout.String()}
-			return hello, false
-		case f := <-k.cn.ctrl:
-			if f.Op != wire.OpHello {
-				k.c.log.Debug().Stringer("op", f.Op).Msg("frame before HELLO ignored")
-				continue
-			}
-			if err := json.Unmarshal(f.D, &hello); err != nil || hello.HeartbeatInterval <= 0 || hello.HeartbeatInterval > maxHeartbeatMillis {
-				k.a.sig = resume.Signal{Kind: resume.SigNetwork, Reason: "HELLO without a heartbeat interval"}
-				return hello, false
-			}
-			return hello, true
-		}
+// onHelloTimeout, a callback: HELLO must come within HelloTimeout.
+func (k *connection) onHelloTimeout() {
+	k.mu.Lock()
+	first := !k.helloed && k.recordLocked(resume.Signal{Kind: resume.SigNetwork, Reason: "no HELLO within " + k.c.cfg.HelloTimeout.String()})
+	k.mu.Unlock()
+	if first {
+		k.abort()
 	}
 }
 
-// startHeartbeat starts the heartbeat clock at HELLO. The first beat goes
-// out when READY/RESUMED arrives or one interval after HELLO, whichever
-// comes first, never earlier: the docs say to heartbeat once
+// onHelloLocked handles HELLO, on the reader: it starts the heartbeat and
+// sends IDENTIFY or RESUME. false: a HELLO without a usable interval ends
+// the connection.
+func (k *connection) onHelloLocked(d json.RawMessage) bool {
+	var hello wire.Hello
+	if err := json.Unmarshal(d, &hello); err != nil || hello.HeartbeatInterval <= 0 || hello.HeartbeatInterval > maxHeartbeatMillis {
+		k.recordLocked(resume.Signal{Kind: resume.SigNetwork, Reason: "HELLO without a heartbeat interval"})
+		return false
+	}
+	k.helloed = true
+	k.helloT.Stop()
+	k.startHeartbeatLocked(hello)
+	if err := k.handshakeLocked(); err != nil {
+		k.writeFailedLocked(err)
+	}
+	return true
+}
+
+// startHeartbeatLocked starts the heartbeat clock at HELLO. The first beat
+// goes out when READY/RESUMED arrives or one interval after HELLO,
+// whichever comes first, never earlier: the docs say to heartbeat once
 // authenticated, and a beat between IDENTIFY/RESUME and its answer may be
 // refused (4003). Then one every interval.
-func (k *connection) startHeartbeat(hello wire.Hello) {
+func (k *connection) startHeartbeatLocked(hello wire.Hello) {
 	k.interval = time.Duration(hello.HeartbeatInterval) * time.Millisecond
 	if k.interval < k.c.minHeartbeat {
 		k.c.log.Warn().Dur("asked", k.interval).Dur("used", k.c.minHeartbeat).Msg("HELLO's heartbeat interval is below the floor; using the floor")
 		k.interval = k.c.minHeartbeat
 	}
-	k.beatT = k.c.clock.NewTimer(k.interval)
+	k.beatT = k.c.clock.AfterFunc(k.interval, k.onBeatDue)
 }
 
-// beat schedules the next beat one interval from now, then sends this one
-// (in that order, so a test that saw the beat arrive knows the next one is
-// scheduled). Its d is the highest seq received, null before any.
-func (k *connection) beat() error {
+// beatLocked schedules the next beat one interval from now, then sends
+// this one (in that order, so a test that saw the beat arrive knows the
+// next one is scheduled). Its d is the highest seq received, null before
+// any. true: the failed write ended the connection, the caller aborts.
+func (k *connection) beatLocked() bool {
 	k.beatT.Reset(k.interval)
 	var payload json.RawMessage = []byte("null")
 	if seq := k.c.sess.highest(); seq > 0 {
@@ -485,14 +508,40 @@ func (k *connection) beat() error {
 	}
 	k.beaten = true
 	k.lastBeat = k.c.clock.Now()
-	k.framesAtBeat = k.cn.frames.Load()
-	return k.send(wire.OpHeartbeat, payload)
+	k.framesAtBeat = k.frames.Load()
+	if err := k.send(wire.OpHeartbeat, payload); err != nil {
+		return k.writeFailedLocked(err)
+	}
+	return false
 }
 
-// handshake sends RESUME when the policy says so and a session is held,
-// IDENTIFY otherwise, then arms the READY/RESUMED timeout and the savedAt
-// refresh.
-func (k *connection) handshake() error {
+// onBeatDue, a callback, sends the beat that is due, unless the
+// connection is a zombie: nothing at all arrived since the previous beat
+// (a reader waiting on a full queue has frames in hand, so it is no
+// zombie).
+func (k *connection) onBeatDue() {
+	k.mu.Lock()
+	if !k.activeLocked() {
+		k.mu.Unlock()
+		return
+	}
+	var abort bool
+	if k.beaten && k.frames.Load() == k.framesAtBeat && !k.blocked.Load() {
+		k.c.log.Warn().Dur("interval", k.interval).Msg("no frame since the last heartbeat; zombie connection")
+		abort = k.recordLocked(resume.Signal{Kind: resume.SigZombie, Reason: "no heartbeat ACK"})
+	} else {
+		abort = k.beatLocked()
+	}
+	k.mu.Unlock()
+	if abort {
+		k.abort()
+	}
+}
+
+// handshakeLocked sends RESUME when the policy says so and a session is
+// held, IDENTIFY otherwise, then arms the READY/RESUMED timeout and the
+// savedAt refresh.
+func (k *connection) handshakeLocked() error {
 	c := k.c
 	sessionID := c.sess.held()
 	var err error
@@ -505,12 +554,12 @@ func (k *connection) handshake() error {
 	if err != nil {
 		return err
 	}
-	k.readyT = c.clock.NewTimer(c.cfg.ReadyTimeout)
-	k.progressAtReady = k.cn.progress.Load()
+	k.readyT = c.clock.AfterFunc(c.cfg.ReadyTimeout, k.onReadyTimeout)
+	k.progressAtReady = k.progress.Load()
 	// The record's savedAt is refreshed while connected, so its expiry
 	// counts from when the connection was last known alive, whatever the
 	// heartbeat interval.
-	k.refreshT = c.clock.NewTimer(c.refreshEvery)
+	k.refreshT = c.clock.AfterFunc(c.refreshEvery, k.onRefresh)
 	return nil
 }
 
@@ -535,167 +584,130 @@ func (k *connection) sendIdentify() error {
 	return nil
 }
 
-// loop runs the established protocol until the connection ends: each
-// case's handler reports whether it ended it (k.a says how).
-func (k *connection) loop() {
-	for {
-		var ended bool
-		select {
-		case <-k.ctx.Done():
-			k.shutdown()
-			return
-		case <-k.cn.done:
-			ended = k.finish(k.readerEnded())
-		case <-k.readyT.C():
-			ended = k.onReadyTimeout()
-		case <-k.stableC:
-			k.onStable()
-		case <-k.beatT.C():
-			ended = k.onBeatDue()
-		case <-k.refreshT.C():
-			k.onRefresh()
-		case f := <-k.cn.ctrl:
-			ended = k.onControl(f)
-		}
-		if ended {
-			return
-		}
-	}
-}
-
-// readerEnded gives the signal of a reader that ended, after the control
-// frames it queued before the end.
-func (k *connection) readerEnded() resume.Signal {
-	if sig, ok := k.drain(); ok {
-		return sig
-	}
-	return k.ended()
-}
-
-// drain handles the control frames the reader queued before it ended:
-// those come first. Op 7 or op 9 and the close that follows (4009, 4903,
-// 4006) are one event, so the op decides what comes next (the 4903 after
-// an intent rejection must not hide its op 9); a READY read before a close
-// still establishes the connection. It gives the signal of an op 7 or op
-// 9, if one was queued.
-func (k *connection) drain() (resume.Signal, bool) {
-	for len(k.cn.ctrl) > 0 {
-		f := <-k.cn.ctrl
-		if sig, ok := ctrlSignal(f); ok {
-			return sig, true
-		}
-		switch f.Op {
-		case wire.OpDispatch:
-			k.onConnected(f)
-		case wire.OpHeartbeatACK:
-			k.onHeartbeatACK()
-		}
-	}
-	return resume.Signal{}, false
-}
-
 // failedWait is how long a failed write waits for the reader's reason.
 const failedWait = 2 * time.Second
 
-// failed turns a write error into a signal. The reader usually knows the
+// writeFailedLocked handles a failed write. The reader usually knows the
 // better reason: the close frame that ended the connection; it is given
-// failedWait, on the connection's clock, to learn it.
-func (k *connection) failed(err error) resume.Signal {
-	if k.cn.blocked.Load() {
-		// The reader waits on a full queue, not on the socket: it will
-		// not learn more until this connection is given up.
-		return k.c.signalOf(err)
-	}
-	t := k.c.clock.NewTimer(failedWait)
-	defer t.Stop()
-	select {
-	case <-k.cn.done:
-		if sig, ok := k.drain(); ok {
-			return sig
-		}
-		var ce websocket.CloseError
-		if errors.As(k.cn.err, &ce) {
-			return k.ended()
-		}
-	case <-t.C():
-	case <-k.ctx.Done():
-	}
-	return k.c.signalOf(err)
-}
-
-// onReadyTimeout: READY/RESUMED must come within ReadyTimeout of
-// IDENTIFY/RESUME. A long replay in front of RESUMED is progress, not a
-// stall, and so is a replay waiting on a full queue; heartbeat ACKs and
-// anything else are not, or a server that answers heartbeats and never
-// READY would hold the client forever.
-func (k *connection) onReadyTimeout() bool {
-	if n := k.cn.progress.Load(); n != k.progressAtReady || k.cn.blocked.Load() {
-		k.progressAtReady = n
-		k.readyT.Reset(k.c.cfg.ReadyTimeout)
+// failedWait, on the connection's clock, to learn it (then the write's
+// error ends the connection). A reader waiting on a full queue, not on
+// the socket, will learn nothing more: the write's error ends the
+// connection at once, and true says the caller must abort.
+func (k *connection) writeFailedLocked(err error) bool {
+	if k.writeErr != nil || !k.activeLocked() {
 		return false
 	}
-	return k.finish(resume.Signal{Kind: resume.SigNetwork, Reason: "no READY/RESUMED within " + k.c.cfg.ReadyTimeout.String()})
-}
-
-// onStable: the connection stayed up StableAfter, so the backoff starts
-// over.
-func (k *connection) onStable() {
-	k.bo.Reset()
-	k.st.Stable = true
-	k.stableC = nil
-}
-
-// onBeatDue sends the beat that is due, unless the connection is a
-// zombie: nothing at all arrived since the previous beat (a reader
-// waiting on a full queue has frames in hand, so it is no zombie).
-func (k *connection) onBeatDue() bool {
-	if k.beaten && k.cn.frames.Load() == k.framesAtBeat && !k.cn.blocked.Load() {
-		k.c.log.Warn().Dur("interval", k.interval).Msg("no frame since the last heartbeat; zombie connection")
-		return k.finish(resume.Signal{Kind: resume.SigZombie, Reason: "no heartbeat ACK"})
+	if k.blocked.Load() {
+		return k.recordLocked(k.c.signalOf(err))
 	}
-	return k.beatOrEnd()
-}
-
-// beatOrEnd sends a beat; a failed write ends the connection.
-func (k *connection) beatOrEnd() bool {
-	if err := k.beat(); err != nil {
-		return k.finish(k.failed(err))
-	}
+	k.writeErr = err
+	k.failT = k.c.clock.AfterFunc(failedWait, k.onFailedWait)
 	return false
 }
 
-// onRefresh keeps the record's savedAt fresh while connected.
+// onFailedWait, a callback: the reader learned no better reason for a
+// failed write within failedWait, so the write's error ends the
+// connection.
+func (k *connection) onFailedWait() {
+	k.mu.Lock()
+	first := k.activeLocked() && k.recordLocked(k.c.signalOf(k.writeErr))
+	k.mu.Unlock()
+	if first {
+		k.abort()
+	}
+}
+
+// onReadyTimeout, a callback: READY/RESUMED must come within ReadyTimeout
+// of IDENTIFY/RESUME. A long replay in front of RESUMED is progress, not
+// a stall, and so is a replay waiting on a full queue; heartbeat ACKs and
+// anything else are not, or a server that answers heartbeats and never
+// READY would hold the client forever.
+func (k *connection) onReadyTimeout() {
+	k.mu.Lock()
+	if !k.activeLocked() || k.a.established {
+		k.mu.Unlock()
+		return
+	}
+	if n := k.progress.Load(); n != k.progressAtReady || k.blocked.Load() {
+		k.progressAtReady = n
+		k.readyT.Reset(k.c.cfg.ReadyTimeout)
+		k.mu.Unlock()
+		return
+	}
+	first := k.recordLocked(resume.Signal{Kind: resume.SigNetwork, Reason: "no READY/RESUMED within " + k.c.cfg.ReadyTimeout.String()})
+	k.mu.Unlock()
+	if first {
+		k.abort()
+	}
+}
+
+// onStable, a callback: the connection stayed up StableAfter, so the
+// backoff starts over.
+func (k *connection) onStable() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.activeLocked() {
+		k.bo.Reset()
+		k.st.Stable = true
+	}
+}
+
+// onRefresh, a callback, keeps the record's savedAt fresh while
+// connected. The write runs outside mu, counted in bg, so the shutdown's
+// own record write comes after it.
 func (k *connection) onRefresh() {
+	k.mu.Lock()
+	if !k.activeLocked() {
+		k.mu.Unlock()
+		return
+	}
 	k.refreshT.Reset(k.c.refreshEvery)
-	if k.a.established {
+	write := k.a.established
+	if write {
+		k.bg.Add(1)
+	}
+	k.mu.Unlock()
+	if write {
+		defer k.bg.Done()
 		k.c.alive()
 		k.c.persist(k.ctx, false)
 	}
 }
 
-// onControl handles a frame the reader passed to the loop.
-func (k *connection) onControl(f wire.Frame) bool {
-	switch f.Op {
-	case wire.OpHeartbeatACK:
-		k.onHeartbeatACK()
-	case wire.OpHeartbeat: // the server asks for a beat now
-		return k.beatOrEnd()
-	case wire.OpReconnect, wire.OpInvalidSession:
-		sig, _ := ctrlSignal(f)
-		return k.finish(sig)
-	case wire.OpDispatch: // READY or RESUMED, already queued by the reader
-		k.onConnected(f)
-		if !k.beaten {
-			return k.beatOrEnd()
-		}
-	default:
-		k.c.log.Debug().Stringer("op", f.Op).Msg("unexpected frame ignored")
+// onControlLocked handles a control frame, on the reader, in the order
+// read. false ends reading. During the shutdown, control frames are
+// ignored: the reader reads on until the close answer.
+func (k *connection) onControlLocked(op wire.Opcode, d json.RawMessage) bool {
+	if !k.activeLocked() {
+		return true
 	}
-	return false
+	if !k.helloed {
+		if op != wire.OpHello {
+			k.c.log.Debug().Stringer("op", op).Msg("frame before HELLO ignored")
+			return true
+		}
+		return k.onHelloLocked(d)
+	}
+	switch op {
+	case wire.OpHeartbeatACK:
+		k.onHeartbeatACKLocked()
+	case wire.OpHeartbeat: // the server asks for a beat now
+		return !k.beatLocked()
+	case wire.OpReconnect, wire.OpInvalidSession:
+		// Op 7 or op 9 and the close that follows (4009, 4903, 4006)
+		// are one event: the op decides what comes next (the 4903 after
+		// an intent rejection must not hide its op 9), so reading stops.
+		sig, _ := ctrlSignal(op, d)
+		k.recordLocked(sig)
+		return false
+	default:
+		k.c.log.Debug().Stringer("op", op).Msg("unexpected frame ignored")
+	}
+	return true
 }
 
-// onHeartbeatACK records the ACK and the beat's round trip.
-func (k *connection) onHeartbeatACK() {
+// onHeartbeatACKLocked records the ACK and the beat's round trip.
+func (k *connection) onHeartbeatACKLocked() {
 	var rtt time.Duration
 	if !k.lastBeat.IsZero() {
 		rtt = k.c.clock.Now().Sub(k.lastBeat)
@@ -703,11 +715,23 @@ func (k *connection) onHeartbeatACK() {
 	k.c.update(func(s *Status) { s.HeartbeatRTT = rtt; s.HeartbeatACKs++ })
 }
 
-// onConnected handles READY or RESUMED (the frame the reader passes on
-// after queueing the event): the connection is established, the record
-// written, and the stable timer started.
-func (k *connection) onConnected(f wire.Frame) {
+// onConnected handles READY or RESUMED on the reader, once the event is
+// queued: the connection is established and the stable timer started.
+// The record write and then the first beat (if none went out yet) run on
+// a goroutine of their own, counted in bg, so reading goes on during the
+// write, as does the rest of the connection. Ignored once the connection
+// no longer runs.
+func (k *connection) onConnected(event string) {
 	c := k.c
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.activeLocked() {
+		return
+	}
+	if !k.helloed { // queued all the same, but no handshake was made
+		c.log.Debug().Str("event", event).Msg("frame before HELLO ignored")
+		return
+	}
 	if k.readyT != nil {
 		k.readyT.Stop()
 	}
@@ -720,20 +744,40 @@ func (k *connection) onConnected(f wire.Frame) {
 		s.ConnectedSince = now
 		s.LastError = ""
 	})
-	c.persist(k.ctx, true)
 	if k.stableT == nil {
-		k.stableT = c.clock.NewTimer(c.cfg.StableAfter)
-		k.stableC = k.stableT.C()
+		k.stableT = c.clock.AfterFunc(c.cfg.StableAfter, k.onStable)
 	}
-	c.log.Info().Str("event", f.T).Str("session", c.Status().SessionID).
-		Uint64("seq", c.sess.highest()).Str("intent_level", c.cfg.IntentLevels[c.level()].Name).Msg("connected")
+	k.bg.Add(1)
+	go k.connected(event)
 }
 
-// shutdown is the graceful close: the handler finishes the event in hand,
-// the record is written, then the connection is closed with 4000 (1000
-// for a logout).
+// connected writes the record of an established connection, then sends
+// the first beat if none went out yet (see onConnected).
+func (k *connection) connected(event string) {
+	defer k.bg.Done()
+	c := k.c
+	c.persist(k.ctx, true)
+	c.log.Info().Str("event", event).Str("session", c.Status().SessionID).
+		Uint64("seq", c.sess.highest()).Str("intent_level", c.cfg.IntentLevels[c.level()].Name).Msg("connected")
+	k.mu.Lock()
+	abort := k.activeLocked() && !k.beaten && k.beatLocked()
+	k.mu.Unlock()
+	if abort {
+		k.abort()
+	}
+}
+
+// shutdown is the graceful close, run on a goroutine of its own when
+// Run's context ends: from then on callbacks do nothing and the reader
+// ignores control frames. The handler finishes the event in hand, the
+// record is written, then the connection is closed with 4000 (1000 for a
+// logout).
 func (k *connection) shutdown() {
-	k.graceful = true
+	defer close(k.shutdownDone)
+	k.mu.Lock()
+	k.closing = true
+	k.mu.Unlock()
+	k.bg.Wait()
 	k.c.setState(StateClosing)
 	k.c.finish(k.d, false)
 	// 4000 to keep the session resumable is a Discord-derived assumption:
@@ -752,13 +796,13 @@ func (k *connection) shutdown() {
 
 // ctrlSignal gives the signal of op 7 RECONNECT or op 9 INVALID_SESSION;
 // false for any other frame.
-func ctrlSignal(f wire.Frame) (resume.Signal, bool) {
-	switch f.Op {
+func ctrlSignal(op wire.Opcode, d json.RawMessage) (resume.Signal, bool) {
+	switch op {
 	case wire.OpReconnect:
 		return resume.Signal{Kind: resume.SigReconnect, Reason: "server sent op 7 RECONNECT"}, true
 	case wire.OpInvalidSession:
 		var canResume bool
-		_ = json.Unmarshal(f.D, &canResume)
+		_ = json.Unmarshal(d, &canResume)
 		return resume.Signal{Kind: resume.SigInvalidSession, CanResume: canResume,
 			Reason: fmt.Sprintf("server sent op 9 INVALID_SESSION d=%v", canResume)}, true
 	}

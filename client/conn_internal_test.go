@@ -4,49 +4,49 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
+	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/qqgate/qqgate/gatewaytest"
 	"github.com/qqgate/qqgate/internal/resume"
-	"github.com/qqgate/qqgate/wire"
 )
 
 // A failed write waits for the reader's reason on the connection's clock:
-// with a fake clock, the wait is a timer of that clock and ends when the
-// clock passes it, not after wall time.
+// with a fake clock, the wait is a timer of that clock, and the write's
+// error ends the connection when the clock passes it, not after wall time.
 func TestFailedWriteWaitsOnTheConnectionClock(t *testing.T) {
 	t.Parallel()
+	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
 	c, err := New(Config{AppID: "1", ClientSecret: "s"})
 	require.NoError(t, err)
 	clk := NewFakeClock()
 	c.clock = clk
-	// A reader that learns nothing more: it neither ends nor queues a frame.
-	k := &connection{c: c, ctx: context.Background(), cn: &conn{ctrl: make(chan wire.Frame, 16), done: make(chan struct{})}}
-	got := make(chan resume.Signal, 1)
-	go func() { got <- k.failed(errors.New("write: broken pipe")) }()
+	ctx, cancel := context.WithTimeout(context.Background(), queueWait) // a bound on the test, not a timing assertion
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, srv.WebSocketURL(), nil)
+	require.NoError(t, err)
+	defer ws.CloseNow()
+	k := c.openConnection(ctx, ws, "t", newDispatcher(c, c.queue), &resume.State{}, c.newBackOff())
 
-	deadline := time.NewTimer(queueWait) // a bound on the test, not a timing assertion
-	defer deadline.Stop()
-	for changed := clk.Changed(); clk.Pending(failedWait) == 0; changed = clk.Changed() {
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatal("failed's wait is not a timer of the connection's clock")
-		}
-	}
-	select {
-	case <-got:
-		t.Fatal("failed returned before its wait ended")
-	default:
-	}
+	// A write fails while the reader learns nothing more.
+	k.mu.Lock()
+	k.writeFailedLocked(errors.New("write: broken pipe"))
+	k.mu.Unlock()
+	require.Equal(t, 1, clk.Pending(failedWait), "the failed write's wait is not a timer of the connection's clock")
+	k.mu.Lock()
+	assert.False(t, k.sigSet, "the failed write ended the connection before its wait ended")
+	k.mu.Unlock()
+
 	clk.Advance(failedWait)
 	select {
-	case sig := <-got:
-		assert.Equal(t, resume.SigNetwork, sig.Kind)
-		assert.Equal(t, "write: broken pipe", sig.Reason)
-	case <-deadline.C:
-		t.Fatal("failed did not return when the clock passed its wait")
+	case <-k.queueCtx.Done(): // the wait's callback ended the connection
+	case <-ctx.Done():
+		t.Fatal("the connection did not end when the clock passed the failed write's wait")
 	}
+	k.read() // the socket is closed: reading ends at once
+	a := k.end()
+	assert.Equal(t, resume.SigNetwork, a.sig.Kind)
+	assert.Equal(t, "write: broken pipe", a.sig.Reason)
 }

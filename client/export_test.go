@@ -52,7 +52,7 @@ func NewFakeClock() *FakeClock {
 
 type fakeTimer struct {
 	clk      *FakeClock
-	c        chan time.Time
+	f        func() // run on a goroutine of its own when the timer fires
 	deadline time.Time
 	d        time.Duration
 	pending  bool
@@ -65,11 +65,12 @@ func (f *FakeClock) Now() time.Time {
 	return f.now
 }
 
-// NewTimer makes a timer firing d after the fake now.
-func (f *FakeClock) NewTimer(d time.Duration) timer {
+// AfterFunc makes a timer that runs fn on a goroutine of its own, as
+// time.AfterFunc does, once the fake now passes d from now.
+func (f *FakeClock) AfterFunc(d time.Duration, fn func()) timer {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	t := &fakeTimer{clk: f, c: make(chan time.Time, 1)}
+	t := &fakeTimer{clk: f, f: fn}
 	f.created = append(f.created, d)
 	f.armLocked(t, d)
 	return t
@@ -99,10 +100,7 @@ func (f *FakeClock) fireLocked() {
 			continue
 		}
 		t.pending = false
-		select {
-		case t.c <- f.now:
-		default:
-		}
+		go t.f()
 	}
 	clear(f.timers[len(keep):])
 	f.timers = keep
@@ -119,15 +117,9 @@ func (f *FakeClock) stopLocked(t *fakeTimer) bool {
 			}
 		}
 	}
-	select { // no stale value after Stop or Reset
-	case <-t.c:
-	default:
-	}
 	f.notifyLocked()
 	return was
 }
-
-func (t *fakeTimer) C() <-chan time.Time { return t.c }
 
 func (t *fakeTimer) Stop() bool {
 	t.clk.mu.Lock()
@@ -165,7 +157,7 @@ func (f *FakeClock) Created(d time.Duration) int {
 	return n
 }
 
-// Pending counts the pending timers set to d (by NewTimer or Reset).
+// Pending counts the pending timers set to d (by AfterFunc or Reset).
 func (f *FakeClock) Pending(d time.Duration) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

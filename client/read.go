@@ -9,32 +9,28 @@ import (
 	"github.com/qqgate/qqgate/wire"
 )
 
-// read is the reader goroutine. Exit: a read error (the connection ended
-// or ctx was cancelled, which closes it). It feeds dispatch events to the
-// queue, waiting when it is full, and everything else to the loop. The
-// reader, not the loop, enqueues dispatches: a full queue then pauses
-// reading only, and the loop goes on sending heartbeats.
+// read is the connection's reader, run by the goroutine that called
+// runConn, until reading ends (k.readErr says why, unless the connection
+// recorded its end). It hands dispatch events to the queue itself,
+// waiting when it is full (only reading pauses: heartbeats go out from
+// their timer's callback), and handles control frames inline.
 //
 // Frames are read into buffers reused from frame to frame (and shared
 // by all connections) and decoded in place; an event's own bytes (d, and its id) are its only
 // allocations, and common event types are shared strings.
-func (c *Client) read(ctx, readCtx context.Context, cn *conn, d *dispatcher) {
-	defer close(cn.done)
-	// The reads themselves get a context that never ends: for one that
-	// can, coder/websocket arms and disarms a context.AfterFunc on every
-	// read, allocations on every frame. Ending readCtx still ends a
-	// blocked read, as it would inside coder/websocket: by closing the
-	// WebSocket, armed once for the whole connection.
-	stop := context.AfterFunc(readCtx, func() { _ = cn.ws.CloseNow() })
-	defer stop()
-	rctx := context.WithoutCancel(readCtx)
+func (k *connection) read() {
+	// The reads get a context that never ends: for one that can,
+	// coder/websocket arms and disarms a context.AfterFunc on every read,
+	// allocations on every frame. A blocked read is ended by closing the
+	// WebSocket instead (see connection.abort and the shutdown).
+	rctx := context.WithoutCancel(k.ctx)
 	for {
-		_, r, err := cn.ws.Reader(rctx)
+		_, r, err := k.ws.Reader(rctx)
 		if err != nil {
-			cn.err = err
+			k.readErr = err
 			return
 		}
-		if !c.readOne(ctx, cn, d, r) {
+		if !k.readOne(r) {
 			return
 		}
 	}
@@ -49,9 +45,8 @@ var frameBuffers = sync.Pool{New: func() any {
 	return &b
 }}
 
-// readOne reads the frame r and hands it on; false ends the reader
-// (cn.err says why).
-func (c *Client) readOne(ctx context.Context, cn *conn, d *dispatcher, r io.Reader) bool {
+// readOne reads the frame r and handles it; false ends reading.
+func (k *connection) readOne(r io.Reader) bool {
 	bp := frameBuffers.Get().(*[]byte)
 	buf, err := readFrame(r, *bp)
 	defer func() {
@@ -61,19 +56,22 @@ func (c *Client) readOne(ctx context.Context, cn *conn, d *dispatcher, r io.Read
 		}
 	}()
 	if err != nil {
-		cn.err = err
+		k.readErr = err
 		return false
 	}
-	cn.frames.Add(1)
+	k.frames.Add(1)
 	e, err := wire.ScanFrame(buf)
 	if err != nil {
-		c.update(func(s *Status) { s.BadFrames++ })
-		c.log.Warn().Err(err).Int("bytes", len(buf)).Msg("undecodable frame skipped")
-	} else if !c.deliverFrame(ctx, cn, d, e) {
-		cn.err = ctx.Err()
-		return false
+		k.c.update(func(s *Status) { s.BadFrames++ })
+		k.c.log.Warn().Err(err).Int("bytes", len(buf)).Msg("undecodable frame skipped")
+		return true
 	}
-	return true
+	if e.Op != wire.OpDispatch {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return k.onControlLocked(e.Op, e.D)
+	}
+	return k.onDispatch(e)
 }
 
 // Read buffer sizes: the first is room for a common frame (message events
@@ -103,50 +101,36 @@ func readFrame(r io.Reader, buf []byte) ([]byte, error) {
 	}
 }
 
-// deliverFrame hands a decoded frame on: a dispatch to the queue (READY and
-// RESUMED to the loop as well), anything else to the loop. It returns
-// false if ctx ended first.
-func (c *Client) deliverFrame(ctx context.Context, cn *conn, d *dispatcher, e wire.Envelope) bool {
-	if e.Op != wire.OpDispatch {
-		f := wire.Frame{Op: e.Op, S: e.S, T: string(e.T), ID: string(e.ID)}
-		if e.D != nil {
-			f.D = append(json.RawMessage(nil), e.D...)
-		}
-		select {
-		case cn.ctrl <- f:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
+// onDispatch hands a dispatch to the queue, then handles READY or
+// RESUMED. false: the connection ended before the event reached the
+// queue.
+func (k *connection) onDispatch(e wire.Envelope) bool {
+	c := k.c
 	f := wire.Frame{Op: e.Op, S: e.S, T: eventType(e.T), ID: string(e.ID)}
 	if e.D != nil {
 		f.D = append(json.RawMessage(nil), e.D...)
 	}
 	in := c.accept(f)
-	replaying := cn.replaying
+	replaying := k.replaying
 	if f.T == wire.EventResumed {
-		cn.replaying = false
+		k.replaying = false
 	}
 	if in.progress {
-		cn.progress.Add(1)
+		k.progress.Add(1)
 	}
 	if !in.deliver {
 		return true
 	}
-	if !d.enqueue(ctx, in.ev, &cn.blocked) {
+	if !k.d.enqueue(k.queueCtx, in.ev, &k.blocked) {
 		// The connection ended before the event reached the queue: it
 		// was never received, so the RESUME asks for it again.
 		c.sess.withdraw(in)
+		k.readErr = k.queueCtx.Err()
 		return false
 	}
 	c.queued(in.ev, replaying)
 	if f.T == wire.EventReady || f.T == wire.EventResumed {
-		select {
-		case cn.ctrl <- wire.Frame{Op: wire.OpDispatch, T: f.T}:
-		case <-ctx.Done():
-			return false
-		}
+		k.onConnected(f.T)
 	}
 	return true
 }

@@ -7,13 +7,14 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/qqgate/qqgate/gatewaytest"
-	"github.com/qqgate/qqgate/wire"
+	"github.com/qqgate/qqgate/internal/resume"
 )
 
 // readFrame reads a whole message into the buffer it is given, growing it
@@ -51,9 +52,10 @@ func TestEventTypeInterned(t *testing.T) {
 	assert.Equal(t, "SOMETHING_NEW", eventType([]byte("SOMETHING_NEW")))
 }
 
-// Cancelling the reader's read context ends a read blocked on a silent
-// gateway, though the reads themselves run with a context that never ends.
-func TestReadEndsWhenReadContextEnds(t *testing.T) {
+// A callback that ends the connection ends a read blocked on a silent
+// gateway, though the reads themselves run with a context that never
+// ends, and the connection ends with the callback's signal.
+func TestEndingCallbackEndsABlockedRead(t *testing.T) {
 	t.Parallel()
 	srv := gatewaytest.NewTestServer(t, gatewaytest.Options{})
 	c, err := New(Config{AppID: "1", ClientSecret: "s"})
@@ -63,20 +65,28 @@ func TestReadEndsWhenReadContextEnds(t *testing.T) {
 	ws, _, err := websocket.Dial(ctx, srv.WebSocketURL(), nil)
 	require.NoError(t, err)
 	defer ws.CloseNow()
-	cn := &conn{ws: ws, ctrl: make(chan wire.Frame, 16), done: make(chan struct{})}
-	readCtx, cancelRead := context.WithCancel(context.Background())
-	go c.read(ctx, readCtx, cn, newDispatcher(c, c.queue))
-	select {
-	case f := <-cn.ctrl:
-		require.Equal(t, wire.OpHello, f.Op)
-	case <-ctx.Done():
-		t.Fatal("no HELLO")
-	}
+	k := c.openConnection(ctx, ws, srv.Token(gatewaytest.DefaultAppID), newDispatcher(c, c.queue), &resume.State{}, c.newBackOff())
+	ended := make(chan attempt, 1)
+	go func() {
+		k.read()
+		ended <- k.end()
+	}()
+	require.Eventually(t, func() bool {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return k.a.established
+	}, queueWait, time.Millisecond, "no READY")
 	// Nothing more comes: the reader waits on the socket.
-	cancelRead()
+	sig := resume.Signal{Kind: resume.SigZombie, Reason: "test"}
+	k.mu.Lock()
+	first := k.recordLocked(sig)
+	k.mu.Unlock()
+	require.True(t, first, "the connection ended before the callback")
+	k.abort()
 	select {
-	case <-cn.done:
-		assert.Error(t, cn.err)
+	case a := <-ended:
+		assert.Error(t, k.readErr)
+		assert.Equal(t, sig, a.sig)
 	case <-ctx.Done():
 		t.Fatal("the reader did not end")
 	}

@@ -35,18 +35,22 @@ import (
 //     that never reached the queue);
 //   - the dispatcher, or a handler's goroutine with HandlerConcurrency
 //     above one: commit (a seq handled, the record saved, throttled);
-//   - the loop: clear (a policy decision or an expired session), setLevel
-//     (a step-down), markConnected (READY/RESUMED), alive (the savedAt
-//     refresh and a connection's end), save (READY/RESUMED, the refresh);
+//   - the loop (Run's goroutine between connections): clear (a policy
+//     decision or an expired session), setLevel (a step-down);
+//   - the connection, while it runs: markConnected (READY/RESUMED, on the
+//     reader), alive (the savedAt refresh's callback and the connection's
+//     end), save (READY/RESUMED's, on a goroutine of its own, and the
+//     refresh's); the connection's end waits for its saves;
 //   - Run before the loop starts: restore (the loaded record), setLevel;
 //     New: setLevel;
-//   - finish, at the end of Run or the loop's graceful shutdown, once the
-//     dispatcher has stopped: save, or clearRecord on a logout.
+//   - finish, at the end of Run or the connection's graceful shutdown,
+//     once the dispatcher has stopped: save, or clearRecord on a logout.
 //
 // Its readers: accept stamps each event with the id and the epoch, and
 // commit checks an event's epoch in the same hold of mu as the seq's
-// Handled, so an event of an older session never commits; the loop reads
-// the id, the highest seq and the level (heartbeats, RESUME, IDENTIFY);
+// Handled, so an event of an older session never commits; the loop and
+// the connection read the id, the highest seq and the level (heartbeats,
+// RESUME, IDENTIFY);
 // Status reads view.
 //
 // The loop clears or restores a session only while no reader runs (before
@@ -245,7 +249,7 @@ func (s *session) recordLocked() (sessionstore.Record, bool) {
 }
 
 // save writes the record, if a session is held; now skips the throttle.
-// The loop, and finish.
+// The connection, and finish.
 func (s *session) save(ctx context.Context, now bool) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -296,7 +300,7 @@ func (s *session) intentLevel() int {
 }
 
 // markConnected records READY or RESUMED at now: the connection is
-// established and the session alive. The loop.
+// established and the session alive. The connection's reader.
 func (s *session) markConnected(now time.Time) {
 	s.mu.Lock()
 	s.connectedAt = now
@@ -305,7 +309,7 @@ func (s *session) markConnected(now time.Time) {
 }
 
 // alive records that a connection of the session is alive at now. The
-// loop.
+// connection (its savedAt refresh, its end).
 func (s *session) alive(now time.Time) {
 	s.mu.Lock()
 	s.aliveAt = now
@@ -322,17 +326,17 @@ func (s *session) expired(now time.Time) bool {
 	return s.id != "" && !s.aliveAt.IsZero() && now.Sub(s.aliveAt) >= sessionstore.Expiry
 }
 
-// held gives the session id, "" when none is held. The loop: RESUME or
-// IDENTIFY (attempt, handshake, decide), and whether a new connection
-// starts replaying (openConnection).
+// held gives the session id, "" when none is held. The loop and the
+// connection: RESUME or IDENTIFY (attempt, handshake, decide), and whether
+// a new connection starts replaying (openConnection).
 func (s *session) held() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.id
 }
 
-// highest gives the highest seq received. The loop: heartbeats, RESUME,
-// an oversized frame's signal, the connected log.
+// highest gives the highest seq received. The loop and the connection:
+// heartbeats, RESUME, an oversized frame's signal, the connected log.
 func (s *session) highest() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
