@@ -331,26 +331,29 @@ type connection struct {
 
 	mu sync.Mutex
 	bg sync.WaitGroup // record writes begun under mu; waited for by the shutdown and end
+	// callbacks counts the timer callbacks armed or running; end waits for
+	// it, so no callback outlives the connection (nor Run).
+	callbacks sync.WaitGroup
 
 	closing  bool    // the shutdown began
 	over     bool    // end began
 	a        attempt // the outcome so far
 	sigSet   bool    // a.sig is recorded: the connection ends with it
 	writeErr error   // a write failed: failT waits for the reader's reason
-	failT    timer
+	failT    *callback
 
-	helloT       timer // from the upgrade to HELLO
+	helloT       *callback // from the upgrade to HELLO
 	helloed      bool
 	interval     time.Duration // the heartbeat interval, from HELLO
-	beatT        timer         // the next heartbeat
+	beatT        *callback     // the next heartbeat
 	beaten       bool          // a beat went out on this connection
 	lastBeat     time.Time     // when the last beat went out, for the RTT
 	framesAtBeat uint64        // frames at the last beat, for the zombie check
 
-	readyT          timer  // from IDENTIFY/RESUME to READY/RESUMED
-	progressAtReady uint64 // progress when readyT was last armed
-	stableT         timer  // from READY/RESUMED to StableAfter
-	refreshT        timer  // the savedAt refresh while connected
+	readyT          *callback // from IDENTIFY/RESUME to READY/RESUMED
+	progressAtReady uint64    // progress when readyT was last armed
+	stableT         *callback // from READY/RESUMED to StableAfter
+	refreshT        *callback // the savedAt refresh while connected
 }
 
 // runConn runs the protocol on an open WebSocket until it ends; the
@@ -371,7 +374,7 @@ func (c *Client) openConnection(ctx context.Context, ws *websocket.Conn, token s
 		shutdownDone: make(chan struct{}), a: attempt{opened: true}}
 	k.replaying = st.Mode == resume.Resume && c.sess.held() != ""
 	k.mu.Lock()
-	k.helloT = c.clock.AfterFunc(c.cfg.HelloTimeout, k.onHelloTimeout)
+	k.helloT = k.afterLocked(c.cfg.HelloTimeout, k.onHelloTimeout)
 	k.mu.Unlock()
 	k.stopShutdown = context.AfterFunc(ctx, k.shutdown)
 	return k
@@ -388,7 +391,7 @@ func (c *Client) openConnection(ctx context.Context, ws *websocket.Conn, token s
 func (k *connection) end() attempt {
 	k.mu.Lock()
 	k.over = true
-	for _, t := range []timer{k.helloT, k.beatT, k.readyT, k.stableT, k.refreshT, k.failT} {
+	for _, t := range []*callback{k.helloT, k.beatT, k.readyT, k.stableT, k.refreshT, k.failT} {
 		if t != nil {
 			t.Stop()
 		}
@@ -397,6 +400,7 @@ func (k *connection) end() attempt {
 		k.a.sig = k.readerSignal()
 	}
 	k.mu.Unlock()
+	k.callbacks.Wait() // those already running see over and return
 	k.bg.Wait()
 	if k.stopShutdown() {
 		k.ws.CloseNow()
@@ -441,6 +445,41 @@ func (k *connection) recordLocked(sig resume.Signal) bool {
 func (k *connection) abort() {
 	k.cancel()
 	k.ws.CloseNow()
+}
+
+// callback is a timer of the connection's clock whose runs are counted
+// in connection.callbacks: one count while it is armed, held by the run
+// once it fires, given back by a Stop that disarms it. It is armed (made,
+// reset) only under mu while the connection runs, so every count is
+// taken before end waits for them.
+type callback struct {
+	t  timer
+	wg *sync.WaitGroup
+}
+
+// afterLocked arms f to run d from now, counted.
+func (k *connection) afterLocked(d time.Duration, f func()) *callback {
+	k.callbacks.Add(1)
+	return &callback{wg: &k.callbacks, t: k.c.clock.AfterFunc(d, func() {
+		defer k.callbacks.Done()
+		f()
+	})}
+}
+
+// Reset arms the callback to run d from now; a callback that had run or
+// was stopped is counted again.
+func (cb *callback) Reset(d time.Duration) {
+	if !cb.t.Reset(d) {
+		cb.wg.Add(1)
+	}
+}
+
+// Stop disarms the callback; a run already started goes on (end waits
+// for it).
+func (cb *callback) Stop() {
+	if cb.t.Stop() {
+		cb.wg.Done()
+	}
 }
 
 // send writes one frame, within a bounded time.
@@ -493,7 +532,7 @@ func (k *connection) startHeartbeatLocked(hello wire.Hello) {
 		k.c.log.Warn().Dur("asked", k.interval).Dur("used", k.c.minHeartbeat).Msg("HELLO's heartbeat interval is below the floor; using the floor")
 		k.interval = k.c.minHeartbeat
 	}
-	k.beatT = k.c.clock.AfterFunc(k.interval, k.onBeatDue)
+	k.beatT = k.afterLocked(k.interval, k.onBeatDue)
 }
 
 // beatLocked schedules the next beat one interval from now, then sends
@@ -554,12 +593,12 @@ func (k *connection) handshakeLocked() error {
 	if err != nil {
 		return err
 	}
-	k.readyT = c.clock.AfterFunc(c.cfg.ReadyTimeout, k.onReadyTimeout)
+	k.readyT = k.afterLocked(c.cfg.ReadyTimeout, k.onReadyTimeout)
 	k.progressAtReady = k.progress.Load()
 	// The record's savedAt is refreshed while connected, so its expiry
 	// counts from when the connection was last known alive, whatever the
 	// heartbeat interval.
-	k.refreshT = c.clock.AfterFunc(c.refreshEvery, k.onRefresh)
+	k.refreshT = k.afterLocked(c.refreshEvery, k.onRefresh)
 	return nil
 }
 
@@ -601,7 +640,7 @@ func (k *connection) writeFailedLocked(err error) bool {
 		return k.recordLocked(k.c.signalOf(err))
 	}
 	k.writeErr = err
-	k.failT = k.c.clock.AfterFunc(failedWait, k.onFailedWait)
+	k.failT = k.afterLocked(failedWait, k.onFailedWait)
 	return false
 }
 
@@ -745,7 +784,7 @@ func (k *connection) onConnected(event string) {
 		s.LastError = ""
 	})
 	if k.stableT == nil {
-		k.stableT = c.clock.AfterFunc(c.cfg.StableAfter, k.onStable)
+		k.stableT = k.afterLocked(c.cfg.StableAfter, k.onStable)
 	}
 	k.bg.Add(1)
 	go k.connected(event)
