@@ -65,35 +65,61 @@ type reconnects struct {
 
 // connectLoop connects, and reconnects per the reconnect policy, until ctx
 // ends (nil) or a fatal error (returned).
+//
+// Its goroutine reads each connection (see connection), parked there for
+// as long as the connection lives with every frame on the way on its
+// stack: the work between attempts is in reconnects' methods, so that
+// this frame stays small.
 func (c *Client) connectLoop(ctx context.Context, d *dispatcher, mode resume.Mode) error {
+	r := c.newReconnects(mode)
+	for n := 0; ; n++ {
+		r.begin(ctx, n)
+		a := c.attempt(ctx, d, &r.st, r.bo)
+		if done, err := r.end(ctx, a); done {
+			return err
+		}
+	}
+}
+
+func (c *Client) newReconnects(mode resume.Mode) *reconnects {
 	r := &reconnects{c: c, bo: c.newBackOff(),
 		delays: resume.Delays{InvalidSession: c.cfg.InvalidSessionDelay, RateLimit: c.cfg.RateLimitDelay},
 		st:     resume.NewState(mode == resume.Resume, c.level(), len(c.cfg.IntentLevels))}
 	r.st.MaxAuthFailures = c.cfg.MaxAuthFailures
 	r.st.MaxAttempts = c.cfg.Backoff.MaxAttempts
-	for n := 0; ; n++ {
-		if n > 0 {
-			c.update(func(s *Status) { s.Reconnects++ })
-		}
-		c.setState(StateConnecting)
-		r.expire(ctx)
-		r.st = resume.NewConnection(r.st, r.st.Mode)
-		a := c.attempt(ctx, d, &r.st, r.bo)
-		if ctx.Err() != nil {
-			return nil
-		}
-		wait, reason, err := r.decide(ctx, a)
-		if err != nil {
-			return err
-		}
-		c.update(func(s *Status) { s.State = StateWaiting; s.NextRetry = wait })
-		c.log.Warn().Int("failures", r.st.Failures).Dur("delay", wait).Stringer("next", r.st.Mode).
-			Msg("disconnected: " + reason)
-		if err := c.sleep(ctx, wait); err != nil {
-			return nil
-		}
-		c.update(func(s *Status) { s.NextRetry = 0 })
+	return r
+}
+
+// begin prepares the n-th attempt (from 0).
+func (r *reconnects) begin(ctx context.Context, n int) {
+	c := r.c
+	if n > 0 {
+		c.update(func(s *Status) { s.Reconnects++ })
 	}
+	c.setState(StateConnecting)
+	r.expire(ctx)
+	r.st = resume.NewConnection(r.st, r.st.Mode)
+}
+
+// end applies the end of an attempt and waits before the next one; done
+// ends the loop, with the error that ends Run (nil when ctx ended).
+func (r *reconnects) end(ctx context.Context, a attempt) (done bool, err error) {
+	c := r.c
+	if ctx.Err() != nil {
+		return true, nil
+	}
+	wait, reason, err := r.decide(ctx, a)
+	if err != nil {
+		return true, err
+	}
+	c.update(func(s *Status) { s.State = StateWaiting; s.NextRetry = wait })
+	c.log.Warn().Int("failures", r.st.Failures).Dur("delay", wait).Stringer("next", r.st.Mode).
+		Msg("disconnected: " + reason)
+	if err := c.sleep(ctx, wait); err != nil {
+		return true, nil
+	}
+	c.update(func(s *Status) { s.NextRetry = 0 })
+	return false, nil
 }
 
 // expire drops a session no longer valid for RESUME before the next
@@ -215,10 +241,35 @@ func (r *reconnects) wait(w resume.Wait) time.Duration {
 
 // attempt fetches a token, discovers the gateway, dials and runs one
 // connection until it ends.
+//
+// The token, discovery and dial run on a goroutine of their own, which
+// this one waits for: HTTP and the WebSocket upgrade grow a deep stack,
+// and this goroutine then reads the connection, parked for its whole life
+// with whatever stack it grew before.
 func (c *Client) attempt(ctx context.Context, d *dispatcher, st *resume.State, bo *backoff.ExponentialBackOff) attempt {
+	var (
+		ws    *websocket.Conn
+		token string
+		a     attempt
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ws, token, a = c.open(ctx, st)
+	}()
+	<-done
+	if ws == nil {
+		return a
+	}
+	return c.runConn(ctx, ws, token, d, st, bo)
+}
+
+// open fetches a token, discovers the gateway and dials it: a WebSocket
+// and its token, or the attempt's failure.
+func (c *Client) open(ctx context.Context, st *resume.State) (*websocket.Conn, string, attempt) {
 	token, err := c.tokens.Token(ctx)
 	if err != nil {
-		return c.preFailure(err)
+		return nil, "", c.preFailure(err)
 	}
 	gw, err := c.discover(ctx, token)
 	if err != nil {
@@ -226,7 +277,7 @@ func (c *Client) attempt(ctx context.Context, d *dispatcher, st *resume.State, b
 		if errors.As(err, &ge) && ge.Status == http.StatusUnauthorized {
 			c.tokens.Invalidate()
 		}
-		return c.preFailure(err)
+		return nil, "", c.preFailure(err)
 	}
 	c.limiter.update(c.cfg.AppID, gw.SessionStartLimit)
 	identify := st.Mode != resume.Resume || c.sess.held() == ""
@@ -240,7 +291,7 @@ func (c *Client) attempt(ctx context.Context, d *dispatcher, st *resume.State, b
 		if wait := c.limiter.reserve(c.cfg.AppID, maxConc); wait > 0 {
 			c.log.Info().Dur("wait", wait).Msg("waiting for the identify budget")
 			if err := c.sleep(ctx, wait); err != nil {
-				return attempt{err: err}
+				return nil, "", attempt{err: err}
 			}
 		}
 	}
@@ -254,11 +305,11 @@ func (c *Client) attempt(ctx context.Context, d *dispatcher, st *resume.State, b
 	})
 	cancelDial()
 	if err != nil {
-		return c.preFailure(fmt.Errorf("dial gateway: %w", redactErr(err)))
+		return nil, "", c.preFailure(fmt.Errorf("dial gateway: %w", redactErr(err)))
 	}
 	ws.SetReadLimit(c.cfg.MaxMessageBytes)
 	c.update(func(s *Status) { s.Connects++ })
-	return c.runConn(ctx, ws, token, d, st, bo)
+	return ws, token, attempt{}
 }
 
 func (c *Client) preFailure(err error) attempt {

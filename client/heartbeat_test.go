@@ -181,5 +181,12 @@ func TestZombieDetectedWithinTwoIntervals(t *testing.T) {
 	waitClock(t, clk, func() bool { return clk.Pending(fakeInterval) == 1 }, "the next beat scheduled")
 	clk.Advance(fakeInterval) // nothing since the last beat: zombie
 	h.serverWait(func() bool { return len(srv.Resumes()) == 1 }, "a RESUME after the zombie close")
-	assert.Len(t, srv.Heartbeats(), 2, "no third beat on the zombie connection")
+	// The new connection beats at RESUMED, which may already have come.
+	onZombie := 0
+	for _, hb := range srv.Heartbeats() {
+		if hb.Conn == 1 {
+			onZombie++
+		}
+	}
+	assert.Equal(t, 2, onZombie, "no third beat on the zombie connection")
 }

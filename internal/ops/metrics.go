@@ -227,8 +227,8 @@ func writeAccountMetrics(w *bufio.Writer, accounts []*AccountState) (skipped int
 type expo struct {
 	w       *bufio.Writer
 	fam     *family
-	head    bool   // fam's HELP and TYPE are written
-	account string // the account label of the samples
+	head    bool     // fam's HELP and TYPE are written
+	account string   // the account label of the samples
 	num     []byte   // scratch for numbers
 	keys    []string // scratch for byLabel
 	skipped int

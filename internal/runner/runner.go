@@ -488,31 +488,45 @@ func (r *Runner) runAccount(ctx context.Context, a *account) error {
 	if a.cfg.IsWebhook() {
 		return r.runWebhookAccount(ctx, a)
 	}
-	lock, err := r.store.Lock(a.cfg.ID)
+	c, stop, err := r.openAccount(a)
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
-	c, sender, err := r.newClient(a)
-	if err != nil {
-		return err
-	}
-	a.mu.Lock()
-	a.c, a.sender = c, sender
-	a.mu.Unlock()
-	defer func() {
-		a.mu.Lock()
-		a.sender = nil // the send API answers 404 for a stopped account
-		a.mu.Unlock()
-	}()
-	if stop := r.watchRecord(a.cfg.ID); stop != nil {
-		defer stop()
-	}
+	defer stop()
 	err = c.Run(ctx)
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
+}
+
+// openAccount takes the account's lock, builds its client and sender and
+// starts the record watch; stop undoes it all once the client returned.
+// (The work is here, not in runAccount, so that none of its frame stays
+// on the account goroutine's stack while the client runs.)
+func (r *Runner) openAccount(a *account) (c *client.Client, stop func(), err error) {
+	lock, err := r.store.Lock(a.cfg.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, sender, err := r.newClient(a)
+	if err != nil {
+		lock.Unlock()
+		return nil, nil, err
+	}
+	a.mu.Lock()
+	a.c, a.sender = c, sender
+	a.mu.Unlock()
+	stopWatch := r.watchRecord(a.cfg.ID)
+	return c, func() {
+		if stopWatch != nil {
+			stopWatch()
+		}
+		a.mu.Lock()
+		a.sender = nil // the send API answers 404 for a stopped account
+		a.mu.Unlock()
+		lock.Unlock()
+	}, nil
 }
 
 // newClient builds the account's gateway client, its handler and its
