@@ -479,10 +479,10 @@ func (r *Runner) orderWith(id string) []string {
 
 // runAccount runs one account until ctx ends or a fatal error.
 //
-// Its goroutine is the account's, parked in the client's connection loop
-// for as long as the account runs: the frame of every function on the
-// way there stays on its stack. So the client is built in newClient, whose
-// large locals (the configurations) are gone once it returns, and the
+// Its goroutine is the account's, which the client makes the reader of
+// its connection, parked there for as long as the account runs: the frame
+// of every function on the way there stays on its stack. So the account
+// is set up in openAccount, whose locals are gone once it returns, and the
 // record watch has no goroutine of its own (see watchRecord).
 func (r *Runner) runAccount(ctx context.Context, a *account) error {
 	if a.cfg.IsWebhook() {
