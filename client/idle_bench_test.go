@@ -4,8 +4,8 @@ import (
 	"context"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
-	"time"
 
 	"github.com/coder/websocket"
 
@@ -66,20 +66,23 @@ func BenchmarkIdleClients(b *testing.B) {
 		srv, ids := idleServer(b, idleConns)
 		before := readIdleMemory()
 		ctx, cancel := context.WithCancel(context.Background())
-		clients := make([]*client.Client, len(ids))
 		done := make(chan struct{}, len(ids))
-		for i, id := range ids {
-			c, err := client.New(client.Config{AppID: id, ClientSecret: "s", APIBase: srv.URL(), TokenURL: srv.TokenURL()})
+		connected := make(chan struct{}, len(ids))
+		for _, id := range ids {
+			var once sync.Once
+			c, err := client.New(client.Config{AppID: id, ClientSecret: "s", APIBase: srv.URL(), TokenURL: srv.TokenURL(),
+				OnStateChange: func(s client.Status) {
+					if s.State == client.StateConnected {
+						once.Do(func() { connected <- struct{}{} })
+					}
+				}})
 			if err != nil {
 				b.Fatal(err)
 			}
-			clients[i] = c
 			go func() { _ = c.Run(ctx); done <- struct{}{} }()
 		}
-		for _, c := range clients {
-			for c.Status().State != client.StateConnected {
-				time.Sleep(time.Millisecond) // a benchmark of a live fleet: polls it
-			}
+		for range ids {
+			<-connected
 		}
 		readIdleMemory().report(b, before, len(ids))
 		cancel()
