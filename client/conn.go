@@ -399,6 +399,7 @@ type connection struct {
 	beatT        *callback     // the next heartbeat
 	beaten       bool          // a beat went out on this connection
 	lastBeat     time.Time     // when the last beat went out, for the RTT
+	nextBeat     time.Time     // when the beat timer, last armed by a beat, is due
 	framesAtBeat uint64        // frames at the last beat, for the zombie check
 
 	readyT          *callback // from IDENTIFY/RESUME to READY/RESUMED
@@ -591,13 +592,15 @@ func (k *connection) startHeartbeatLocked(hello wire.Hello) {
 // next one is scheduled). Its d is the highest seq received, null before
 // any. true: the failed write ended the connection, the caller aborts.
 func (k *connection) beatLocked() bool {
+	now := k.c.clock.Now() // before the timer is armed: it is due no earlier than nextBeat
+	k.nextBeat = now.Add(k.interval)
 	k.beatT.Reset(k.interval)
 	var payload json.RawMessage = []byte("null")
 	if seq := k.c.sess.highest(); seq > 0 {
 		payload = json.RawMessage(fmt.Appendf(nil, "%d", seq))
 	}
 	k.beaten = true
-	k.lastBeat = k.c.clock.Now()
+	k.lastBeat = now
 	k.framesAtBeat = k.frames.Load()
 	if err := k.send(wire.OpHeartbeat, payload); err != nil {
 		return k.writeFailedLocked(err)
@@ -608,10 +611,13 @@ func (k *connection) beatLocked() bool {
 // onBeatDue, a callback, sends the beat that is due, unless the
 // connection is a zombie: nothing at all arrived since the previous beat
 // (a reader waiting on a full queue has frames in hand, so it is no
-// zombie).
+// zombie). A run that finds a beat sent since the timer fired (the
+// server's op 1, the first beat at READY, each re-arming the timer while
+// this run waited for mu) is stale: that beat is too recent to judge, and
+// the timer it armed runs again.
 func (k *connection) onBeatDue() {
 	k.mu.Lock()
-	if !k.activeLocked() {
+	if !k.activeLocked() || k.c.clock.Now().Before(k.nextBeat) {
 		k.mu.Unlock()
 		return
 	}
