@@ -131,6 +131,12 @@ func (d *dispatcher) dispatch(ev item) {
 	case <-d.hctx.Done():
 		return
 	}
+	if d.stopping.Load() && !d.drain.Load() {
+		// The stop came while ev waited for a slot: it was not in hand,
+		// so, like the events still queued, it is left uncommitted.
+		<-d.sem
+		return
+	}
 	d.inflight.Add(1)
 	go func() {
 		defer d.inflight.Done()

@@ -157,3 +157,44 @@ func TestQueueBoundsByCountAndBytes(t *testing.T) {
 	assert.Equal(t, 2, n)
 	assert.EqualValues(t, 2+2, b)
 }
+
+// With HandlerConcurrency above one, a stop that is not a drain lets the
+// calls in hand finish and starts no other: an event that was waiting for
+// a free slot when the stop came is left unhandled (and uncommitted), as
+// the events still queued are.
+func TestStopStartsNoEventWaitingForASlot(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	in := make(chan uint64, 4)
+	c, err := New(Config{AppID: "1", ClientSecret: "s", HandlerConcurrency: 2,
+		Handler: event.HandlerFunc(func(_ context.Context, ev event.Event) error {
+			in <- ev.Seq
+			if ev.Seq <= 2 {
+				<-release
+			}
+			return nil
+		})})
+	require.NoError(t, err)
+	q := c.queue
+	d := newDispatcher(c, q)
+	var blocked atomic.Bool
+	for seq := uint64(1); seq <= 3; seq++ {
+		require.True(t, q.put(context.Background(), testItem(seq, "{}"), &blocked))
+	}
+	<-in
+	<-in
+	// The dispatcher took event 3 and waits for a slot.
+	assert.Eventually(t, func() bool { n, _ := q.load(); return n == 0 }, queueWait, queueTick)
+	require.True(t, d.beginStop(false))
+	close(release)
+	select {
+	case <-d.done:
+	case <-time.After(queueWait):
+		t.Fatal("the dispatcher did not stop")
+	}
+	d.wait()
+	close(in)
+	for seq := range in {
+		t.Errorf("event %d started after the stop", seq)
+	}
+}
