@@ -406,6 +406,13 @@ type connection struct {
 	progressAtReady uint64    // progress when readyT was last armed
 	stableT         *callback // from READY/RESUMED to StableAfter
 	refreshT        *callback // the savedAt refresh while connected
+
+	// writing: a goroutine writes the record of READY/RESUMED (connected);
+	// again: READY/RESUMED came again during that write, which the same
+	// goroutine then writes too (the event's name), so repeats of them
+	// never park a goroutine each.
+	writing bool
+	again   string
 }
 
 // runConn runs the protocol on an open WebSocket until it ends; the
@@ -843,21 +850,37 @@ func (k *connection) onConnected(event string) {
 	if k.stableT == nil {
 		k.stableT = k.afterLocked(c.cfg.StableAfter, k.onStable)
 	}
+	if k.writing {
+		k.again = event
+		return
+	}
+	k.writing = true
 	k.bg.Add(1)
 	go k.connected(event)
 }
 
-// connected writes the record of an established connection, then sends
-// the first beat if none went out yet (see onConnected).
+// connected writes the record of an established connection, again for
+// each READY/RESUMED that came during the write, then sends the first
+// beat if none went out yet (see onConnected).
 func (k *connection) connected(event string) {
 	defer k.bg.Done()
 	c := k.c
-	c.persist(k.ctx, true)
-	c.log.Info().Str("event", event).Str("session", c.Status().SessionID).
-		Uint64("seq", c.sess.highest()).Str("intent_level", c.cfg.IntentLevels[c.level()].Name).Msg("connected")
-	k.mu.Lock()
-	abort := k.activeLocked() && !k.beaten && k.beatLocked()
-	k.mu.Unlock()
+	var abort bool
+	for event != "" {
+		c.persist(k.ctx, true)
+		c.log.Info().Str("event", event).Str("session", c.Status().SessionID).
+			Uint64("seq", c.sess.highest()).Str("intent_level", c.cfg.IntentLevels[c.level()].Name).Msg("connected")
+		k.mu.Lock()
+		event, k.again = k.again, ""
+		if !k.activeLocked() {
+			event = ""
+		}
+		if event == "" {
+			k.writing = false
+			abort = k.activeLocked() && !k.beaten && k.beatLocked()
+		}
+		k.mu.Unlock()
+	}
 	if abort {
 		k.abort()
 	}
