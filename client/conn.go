@@ -401,6 +401,9 @@ type connection struct {
 	lastBeat     time.Time     // when the last beat went out, for the RTT
 	nextBeat     time.Time     // when the beat timer, last armed by a beat, is due
 	framesAtBeat uint64        // frames at the last beat, for the zombie check
+	// blockedAtBeat: the reader waited on a full queue at the last beat,
+	// so that beat's ACK may still be unread; the next beat does not judge.
+	blockedAtBeat bool
 
 	readyT          *callback // from IDENTIFY/RESUME to READY/RESUMED
 	progressAtReady uint64    // progress when readyT was last armed
@@ -609,6 +612,7 @@ func (k *connection) beatLocked() bool {
 	k.beaten = true
 	k.lastBeat = now
 	k.framesAtBeat = k.frames.Load()
+	k.blockedAtBeat = k.blocked.Load()
 	if err := k.send(wire.OpHeartbeat, payload); err != nil {
 		return k.writeFailedLocked(err)
 	}
@@ -618,10 +622,11 @@ func (k *connection) beatLocked() bool {
 // onBeatDue, a callback, sends the beat that is due, unless the
 // connection is a zombie: nothing at all arrived since the previous beat
 // (a reader waiting on a full queue has frames in hand, so it is no
-// zombie). A run that finds a beat sent since the timer fired (the
-// server's op 1, the first beat at READY, each re-arming the timer while
-// this run waited for mu) is stale: that beat is too recent to judge, and
-// the timer it armed runs again.
+// zombie; nor is one that waited through the previous beat, whose ACK it
+// may not have read yet). A run that finds a beat sent since the timer
+// fired (the server's op 1, the first beat at READY, each re-arming the
+// timer while this run waited for mu) is stale: that beat is too recent
+// to judge, and the timer it armed runs again.
 func (k *connection) onBeatDue() {
 	k.mu.Lock()
 	if !k.activeLocked() || k.c.clock.Now().Before(k.nextBeat) {
@@ -629,7 +634,7 @@ func (k *connection) onBeatDue() {
 		return
 	}
 	var abort bool
-	if k.beaten && k.frames.Load() == k.framesAtBeat && !k.blocked.Load() {
+	if k.beaten && k.frames.Load() == k.framesAtBeat && !k.blocked.Load() && !k.blockedAtBeat {
 		k.c.log.Warn().Dur("interval", k.interval).Msg("no frame since the last heartbeat; zombie connection")
 		abort = k.recordLocked(resume.Signal{Kind: resume.SigZombie, Reason: "no heartbeat ACK"})
 	} else {

@@ -1,7 +1,9 @@
 package client_test
 
 import (
+	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/qqgate/qqgate/client"
+	"github.com/qqgate/qqgate/event"
 	"github.com/qqgate/qqgate/gatewaytest"
 	"github.com/qqgate/qqgate/internal/testutil"
 	"github.com/qqgate/qqgate/wire"
@@ -189,4 +192,58 @@ func TestZombieDetectedWithinTwoIntervals(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 2, onZombie, "no third beat on the zombie connection")
+}
+
+// A reader that waited on a full queue through a beat has that beat's ACK
+// unread: when it is let go just before the next beat is due, the next
+// beat must not find "no frame since the previous beat" and end a live
+// connection as a zombie. (OnReceive holds the reader at that point.)
+func TestAReaderJustLetGoFromAFullQueueIsNoZombie(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var holdSeq atomic.Uint64
+	held, unhold := make(chan struct{}), make(chan struct{})
+	h, srv, clk := clockHarness(t, gatewaytest.Options{}, func(c *client.Config) {
+		c.QueueSize = 1
+		c.OnReceive = func(ev event.Event) {
+			if ev.Seq != 0 && ev.Seq == holdSeq.Load() {
+				close(held)
+				<-unhold
+			}
+		}
+	})
+	h.rec.hook = func(ctx context.Context, ev event.Event) error {
+		if ev.Type == wire.EventC2CMessageCreate {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return nil
+	}
+	h.start()
+	defer close(unhold)
+	sess := h.session()
+	h.eventually(func() bool { return h.c.Status().HeartbeatACKs == 1 }, "the beat at READY and its ACK")
+
+	var last uint64
+	for range 3 {
+		seq, err := sess.EmitMessage(wire.EventC2CMessageCreate)
+		require.NoError(t, err)
+		last = seq
+	}
+	h.eventually(func() bool {
+		st := h.c.Status()
+		return st.QueueLength == 1 && st.LastSeqReceived == last && st.Events == 3
+	}, "the reader waits on a full queue")
+	clk.Advance(fakeInterval) // a beat while the reader waits; its ACK stays unread
+	h.serverWait(func() bool { return len(heartbeatsOn(srv, 1)) == 2 }, "the beat while the reader waits")
+
+	holdSeq.Store(last)
+	close(release) // room: the reader queues the last event and is held in OnReceive
+	<-held
+	clk.Advance(fakeInterval)
+	h.serverWait(func() bool { return len(heartbeatsOn(srv, 1)) == 3 || srv.LiveConnections() == 0 }, "the next beat, or the connection's end")
+	assert.Len(t, heartbeatsOn(srv, 1), 3, "a live connection whose reader was just let go was ended as a zombie")
+	assert.Equal(t, 1, srv.LiveConnections())
 }
