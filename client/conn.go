@@ -393,14 +393,14 @@ type connection struct {
 	writeErr error   // a write failed: failT waits for the reader's reason
 	failT    *callback
 
-	helloT       *callback // from the upgrade to HELLO
-	helloed      bool
-	interval     time.Duration // the heartbeat interval, from HELLO
-	beatT        *callback     // the next heartbeat
-	beaten       bool          // a beat went out on this connection
-	lastBeat     time.Time     // when the last beat went out, for the RTT
-	nextBeat     time.Time     // when the beat timer, last armed by a beat, is due
-	framesAtBeat uint64        // frames at the last beat, for the zombie check
+	helloT   *callback // from the upgrade to HELLO
+	helloed  bool
+	interval time.Duration // the heartbeat interval, from HELLO
+	beatT    *callback     // the next heartbeat
+	// lastBeat is when the last beat went out (zero before any): the
+	// beat's RTT, and the beat timer it armed is due one interval later.
+	lastBeat     time.Time
+	framesAtBeat uint64 // frames at the last beat, for the zombie check
 	// blockedAtBeat: the reader waited on a full queue at the last beat,
 	// so that beat's ACK may still be unread; the next beat does not judge.
 	blockedAtBeat bool
@@ -602,14 +602,12 @@ func (k *connection) startHeartbeatLocked(hello wire.Hello) {
 // next one is scheduled). Its d is the highest seq received, null before
 // any. true: the failed write ended the connection, the caller aborts.
 func (k *connection) beatLocked() bool {
-	now := k.c.clock.Now() // before the timer is armed: it is due no earlier than nextBeat
-	k.nextBeat = now.Add(k.interval)
+	now := k.c.clock.Now() // before the timer is armed: it is due no earlier than lastBeat+interval
 	k.beatT.Reset(k.interval)
 	var payload json.RawMessage = []byte("null")
 	if seq := k.c.sess.highest(); seq > 0 {
 		payload = json.RawMessage(fmt.Appendf(nil, "%d", seq))
 	}
-	k.beaten = true
 	k.lastBeat = now
 	k.framesAtBeat = k.frames.Load()
 	k.blockedAtBeat = k.blocked.Load()
@@ -618,6 +616,9 @@ func (k *connection) beatLocked() bool {
 	}
 	return false
 }
+
+// beatenLocked reports whether a beat went out on this connection.
+func (k *connection) beatenLocked() bool { return !k.lastBeat.IsZero() }
 
 // onBeatDue, a callback, sends the beat that is due, unless the
 // connection is a zombie: nothing at all arrived since the previous beat
@@ -629,12 +630,12 @@ func (k *connection) beatLocked() bool {
 // to judge, and the timer it armed runs again.
 func (k *connection) onBeatDue() {
 	k.mu.Lock()
-	if !k.activeLocked() || k.c.clock.Now().Before(k.nextBeat) {
+	if !k.activeLocked() || k.c.clock.Now().Before(k.lastBeat.Add(k.interval)) {
 		k.mu.Unlock()
 		return
 	}
 	var abort bool
-	if k.beaten && k.frames.Load() == k.framesAtBeat && !k.blocked.Load() && !k.blockedAtBeat {
+	if k.beatenLocked() && k.frames.Load() == k.framesAtBeat && !k.blocked.Load() && !k.blockedAtBeat {
 		k.c.log.Warn().Dur("interval", k.interval).Msg("no frame since the last heartbeat; zombie connection")
 		abort = k.recordLocked(resume.Signal{Kind: resume.SigZombie, Reason: "no heartbeat ACK"})
 	} else {
@@ -882,7 +883,7 @@ func (k *connection) connected(event string) {
 		}
 		if event == "" {
 			k.writing = false
-			abort = k.activeLocked() && !k.beaten && k.beatLocked()
+			abort = k.activeLocked() && !k.beatenLocked() && k.beatLocked()
 		}
 		k.mu.Unlock()
 	}

@@ -2,9 +2,7 @@ package main
 
 import (
 	"bufio"
-	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -87,34 +85,6 @@ func (f *idleFleet) metric(b *testing.B, name string) float64 {
 	return 0
 }
 
-// procStatusKiB reads a "kB" field of a process's /proc status.
-func procStatusKiB(pid int, field string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
-			return strconv.ParseInt(f[1], 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no %s for pid %d", field, pid)
-}
-
-// procThreads reads a process's OS thread count.
-func procThreads(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
-			return strconv.Atoi(strings.TrimSpace(v))
-		}
-	}
-	return 0, fmt.Errorf("no Threads for pid %d", pid)
-}
-
 // waitSettled waits until read's value stops changing (by more than
 // 0.5%) and returns the last reading.
 func waitSettled(b *testing.B, read func() float64) float64 {
@@ -180,7 +150,7 @@ func BenchmarkRunnerIdleRSS(b *testing.B) {
 	p1, _ := one.start(b, 1, wire.EventReady)
 	g1 := one.idleGoroutines(b)
 	base := settledRSS(b, p1.Cmd.Process.Pid) / 1024
-	baseFile, err := procStatusKiB(p1.Cmd.Process.Pid, "RssFile:")
+	baseFile, err := procStatus(p1.Cmd.Process.Pid, "RssFile:")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -203,7 +173,7 @@ func BenchmarkRunnerIdleRSS(b *testing.B) {
 		heap += f.metric(b, "go_memstats_heap_inuse_bytes") / idleAccounts / 1024
 		stack += f.metric(b, "go_memstats_stack_inuse_bytes") / idleAccounts / 1024
 		stack += f.metric(b, "go_memstats_stack_inuse_bytes") / idleAccounts / 1024
-		th, err := procThreads(p.Cmd.Process.Pid)
+		th, err := procStatus(p.Cmd.Process.Pid, "Threads:")
 		if err != nil {
 			b.Fatal(err)
 		}

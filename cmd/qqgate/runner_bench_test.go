@@ -15,19 +15,25 @@ import (
 	"github.com/qqgate/qqgate/wire"
 )
 
-// procRSS reads a process's resident set size in bytes.
-func procRSS(pid int) (int64, error) {
+// procStatus reads a number field of a process's /proc status (in kB for
+// the memory ones): "VmRSS:", "RssFile:", "Threads:".
+func procStatus(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10, err
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
+			return strconv.ParseInt(f[1], 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+	return 0, fmt.Errorf("no %s for pid %d", field, pid)
+}
+
+// procRSS reads a process's resident set size in bytes.
+func procRSS(pid int) (int64, error) {
+	kb, err := procStatus(pid, "VmRSS:")
+	return kb << 10, err
 }
 
 // procCPU reads a process's user+system CPU time.
