@@ -45,7 +45,6 @@ type Client struct {
 	status Status
 
 	sess    *session      // the session's identity, seqs, dedupe window and record; its own lock
-	events  atomic.Uint64 // Status.Events
 	handled atomic.Uint64 // Status.Handled
 	queue   *queue
 
@@ -119,7 +118,7 @@ func (c *Client) Status() Status {
 	s.LastSeqReceived = highest
 	s.LastSeqHandled = committed
 	s.QueueLength, s.QueueBytes = c.queue.load()
-	s.Events = c.events.Load()
+	s.Events = c.queue.puts.Load()
 	s.Handled = c.handled.Load()
 	return s
 }

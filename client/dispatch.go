@@ -206,7 +206,11 @@ const keepBatch = 64
 type queue struct {
 	maxLen   int
 	maxBytes int64
-	wake     func() // starts a dispatcher goroutine; set by newDispatcher
+	// puts counts the events put, each as it is added, before the
+	// dispatcher can take it (Status.Events): a handler done with an event
+	// finds it counted.
+	puts atomic.Uint64
+	wake func() // starts a dispatcher goroutine; set by newDispatcher
 
 	mu      sync.Mutex
 	items   []item        // guarded by mu; waiting for the dispatcher, oldest first
@@ -232,6 +236,7 @@ func (q *queue) put(ctx context.Context, ev item, blocked *atomic.Bool) bool {
 		q.mu.Lock()
 		if q.len < q.maxLen && (q.bytes == 0 || q.bytes+n <= q.maxBytes) {
 			q.items = append(q.items, ev)
+			q.puts.Add(1)
 			q.len++
 			q.bytes += n
 			wake := q.parked && !q.stopped && q.wake != nil

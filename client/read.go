@@ -121,14 +121,21 @@ func (k *connection) onDispatch(e wire.Envelope) bool {
 	if !in.deliver {
 		return true
 	}
+	// A RESUMED or a replay is counted before the put, so that a handler
+	// done with it (the dispatcher may start on it at once) finds it
+	// counted.
+	c.countResume(in.ev, replaying, 1)
 	if !k.d.enqueue(k.queueCtx, in.ev, &k.blocked) {
 		// The connection ended before the event reached the queue: it
 		// was never received, so the RESUME asks for it again.
+		c.countResume(in.ev, replaying, -1)
 		c.sess.withdraw(in)
 		k.readErr = k.queueCtx.Err()
 		return false
 	}
-	c.queued(in.ev, replaying)
+	if c.cfg.OnReceive != nil {
+		c.cfg.OnReceive(in.ev.Event)
+	}
 	if f.T == wire.EventReady || f.T == wire.EventResumed {
 		k.onConnected(f.T)
 	}
@@ -188,17 +195,13 @@ func (c *Client) accept(f wire.Frame) incoming {
 	return in
 }
 
-// queued counts an event that reached the queue and reports it to
-// OnReceive.
-func (c *Client) queued(ev item, replaying bool) {
-	c.events.Add(1)
+// countResume adds n (1, or -1 to take it back) to Resumes for RESUMED,
+// to Replayed for an event between RESUME and RESUMED.
+func (c *Client) countResume(ev item, replaying bool, n int) {
 	switch {
 	case ev.Type == wire.EventResumed:
-		c.update(func(s *Status) { s.Resumes++ })
+		c.update(func(s *Status) { s.Resumes += uint64(n) })
 	case replaying:
-		c.update(func(s *Status) { s.Replayed++ })
-	}
-	if c.cfg.OnReceive != nil {
-		c.cfg.OnReceive(ev.Event)
+		c.update(func(s *Status) { s.Replayed += uint64(n) })
 	}
 }
