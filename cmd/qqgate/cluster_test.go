@@ -317,7 +317,12 @@ func runnerName(owners map[string]string, r *clusterRunner) string {
 
 func TestClusterFencingPausedRunner(t *testing.T) {
 	e := newClusterEnv(t, 4)
-	r1, r2 := e.start(), e.start()
+	// r1 connects every account before r2 joins: an account handed over
+	// before its READY has no session to resume, and its new owner would
+	// IDENTIFY it again (a start-up race, not what this test is about).
+	r1 := e.start()
+	require.Eventually(t, func() bool { return e.settled(r1, 1) }, clusterWait, 20*time.Millisecond)
+	r2 := e.start()
 	require.Eventually(t, func() bool { return e.settled(r2, 2) }, clusterWait, 20*time.Millisecond)
 	owners := e.owners(r2)
 	name1 := runnerName(owners, r1)
