@@ -756,13 +756,15 @@ func (r *Runner) reload(ctx context.Context, wg *sync.WaitGroup, why string) {
 		return
 	}
 	if err != nil {
-		r.reloadErrors.Add(1)
+		// The error before the count: a reader that sees the count
+		// (Reloads) sees this error with it, not the previous one.
 		r.lastReloadErr.Store(err.Error())
+		r.reloadErrors.Add(1)
 		r.log.Error().Err(err).Str("why", why).Msg("config reload failed; the running accounts are kept as they are")
 		return
 	}
-	r.reloads.Add(1)
 	r.lastReloadErr.Store("")
+	r.reloads.Add(1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if cfg.SessionDir != r.cfg.SessionDir {
@@ -881,8 +883,11 @@ type ReloadStatus struct {
 
 // Reloads returns the reload counters.
 func (r *Runner) Reloads() ReloadStatus {
-	last, _ := r.lastReloadErr.Load().(string)
-	return ReloadStatus{Applied: r.reloads.Load(), Failed: r.reloadErrors.Load(), LastError: last}
+	// The counts before the error: reload stores an error before counting
+	// it, so the error read here is at least as new as the counts.
+	st := ReloadStatus{Applied: r.reloads.Load(), Failed: r.reloadErrors.Load()}
+	st.LastError, _ = r.lastReloadErr.Load().(string)
+	return st
 }
 
 // Snapshot returns every configured account's state, in file order. In a
